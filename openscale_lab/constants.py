@@ -1,0 +1,57 @@
+"""Names shared by the whole lab: columns, groups, model and deployment names."""
+from __future__ import annotations
+
+CATEGORICAL_COLUMNS: list[str] = [
+    "CheckingStatus", "CreditHistory", "LoanPurpose", "ExistingSavings", "EmploymentDuration",
+    "Sex", "OthersOnLoan", "OwnsProperty", "InstallmentPlans", "Housing", "Job", "Telephone",
+    "ForeignWorker",
+]
+NUMERIC_COLUMNS: list[str] = [
+    "LoanDuration", "LoanAmount", "InstallmentPercent", "CurrentResidenceDuration", "Age",
+    "ExistingCreditsCount", "Dependents",
+]
+# Order of the 20 attributes in the tutorial's scoring payloads.
+FEATURE_COLUMNS: list[str] = [
+    "CheckingStatus", "LoanDuration", "CreditHistory", "LoanPurpose", "LoanAmount",
+    "ExistingSavings", "EmploymentDuration", "InstallmentPercent", "Sex", "OthersOnLoan",
+    "CurrentResidenceDuration", "OwnsProperty", "Age", "InstallmentPlans", "Housing",
+    "ExistingCreditsCount", "Job", "Dependents", "Telephone", "ForeignWorker",
+]
+LABEL_COLUMN = "Risk"
+FAVOURABLE_LABEL = "No Risk"
+UNFAVOURABLE_LABEL = "Risk"
+
+PREDICTION_COLUMN = "prediction"
+PREDICTED_LABEL_COLUMN = "predictedLabel"
+PROBABILITY_COLUMN = "probability"
+TRANSACTION_ID_COLUMN = "transaction_id"
+
+MODEL_NAME = "Spark German Risk Model - Final"
+DEPLOYMENT_NAME = "Spark German Risk Deployment - Final"
+AUC_THRESHOLD = 0.7
+SPLIT_SEED = 24
+
+# The eight applicants scored in the tutorial's first scoring request.
+SAMPLE_APPLICANTS: list[list[object]] = [
+    ["no_checking", 13, "credits_paid_to_date", "car_new", 1343, "100_to_500", "1_to_4", 2, "female", "none", 3,
+     "savings_insurance", 46, "none", "own", 2, "skilled", 1, "none", "yes"],
+    ["no_checking", 24, "prior_payments_delayed", "furniture", 4567, "500_to_1000", "1_to_4", 4, "male", "none",
+     4, "savings_insurance", 36, "none", "free", 2, "management_self-employed", 1, "none", "yes"],
+    ["0_to_200", 26, "all_credits_paid_back", "car_new", 863, "less_100", "less_1", 2, "female", "co-applicant",
+     2, "real_estate", 38, "none", "own", 1, "skilled", 1, "none", "yes"],
+    ["0_to_200", 14, "no_credits", "car_new", 2368, "less_100", "1_to_4", 3, "female", "none", 3, "real_estate",
+     29, "none", "own", 1, "skilled", 1, "none", "yes"],
+    ["0_to_200", 4, "no_credits", "car_new", 250, "less_100", "unemployed", 2, "female", "none", 3,
+     "real_estate", 23, "none", "rent", 1, "management_self-employed", 1, "none", "yes"],
+    ["no_checking", 17, "credits_paid_to_date", "car_new", 832, "100_to_500", "1_to_4", 2, "male", "none", 2,
+     "real_estate", 42, "none", "own", 1, "skilled", 1, "none", "yes"],
+    ["no_checking", 33, "outstanding_credit", "appliances", 5696, "unknown", "greater_7", 4, "male",
+     "co-applicant", 4, "unknown", 54, "none", "free", 2, "skilled", 1, "yes", "yes"],
+    ["0_to_200", 13, "prior_payments_delayed", "retraining", 1375, "100_to_500", "4_to_7", 3, "male", "none", 3,
+     "real_estate", 37, "none", "own", 2, "management_self-employed", 1, "none", "yes"],
+]
+
+
+def sample_payload() -> dict[str, list]:
+    """The tutorial's first scoring request: eight applicants in `fields`/`values` form."""
+    return {"fields": list(FEATURE_COLUMNS), "values": [list(v) for v in SAMPLE_APPLICANTS]}

@@ -1,0 +1,294 @@
+"""The data mart: bindings, subscriptions and one payload log table per subscription (SQLAlchemy).
+
+One code path serves SQLite (the default, a file in the workspace) and PostgreSQL.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .errors import DataMartError
+from .workspace import utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PAYLOAD_PREFIX = "payload_"
+SQL_TYPES = {"string": sa.String, "integer": sa.BigInteger, "double": sa.Float}
+
+metadata = sa.MetaData()
+bindings = sa.Table(
+    "bindings", metadata,
+    sa.Column("binding_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("engine_type", sa.String(64), nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+subscriptions = sa.Table(
+    "subscriptions", metadata,
+    sa.Column("subscription_id", sa.String(64), primary_key=True),
+    sa.Column("binding_id", sa.String(64), sa.ForeignKey("bindings.binding_id"), nullable=False),
+    sa.Column("deployment_id", sa.String(64), nullable=False, index=True),
+    sa.Column("deployment_name", sa.String(200), nullable=False),
+    sa.Column("scoring_url", sa.Text, nullable=False),
+    sa.Column("model_id", sa.String(64), nullable=False),
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("problem_type", sa.String(32), nullable=False),
+    sa.Column("input_data_type", sa.String(32), nullable=False),
+    sa.Column("label_column", sa.String(200), nullable=False),
+    sa.Column("prediction_column", sa.String(200), nullable=False),
+    sa.Column("predicted_label_column", sa.String(200), nullable=False),
+    sa.Column("probability_column", sa.String(200), nullable=False),
+    sa.Column("transaction_id_column", sa.String(200), nullable=False),
+    sa.Column("input_schema", sa.Text, nullable=False),  # JSON: [{"name", "type"}]
+    sa.Column("feature_columns", sa.Text, nullable=False),  # JSON list
+    sa.Column("categorical_columns", sa.Text, nullable=False),  # JSON list
+    sa.Column("payload_table", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # active | deleted
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+
+@dataclass
+class Subscription:
+    """A deployed asset the data mart watches, with the columns its payload log holds."""
+
+    subscription_id: str
+    binding_id: str
+    deployment_id: str
+    deployment_name: str
+    scoring_url: str
+    model_id: str
+    model_name: str
+    model_version: str
+    input_schema: list[dict[str, str]]
+    feature_columns: list[str]
+    categorical_columns: list[str]
+    payload_table: str
+    label_column: str = "Risk"
+    prediction_column: str = "prediction"
+    predicted_label_column: str = "predictedLabel"
+    probability_column: str = "probability"
+    transaction_id_column: str = "transaction_id"
+    problem_type: str = "binary"
+    input_data_type: str = "structured"
+    status: str = "active"
+    created_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Subscription:
+        data = dict(row._mapping)
+        for key in ("input_schema", "feature_columns", "categorical_columns"):
+            data[key] = json.loads(data[key])
+        return cls(**data)
+
+    def to_row(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        for key in ("input_schema", "feature_columns", "categorical_columns"):
+            data[key] = json.dumps(data[key])
+        return data
+
+
+def payload_table_for(subscription: Subscription, meta: sa.MetaData | None = None) -> sa.Table:
+    """The payload log table of a subscription: ids, time, the model's inputs and its outputs."""
+    meta = meta if meta is not None else sa.MetaData()
+    feature_cols = []
+    for spec in subscription.input_schema:
+        if spec["type"] not in SQL_TYPES:
+            raise DataMartError(f"column {spec['name']!r} has unsupported type {spec['type']!r}")
+        feature_cols.append(sa.Column(spec["name"], SQL_TYPES[spec["type"]]()))
+    return sa.Table(
+        subscription.payload_table, meta,
+        sa.Column("scoring_id", sa.String(64), primary_key=True),
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("scoring_timestamp", sa.DateTime, nullable=False, index=True),
+        *feature_cols,
+        sa.Column(subscription.prediction_column, sa.Float, nullable=False),
+        sa.Column(subscription.predicted_label_column, sa.String(200), nullable=False),
+        sa.Column(subscription.probability_column, sa.Text, nullable=False),  # JSON list, one per class
+        sa.Column("prediction_probability", sa.Float, nullable=False),
+        sa.Column("response_time_ms", sa.Float, nullable=False),
+        sa.Column("deployment_id", sa.String(64), nullable=False),
+        sa.Column("model_version", sa.String(32), nullable=False),
+    )
+
+
+def create_datamart_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL (a committed row survives a killed writer) and a busy timeout."""
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+            @sa.event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise DataMartError(f"cannot use data mart URL {url!r}: {exc}") from exc
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+class DataMart:
+    """The lab's data mart in one database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_datamart_engine(url)
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.OperationalError as exc:
+            raise DataMartError(f"cannot reach the data mart at {redact(url)}: {exc.orig}") from exc
+        self._tables: dict[str, sa.Table] = {}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- bindings -------------------------------------------------------------------------------
+    def ensure_binding(self, name: str, engine_type: str, location: str) -> str:
+        """The id of the binding called `name`, created if missing."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(bindings.c.binding_id).where(bindings.c.name == name)).first()
+            if row:
+                return str(row[0])
+            binding_id = uuid.uuid4().hex[:12]
+            conn.execute(bindings.insert().values(binding_id=binding_id, name=name, engine_type=engine_type,
+                                                  location=location, created_at=utcnow()))
+            return binding_id
+
+    def list_bindings(self) -> pd.DataFrame:
+        import pandas as pd
+
+        with self.engine.connect() as conn:
+            return pd.read_sql(sa.select(bindings).order_by(bindings.c.created_at), conn)
+
+    # -- subscriptions --------------------------------------------------------------------------
+    def add_subscription(self, subscription: Subscription) -> Subscription:
+        """Store a subscription and create its payload table, in one transaction."""
+        table = payload_table_for(subscription)
+        with self.engine.begin() as conn:
+            conn.execute(subscriptions.insert().values(**subscription.to_row()))
+            table.create(conn, checkfirst=True)
+        return subscription
+
+    def get_subscription(self, subscription_id: str) -> Subscription:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(subscriptions).where(
+                subscriptions.c.subscription_id == subscription_id)).first()
+        if row is None:
+            raise DataMartError(f"no subscription {subscription_id!r} in the data mart")
+        return Subscription.from_row(row)
+
+    def subscription_for_deployment(self, deployment_id: str) -> Subscription | None:
+        """The active subscription of a deployment, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(subscriptions).where(
+                subscriptions.c.deployment_id == deployment_id,
+                subscriptions.c.status == "active")).first()
+        return Subscription.from_row(row) if row else None
+
+    def active_subscriptions(self) -> list[Subscription]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(subscriptions).where(subscriptions.c.status == "active")
+                                .order_by(subscriptions.c.created_at)).all()
+        return [Subscription.from_row(r) for r in rows]
+
+    def list_subscriptions(self) -> pd.DataFrame:
+        import pandas as pd
+
+        with self.engine.connect() as conn:
+            return pd.read_sql(sa.select(subscriptions).order_by(subscriptions.c.created_at), conn)
+
+    def update_subscription(self, subscription_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(subscriptions.update().where(subscriptions.c.subscription_id == subscription_id)
+                         .values(**values))
+
+    def retire_deployment(self, deployment_id: str) -> int:
+        """Mark a removed deployment's subscriptions deleted; their payload logs stay."""
+        with self.engine.begin() as conn:
+            result = conn.execute(subscriptions.update().where(subscriptions.c.deployment_id == deployment_id)
+                                  .values(status="deleted"))
+        return int(result.rowcount or 0)
+
+    # -- payload log ----------------------------------------------------------------------------
+    def payload_table(self, subscription: Subscription | str) -> sa.Table:
+        sub = subscription if isinstance(subscription, Subscription) else self.get_subscription(subscription)
+        if sub.payload_table not in self._tables:
+            self._tables[sub.payload_table] = payload_table_for(sub)
+        return self._tables[sub.payload_table]
+
+    def store_payload(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """Insert payload records in one committed transaction (all or none)."""
+        with self.engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+
+    def _window(self, table: sa.Table, start: datetime | None, end: datetime | None) -> list[Any]:
+        conds = []
+        if start is not None:
+            conds.append(table.c.scoring_timestamp >= start)
+        if end is not None:
+            conds.append(table.c.scoring_timestamp < end)
+        return conds
+
+    def payload_count(self, subscription: Subscription | str, start: datetime | None = None,
+                      end: datetime | None = None) -> int:
+        """Number of payload records scored in [start, end) (naive UTC times)."""
+        table = self.payload_table(subscription)
+        query = sa.select(sa.func.count()).select_from(table).where(*self._window(table, start, end))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def get_payload(self, subscription: Subscription | str, start: datetime | None = None,
+                    end: datetime | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Payload records scored in [start, end), oldest first, as a DataFrame."""
+        import pandas as pd
+
+        table = self.payload_table(subscription)
+        query = (sa.select(table).where(*self._window(table, start, end))
+                 .order_by(table.c.scoring_timestamp, table.c.scoring_id))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            frame = pd.read_sql(query, conn)
+        frame["probability"] = frame["probability"].map(json.loads)
+        return frame
+
+    # -- maintenance ----------------------------------------------------------------------------
+    def lab_table_names(self) -> list[str]:
+        names = sa.inspect(self.engine).get_table_names()
+        return [n for n in names if n in metadata.tables or n.startswith(PAYLOAD_PREFIX)]
+
+    def has_data(self) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(sa.select(sa.func.count()).select_from(subscriptions)).scalar_one())
+
+    def reset(self) -> list[str]:
+        """Drop every table of the lab (and only those), then create empty ones. Returns what was dropped."""
+        dropped = self.lab_table_names()
+        meta = sa.MetaData()
+        meta.reflect(self.engine, only=dropped)
+        meta.drop_all(self.engine)
+        self._tables.clear()
+        metadata.create_all(self.engine)
+        return dropped
