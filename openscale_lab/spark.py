@@ -60,6 +60,7 @@ def get_spark(master: str = "local[*]", app_name: str = "openscale-lab") -> Spar
         .appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", os.environ.get("OPENSCALE_LAB_SPARK_MEMORY", "2g"))
         .getOrCreate()
     )

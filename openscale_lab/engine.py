@@ -1,0 +1,249 @@
+"""The lab's ML engine: online deployments as real HTTP server processes on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+import requests
+
+from .datamart import DataMart
+from .errors import DeploymentError
+from .repository import StoredModel
+from .scorer import CompiledPipeline
+from .service import DEPLOYMENT_FILE, SCORER_FILE, VERIFICATION_FILE
+from .workspace import Workspace, read_json, utcnow, write_json_atomic
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+PID_FILE = "server.pid"
+LOG_FILE = "server.log"
+SERVE_MODULE = "openscale_lab.serve"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """An online deployment: its folder and settings."""
+
+    path: Path
+    config: dict[str, Any]
+
+    @property
+    def deployment_id(self) -> str:
+        return str(self.config["deployment_id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.config["name"])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.config['host']}:{self.config['port']}"
+
+    @property
+    def scoring_url(self) -> str:
+        return str(self.config["scoring_url"])
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.base_url}/health"
+
+    @property
+    def docs_url(self) -> str:
+        return f"{self.base_url}/docs"
+
+    @property
+    def model_id(self) -> str:
+        return str(self.config["model"]["model_id"])
+
+    @property
+    def model_version(self) -> str:
+        return str(self.config["model"]["version"])
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+class MLEngine:
+    """Creates, starts, stops and deletes the workspace's deployments under `<workspace>/deployments/`."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.root = workspace.deployments_dir
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # -- lookup -------------------------------------------------------------------------------
+    def list(self) -> list[Deployment]:
+        found = [Deployment(p.parent, read_json(p)) for p in self.root.glob(f"*/{DEPLOYMENT_FILE}")]
+        return sorted(found, key=lambda d: d.config["created_at"])
+
+    def get(self, deployment_id: str) -> Deployment:
+        path = self.root / deployment_id
+        if not (path / DEPLOYMENT_FILE).is_file():
+            raise DeploymentError(f"no deployment {deployment_id!r} in {self.root}")
+        return Deployment(path, read_json(path / DEPLOYMENT_FILE))
+
+    def find(self, name: str) -> list[Deployment]:
+        return [d for d in self.list() if d.name == name]
+
+    # -- creating -----------------------------------------------------------------------------
+    def deploy(self, model: StoredModel, name: str, spark: SparkSession, host: str = "127.0.0.1",
+               port: int = 0, verify_rows: int = 500, start: bool = True) -> Deployment:
+        """Compile the model, check it against Spark, write the deployment and start it.
+
+        UnsupportedModelError or ModelMismatchError leave nothing behind: a deployment that could
+        serve scores different from Spark's is never created.
+        """
+        from .verification import verify_against_spark
+
+        compiled = CompiledPipeline.from_spark_model(model.spark_path, model.input_schema)
+        report = verify_against_spark(spark, model, compiled, verify_rows)
+        deployment_id = uuid.uuid4().hex[:12]
+        port = port or free_port(host)
+        staging = self.root / f".staging-{deployment_id}"
+        staging.mkdir(parents=True)
+        try:
+            compiled.save(staging / SCORER_FILE)
+            write_json_atomic(staging / VERIFICATION_FILE, report)
+            meta = model.metadata
+            config = {
+                "deployment_id": deployment_id, "name": name, "host": host, "port": port,
+                "scoring_url": f"http://{host}:{port}/v1/deployments/{deployment_id}/predictions",
+                "created_at": utcnow().isoformat(), "type": "online",
+                "model": {k: meta[k] for k in ("model_id", "name", "version", "input_schema", "feature_columns",
+                                               "categorical_columns", "label_column", "labels")},
+            }
+            write_json_atomic(staging / DEPLOYMENT_FILE, config)
+            staging.rename(self.root / deployment_id)
+        except Exception:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        deployment = self.get(deployment_id)
+        return self.start(deployment) if start else deployment
+
+    # -- processes ----------------------------------------------------------------------------
+    def pid(self, deployment: Deployment) -> int | None:
+        """The pid of the deployment's running server process, if it is running."""
+        path = deployment.path / PID_FILE
+        if not path.is_file():
+            return None
+        try:
+            pid = int(path.read_text().strip())
+            proc = psutil.Process(pid)
+            cmdline = proc.cmdline()
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+        except (ValueError, psutil.Error):
+            return None
+        if SERVE_MODULE in cmdline and str(deployment.path) in cmdline:
+            return pid
+        return None
+
+    def is_healthy(self, deployment: Deployment, timeout: float = 2.0) -> bool:
+        try:
+            reply = requests.get(deployment.health_url, timeout=timeout)
+        except requests.RequestException:
+            return False
+        return reply.status_code == 200 and reply.json().get("deployment_id") == deployment.deployment_id
+
+    def start(self, deployment: Deployment | str, timeout: float = 60.0) -> Deployment:
+        """Start the deployment's server unless it already runs; returns once it answers /health."""
+        dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        if self.pid(dep) is not None and self.is_healthy(dep):
+            return dep
+        self.stop(dep)
+        host, port = dep.config["host"], int(dep.config["port"])
+        if not port_is_free(host, port):
+            port = free_port(host)
+            config = dict(dep.config, port=port,
+                          scoring_url=f"http://{host}:{port}/v1/deployments/{dep.deployment_id}/predictions")
+            write_json_atomic(dep.path / DEPLOYMENT_FILE, config)
+            dep = self.get(dep.deployment_id)
+        log = (dep.path / LOG_FILE).open("ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen([sys.executable, "-m", SERVE_MODULE, str(dep.path)], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=dep.path, env=env,
+                                start_new_session=True)
+        log.close()
+        (dep.path / PID_FILE).write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                (dep.path / PID_FILE).unlink(missing_ok=True)
+                raise DeploymentError(f"deployment {dep.name!r} failed to start:\n{self.log_tail(dep)}")
+            if self.is_healthy(dep, timeout=1.0):
+                return dep
+            time.sleep(0.05)
+        self.stop(dep)
+        raise DeploymentError(f"deployment {dep.name!r} did not answer within {timeout:.0f} s:\n{self.log_tail(dep)}")
+
+    def stop(self, deployment: Deployment | str, timeout: float = 10.0) -> bool:
+        """Stop the deployment's server (SIGTERM, then SIGKILL). True if one was running."""
+        dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        pid = self.pid(dep)
+        if pid is None:
+            (dep.path / PID_FILE).unlink(missing_ok=True)
+            return False
+        try:
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        except psutil.NoSuchProcess:
+            pass
+        (dep.path / PID_FILE).unlink(missing_ok=True)
+        return True
+
+    def stop_all(self) -> list[str]:
+        """Stop every running deployment of the workspace; returns the names of those stopped."""
+        return [d.name for d in self.list() if self.stop(d)]
+
+    def delete(self, deployment: Deployment | str, datamart: DataMart | None = None) -> None:
+        """Stop and remove a deployment; its subscription is marked deleted, its payload log stays."""
+        dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        self.stop(dep)
+        if datamart is not None:
+            datamart.retire_deployment(dep.deployment_id)
+        shutil.rmtree(dep.path)
+
+    def status(self) -> list[dict[str, Any]]:
+        """One line per deployment: name, id, model version, running or not, URL."""
+        rows = []
+        for dep in self.list():
+            pid = self.pid(dep)
+            rows.append({"name": dep.name, "deployment_id": dep.deployment_id, "model_id": dep.model_id,
+                         "model_version": dep.model_version, "running": pid is not None, "pid": pid,
+                         "scoring_url": dep.scoring_url})
+        return rows
+
+    @staticmethod
+    def log_tail(dep: Deployment, lines: int = 15) -> str:
+        path = dep.path / LOG_FILE
+        if not path.is_file():
+            return "(no server log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

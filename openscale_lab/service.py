@@ -1,0 +1,135 @@
+"""The online scoring service of one deployment (FastAPI): score, log every payload, then reply."""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from .datamart import DataMart, Subscription
+from .errors import DeploymentError, ScoringInputError
+from .scorer import CompiledPipeline
+from .validation import MAX_RECORDS, parse_scoring_request
+from .workspace import Workspace, read_json, utcnow
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+BINDING_NAME = "Local ML engine"
+DEPLOYMENT_FILE = "deployment.json"
+SCORER_FILE = "scorer.json"
+VERIFICATION_FILE = "verification.json"
+
+
+def load_verified_scorer(deployment_dir: Path) -> CompiledPipeline:
+    """The deployment's compiled scorer, only if its verification against Spark passed for these exact bytes."""
+    scorer = CompiledPipeline.load(deployment_dir / SCORER_FILE)
+    path = deployment_dir / VERIFICATION_FILE
+    if not path.is_file():
+        raise DeploymentError(f"{deployment_dir}: no verification record; redeploy the model")
+    report = read_json(path)
+    if not report.get("passed") or report.get("scorer_digest") != scorer.digest:
+        raise DeploymentError(f"{deployment_dir}: the scorer was not verified against Spark; redeploy the model")
+    return scorer
+
+
+def ensure_subscription(datamart: DataMart, deployment: dict[str, Any], workspace: Workspace) -> Subscription:
+    """The deployment's active subscription, created (with its binding and payload table) if missing."""
+    found = datamart.subscription_for_deployment(deployment["deployment_id"])
+    if found is not None:
+        if found.scoring_url != deployment["scoring_url"]:
+            datamart.update_subscription(found.subscription_id, scoring_url=deployment["scoring_url"])
+            found.scoring_url = deployment["scoring_url"]
+        return found
+    binding_id = datamart.ensure_binding(BINDING_NAME, "openscale_lab_local", str(workspace.deployments_dir))
+    model = deployment["model"]
+    subscription_id = uuid.uuid4().hex[:12]
+    return datamart.add_subscription(Subscription(
+        subscription_id=subscription_id, binding_id=binding_id, deployment_id=deployment["deployment_id"],
+        deployment_name=deployment["name"], scoring_url=deployment["scoring_url"], model_id=model["model_id"],
+        model_name=model["name"], model_version=model["version"], input_schema=model["input_schema"],
+        feature_columns=model["feature_columns"], categorical_columns=model["categorical_columns"],
+        label_column=model["label_column"], payload_table=f"payload_{subscription_id}"))
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(orjson.dumps({"error": {"status": status, "message": message}}), status_code=status,
+                    media_type="application/json")
+
+
+REQUEST_SCHEMA = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        "type": "object", "required": ["fields", "values"],
+        "properties": {
+            "fields": {"type": "array", "items": {"type": "string"}, "description": "the model's input columns"},
+            "values": {"type": "array", "items": {"type": "array"}, "maxItems": MAX_RECORDS,
+                       "description": "one list of values per record, in the order of `fields`"},
+        }}}},
+}
+
+
+def create_app(deployment_dir: Path) -> FastAPI:
+    """The scoring app of the deployment in `deployment_dir` (its workspace is two folders up)."""
+    deployment_dir = Path(deployment_dir).resolve()
+    deployment = read_json(deployment_dir / DEPLOYMENT_FILE)
+    workspace = Workspace.open(deployment_dir.parent.parent)
+    scorer = load_verified_scorer(deployment_dir)
+    datamart = DataMart(workspace.datamart_url)
+    subscription = ensure_subscription(datamart, deployment, workspace)
+    table = datamart.payload_table(subscription)
+    schema = scorer.input_schema
+    deployment_id, model_version = deployment["deployment_id"], deployment["model"]["version"]
+    started = time.time()
+
+    app = FastAPI(title=f"OpenScale Lab deployment: {deployment['name']}", version=model_version,
+                  description="Online scoring of the lab's credit-risk model. Every scored record is logged "
+                              "to the data mart's payload log before the reply is sent.")
+
+    @app.get("/health", summary="Is the deployment up, and what does it serve")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "deployment_id": deployment_id, "name": deployment["name"],
+                "model_id": deployment["model"]["model_id"], "model_version": model_version,
+                "subscription_id": subscription.subscription_id, "uptime_s": round(time.time() - started, 3)}
+
+    @app.post(f"/v1/deployments/{deployment_id}/predictions", summary="Score records",
+              openapi_extra={"requestBody": REQUEST_SCHEMA},
+              responses={400: {"description": "malformed request"}, 413: {"description": "batch too large"},
+                         422: {"description": "a field or row does not fit the model's schema"}})
+    async def predictions(request: Request) -> Response:
+        t0 = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return _error(413, f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
+        body = await request.body()
+        try:
+            fields, rows = parse_scoring_request(body, schema)
+            results = scorer.score(rows, fields)
+        except ScoringInputError as exc:
+            return _error(exc.status, str(exc))
+        request_id = uuid.uuid4().hex
+        now = utcnow()
+        elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        out_values, records = [], []
+        for i, (row, (pred, label, prob)) in enumerate(zip(rows, results)):
+            tid = f"{request_id}-{i + 1}"
+            out_values.append([*row, pred, label, prob, tid])
+            record = dict(zip(fields, row))
+            record.update(scoring_id=tid, request_id=request_id, scoring_timestamp=now, prediction=pred,
+                          predictedLabel=label, probability=orjson.dumps(prob).decode(),
+                          prediction_probability=max(prob), response_time_ms=elapsed_ms,
+                          deployment_id=deployment_id, model_version=model_version)
+            records.append(record)
+        try:
+            datamart.store_payload(table, records)
+        except Exception as exc:  # nothing is replied as a success unless it is in the data mart
+            return _error(503, f"the payload could not be logged to the data mart, nothing was scored: {exc}")
+        reply = {"fields": [*fields, "prediction", "predictedLabel", "probability", "transaction_id"],
+                 "values": out_values}
+        return Response(orjson.dumps(reply), media_type="application/json")
+
+    app.state.datamart = datamart
+    app.state.subscription = subscription
+    return app
