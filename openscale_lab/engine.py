@@ -143,6 +143,11 @@ class MLEngine:
         deployment = self.get(deployment_id)
         return self.start(deployment) if start else deployment
 
+    def verification(self, deployment: Deployment | str) -> dict[str, Any]:
+        """The record of the deployment's check against Spark."""
+        dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        return dict(read_json(dep.path / VERIFICATION_FILE))
+
     # -- processes ----------------------------------------------------------------------------
     def pid(self, deployment: Deployment) -> int | None:
         """The pid of the deployment's running server process, if it is running."""

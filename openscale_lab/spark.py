@@ -53,6 +53,7 @@ def java_version() -> int:
 def get_spark(master: str = "local[*]", app_name: str = "openscale-lab") -> SparkSession:
     """A SparkSession on `master` (default `local[*]`), quiet and without the web UI."""
     java_version()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the lab is local: no lookups of the host name
     from pyspark.sql import SparkSession
 
     spark = (

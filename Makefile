@@ -1,0 +1,38 @@
+# OpenScale Lab: `make lab` runs the whole lab, `make test` runs the tests. Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+OUTPUT ?= output
+WORKSPACE ?= $(CURDIR)/workspace
+
+.PHONY: setup lab test test-quick bench deployment-start deployment-stop clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "OpenScale Lab needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
+	touch $@
+
+lab: setup
+	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" run-lab --output "$(OUTPUT)"
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-quick: setup
+	$(BIN)/python -m pytest -m "not notebooks"
+
+bench: setup
+	$(BIN)/python benchmarks/bench_scoring.py
+
+deployment-start: setup
+	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" deployment start
+
+deployment-stop: setup
+	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" deployment stop
+
+clean:
+	rm -rf $(VENV) $(OUTPUT) .pytest_cache

@@ -1,0 +1,77 @@
+"""The `openscale-lab` command: run the lab, and start, stop or list deployments."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import LabError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openscale-lab", description=__doc__)
+    parser.add_argument("--workspace", help="lab workspace folder (default: $OPENSCALE_LAB_WORKSPACE or "
+                                            "~/openscale-lab-workspace)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run-lab", help="execute every notebook in order with papermill")
+    run.add_argument("--output", default="output", help="folder for the executed notebooks")
+    run.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 00 01)")
+    dep = sub.add_parser("deployment", help="manage the workspace's deployments")
+    dep.add_argument("action", choices=["start", "stop", "status"])
+    dep.add_argument("--name", help="only the deployment of this name")
+    prov = sub.add_parser("provision", help="create or check the workspace")
+    prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
+    prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
+    return parser
+
+
+def _deployment(args: argparse.Namespace) -> int:
+    from .engine import MLEngine
+    from .workspace import Workspace
+
+    engine = MLEngine(Workspace.open(args.workspace))
+    chosen = [d for d in engine.list() if args.name in (None, d.name)]
+    if args.action == "status" or not chosen:
+        if not chosen:
+            print("no deployments in this workspace: run notebook 01_train_and_deploy_model first")
+            return 1 if args.action != "status" else 0
+        for row in engine.status():
+            state = f"running (pid {row['pid']})" if row["running"] else "stopped"
+            print(f"{row['name']} [{row['deployment_id']}] model v{row['model_version']}: {state} {row['scoring_url']}")
+        return 0
+    for dep in chosen:
+        if args.action == "start":
+            dep = engine.start(dep)
+            print(f"{dep.name}: running at {dep.scoring_url} (docs: {dep.docs_url})")
+        else:
+            print(f"{dep.name}: {'stopped' if engine.stop(dep) else 'was not running'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run-lab":
+            from .runner import run_lab
+            from .spark import java_version
+
+            java_version()  # a clear message now rather than a JVM error inside a notebook
+
+            done = run_lab(args.output, args.workspace, args.only)
+            print("executed notebooks:")
+            for path in done:
+                print(f"  {path}")
+            print("start the deployment again with: openscale-lab deployment start")
+            return 0
+        if args.command == "provision":
+            from .lab import provision
+
+            print(provision(args.workspace, args.datamart_url, args.reset_data_mart))
+            return 0
+        return _deployment(args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
