@@ -280,8 +280,10 @@ class DataMart:
         return [n for n in names if n in metadata.tables or n.startswith(PAYLOAD_PREFIX)]
 
     def has_data(self) -> bool:
+        """Whether any binding or subscription is stored."""
         with self.engine.connect() as conn:
-            return bool(conn.execute(sa.select(sa.func.count()).select_from(subscriptions)).scalar_one())
+            return any(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                       for t in (bindings, subscriptions))
 
     def reset(self) -> list[str]:
         """Drop every table of the lab (and only those), then create empty ones. Returns what was dropped."""

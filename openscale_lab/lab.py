@@ -49,6 +49,7 @@ def provision(workspace: str | os.PathLike[str] | None = None, datamart_url: str
     report = ProvisionReport(ws, "")
     if not (root / CONFIG_FILE).is_file():
         url = wanted or ws.default_datamart_url
+        DataMart(url).close()  # reachable before anything is written
         write_json_atomic(ws.config_path, {"datamart_url": url, "created_at": utcnow().isoformat(),
                                            "previous_datamart_urls": []})
         report.created = True

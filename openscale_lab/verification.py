@@ -1,6 +1,7 @@
 """Checking a compiled scorer against Spark itself before a deployment may serve it."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelMismatchError
@@ -33,18 +34,19 @@ def verification_rows(model: StoredModel, compiled: CompiledPipeline, sample_siz
     return pd.concat([base, pd.DataFrame(extra)], ignore_index=True)
 
 
-def spark_predictions(spark: SparkSession, model: StoredModel, rows: pd.DataFrame) -> list[tuple[float, list[float], str]]:
+def spark_predictions(spark: SparkSession, spark_path: str | Path, input_schema: list[dict[str, str]],
+                      rows: pd.DataFrame) -> list[tuple[float, list[float], str]]:
     """(prediction, probability, predicted label) from Spark's own PipelineModel.transform."""
     from pyspark.ml import PipelineModel
     from pyspark.sql import types as T
 
     kinds = {"string": T.StringType(), "integer": T.LongType(), "double": T.DoubleType()}
-    schema = T.StructType([T.StructField(c["name"], kinds[c["type"]]) for c in model.input_schema])
+    schema = T.StructType([T.StructField(c["name"], kinds[c["type"]]) for c in input_schema])
     records = [tuple(r) for r in rows[schema.fieldNames()].itertuples(index=False, name=None)]
     records = [tuple(int(v) if isinstance(f.dataType, T.LongType) else v for v, f in zip(r, schema.fields))
                for r in records]
     frame = spark.createDataFrame(records, schema=schema)
-    out = PipelineModel.load(str(model.spark_path)).transform(frame)
+    out = PipelineModel.load(str(spark_path)).transform(frame)
     label_col = "predictedLabel" if "predictedLabel" in out.columns else "prediction"
     return [(float(r["prediction"]), [float(p) for p in r["probability"]], str(r[label_col]))
             for r in out.select("prediction", "probability", label_col).collect()]
@@ -56,7 +58,7 @@ def verify_against_spark(spark: SparkSession, model: StoredModel, compiled: Comp
     rows = verification_rows(model, compiled, sample_size)
     names = [c["name"] for c in compiled.input_schema]
     ours = compiled.score(list(rows[names].itertuples(index=False, name=None)), names)
-    theirs = spark_predictions(spark, model, rows)
+    theirs = spark_predictions(spark, model.spark_path, model.input_schema, rows)
     max_diff, mismatches = 0.0, []
     for i, ((p1, label1, prob1), (p2, prob2, label2)) in enumerate(zip(ours, theirs)):
         diff = max(abs(a - b) for a, b in zip(prob1, prob2))

@@ -1,0 +1,92 @@
+"""Shared fixtures: one trained model and one deployment for the whole run, a PostgreSQL schema per test."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from openscale_lab.engine import SERVE_MODULE
+
+POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def serve_processes(under: Path) -> list[psutil.Process]:
+    """Deployment server processes whose folder lies under `under`."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if SERVE_MODULE in cmd and any(str(under) in part for part in cmd):
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(scope="session")
+def suite_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Root of every workspace the suite makes; no server under it may outlive the suite."""
+    root = tmp_path_factory.mktemp("lab")
+    yield root
+    left = serve_processes(root)
+    for proc in left:
+        proc.kill()
+    assert not left, f"deployment servers left running by the tests: {[p.pid for p in left]}"
+
+
+@pytest.fixture(scope="session")
+def spark():  # type: ignore[no-untyped-def]
+    from openscale_lab.spark import get_spark
+
+    session = get_spark("local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def trained(suite_root: Path, spark):  # type: ignore[no-untyped-def]
+    """A provisioned workspace with the tutorial's model trained and published."""
+    from openscale_lab import lab
+    from openscale_lab.training import train_model
+
+    report = lab.provision(suite_root / "shared-workspace")
+    result = train_model(spark)
+    model = lab.publish_model(report.workspace, result)
+    return report.workspace, model, result
+
+
+@pytest.fixture(scope="session")
+def deployment(trained, spark):  # type: ignore[no-untyped-def]
+    """The model deployed and running for the session."""
+    from openscale_lab.engine import MLEngine
+
+    ws, model, _ = trained
+    engine = MLEngine(ws)
+    dep = engine.deploy(model, "test deployment", spark)
+    yield dep
+    engine.stop_all()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards. Skips outside CI when no server answers."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must be reachable under CI at {POSTGRES_URL}: {exc.orig}")
+        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}")
+    schema = f"lab_test_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()

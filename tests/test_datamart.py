@@ -1,0 +1,97 @@
+"""The data mart on SQLite and on the real PostgreSQL server, through one code path."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from openscale_lab.constants import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, SAMPLE_APPLICANTS
+from openscale_lab.datamart import DataMart, Subscription
+
+SCHEMA = [{"name": c, "type": "string" if c in CATEGORICAL_COLUMNS else "integer"} for c in FEATURE_COLUMNS]
+T0 = datetime(2026, 11, 20, 12, 0, 0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def datamart(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'dm.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    dm = DataMart(url)
+    yield dm
+    dm.close()
+
+
+def make_subscription(dm: DataMart, deployment_id: str = "dep1") -> Subscription:
+    binding = dm.ensure_binding("Local ML engine", "openscale_lab_local", "/tmp")
+    sub_id = f"sub{deployment_id}"
+    return dm.add_subscription(Subscription(
+        subscription_id=sub_id, binding_id=binding, deployment_id=deployment_id, deployment_name="d",
+        scoring_url="http://127.0.0.1:1/x", model_id="m1", model_name="model", model_version="1",
+        input_schema=SCHEMA, feature_columns=FEATURE_COLUMNS, categorical_columns=CATEGORICAL_COLUMNS,
+        payload_table=f"payload_{sub_id}"))
+
+
+def payload_rows(n: int, start: datetime, step: timedelta) -> list[dict[str, object]]:
+    rows = []
+    for i in range(n):
+        row = dict(zip(FEATURE_COLUMNS, SAMPLE_APPLICANTS[i % 8]))
+        row.update(scoring_id=f"req-{i}", request_id="req", scoring_timestamp=start + i * step, prediction=0.0,
+                   predictedLabel="No Risk", probability="[0.75, 0.25]", prediction_probability=0.75,
+                   response_time_ms=1.5, deployment_id="dep1", model_version="1")
+        rows.append(row)
+    return rows
+
+
+def test_binding_is_created_once(datamart: DataMart) -> None:
+    first = datamart.ensure_binding("engine", "local", "/x")
+    assert datamart.ensure_binding("engine", "local", "/x") == first
+    assert len(datamart.list_bindings()) == 1
+
+
+def test_subscription_round_trip(datamart: DataMart) -> None:
+    sub = make_subscription(datamart)
+    again = datamart.subscription_for_deployment("dep1")
+    assert again is not None and again.subscription_id == sub.subscription_id
+    assert again.input_schema == SCHEMA and again.categorical_columns == CATEGORICAL_COLUMNS
+    assert again.label_column == "Risk" and again.transaction_id_column == "transaction_id"
+    assert datamart.subscription_for_deployment("other") is None
+
+
+def test_payload_counts_and_reads_by_time_window(datamart: DataMart) -> None:
+    sub = make_subscription(datamart)
+    datamart.store_payload(datamart.payload_table(sub), payload_rows(10, T0, timedelta(minutes=10)))
+    assert datamart.payload_count(sub) == 10
+    assert datamart.payload_count(sub, T0 + timedelta(minutes=30), T0 + timedelta(minutes=60)) == 3
+    frame = datamart.get_payload(sub, start=T0 + timedelta(minutes=85))
+    assert list(frame["scoring_id"]) == ["req-9"]
+    assert frame["probability"].iloc[0] == [0.75, 0.25]
+    assert frame["Age"].iloc[0] == SAMPLE_APPLICANTS[1][FEATURE_COLUMNS.index("Age")]
+
+
+def test_a_failing_batch_leaves_nothing(datamart: DataMart) -> None:
+    sub = make_subscription(datamart)
+    rows = payload_rows(3, T0, timedelta(seconds=1))
+    rows[2]["scoring_id"] = rows[0]["scoring_id"]  # duplicate key: the whole batch must fail
+    with pytest.raises(sa.exc.IntegrityError):
+        datamart.store_payload(datamart.payload_table(sub), rows)
+    assert datamart.payload_count(sub) == 0
+
+
+def test_retired_deployment_keeps_its_payload(datamart: DataMart) -> None:
+    sub = make_subscription(datamart)
+    datamart.store_payload(datamart.payload_table(sub), payload_rows(4, T0, timedelta(seconds=1)))
+    assert datamart.retire_deployment("dep1") == 1
+    assert datamart.subscription_for_deployment("dep1") is None
+    assert datamart.payload_count(sub.subscription_id) == 4
+
+
+def test_reset_drops_only_the_lab_tables(datamart: DataMart) -> None:
+    sub = make_subscription(datamart)
+    with datamart.engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE learner_notes (note VARCHAR(20))"))
+    dropped = datamart.reset()
+    assert set(dropped) == {"bindings", "subscriptions", sub.payload_table}
+    names = sa.inspect(datamart.engine).get_table_names()
+    assert "learner_notes" in names and sub.payload_table not in names
+    assert not datamart.has_data()

@@ -1,0 +1,115 @@
+"""The lab's notebooks run end to end with papermill; the values they record are read back and checked."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openscale_lab import lab
+from openscale_lab.constants import FEATURE_COLUMNS, sample_payload
+from openscale_lab.datamart import DataMart
+from openscale_lab.engine import MLEngine
+from openscale_lab.records import read_records
+from openscale_lab.runner import lab_notebooks, notebooks_dir, run_notebook
+from openscale_lab.scorer import CompiledPipeline
+from openscale_lab.service import SCORER_FILE
+from openscale_lab.workspace import Workspace
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
+
+
+@pytest.fixture(scope="module")
+def workspace(suite_root: Path):  # type: ignore[no-untyped-def]
+    path = suite_root / "notebook-workspace"
+    yield path
+    if (path / "lab.json").is_file():
+        lab.stop_lab(path)
+
+
+def run(name: str, out: Path, **parameters: object) -> dict[str, object]:
+    executed = run_notebook(notebooks_dir() / name, out, parameters)
+    return read_records(executed)
+
+
+def test_notebook_01_runs_alone_in_a_fresh_workspace(workspace: Path, tmp_path: Path, trained) -> None:  # type: ignore[no-untyped-def]
+    rec = run("01_train_and_deploy_model.ipynb", tmp_path, WORKSPACE=str(workspace))
+    _, _, reference = trained
+    assert 0.7 <= rec["area_under_roc"] <= 1.0
+    assert rec["area_under_roc"] == pytest.approx(reference.area_under_roc, abs=1e-9)  # seed 24, same split
+    assert (rec["train_count"], rec["test_count"]) == (reference.train_count, reference.test_count)
+    assert rec["train_count"] + rec["test_count"] == 5000
+    assert rec["model_version"] == "1"
+    assert rec["records_scored"] == 8 and rec["payload_count"] == 8
+    assert rec["verified_rows"] > 500
+    ws = Workspace.open(workspace)
+    dep = MLEngine(ws).get(rec["deployment_id"])
+    scorer = CompiledPipeline.load(dep.path / SCORER_FILE)
+    expected = [label for _, label, _ in scorer.score(sample_payload()["values"], FEATURE_COLUMNS)]
+    assert rec["predicted_labels"] == expected
+    dm = DataMart(ws.datamart_url)
+    logged = dm.get_payload(dm.subscription_for_deployment(dep.deployment_id))
+    dm.close()
+    assert sorted(logged["scoring_id"]) == sorted(rec["transaction_ids"])
+
+
+def test_notebook_00_reuses_the_workspace(workspace: Path, tmp_path: Path) -> None:
+    rec = run("00_provision_services.ipynb", tmp_path, WORKSPACE=str(workspace))
+    assert rec["created"] is False and rec["reset"] is False
+    assert rec["datamart_dialect"] == "sqlite"
+    assert {"bindings", "subscriptions"} < set(rec["datamart_tables"])
+    assert any(t.startswith("payload_") for t in rec["datamart_tables"])
+
+
+def test_rerunning_01_replaces_model_and_deployment(workspace: Path, tmp_path: Path) -> None:
+    ws = Workspace.open(workspace)
+    old = MLEngine(ws).list()
+    assert len(old) == 1
+    rec = run("01_train_and_deploy_model.ipynb", tmp_path, WORKSPACE=str(workspace))
+    assert rec["model_version"] == "2"
+    deployments = MLEngine(ws).list()
+    assert [d.deployment_id for d in deployments] == [rec["deployment_id"]] != [old[0].deployment_id]
+    assert rec["payload_count"] == 8
+    dm = DataMart(ws.datamart_url)
+    subs = dm.list_subscriptions().set_index("deployment_id")
+    assert subs.loc[old[0].deployment_id, "status"] == "deleted"
+    old_sub = subs.loc[old[0].deployment_id, "subscription_id"]
+    assert dm.payload_count(old_sub) == 8  # the earlier payload log is kept
+    dm.close()
+
+
+def test_notebook_00_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    rec = run("00_provision_services.ipynb", tmp_path / "out", WORKSPACE=str(tmp_path / "ws"),
+              DATAMART_URL=postgres_url)
+    assert rec["created"] is True and rec["datamart_dialect"] == "postgresql"
+    assert rec["datamart_tables"] == ["bindings", "subscriptions"]
+
+
+def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "executed"
+    done = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "run-lab",
+                           "--output", str(out)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = [p.name for p in lab_notebooks()]
+    assert sorted(p.name for p in out.glob("*.ipynb")) == names
+    assert str(out / names[0]) in done.stdout and "openscale-lab deployment start" in done.stdout
+    assert read_records(out / "01_train_and_deploy_model.ipynb")["payload_count"] == 8
+    assert all(not row["running"] for row in MLEngine(Workspace.open(workspace)).status())
+    status = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "deployment",
+                             "start"], capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and "running at http://127.0.0.1:" in status.stdout
+    stopped = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "deployment",
+                              "stop"], capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 0 and ": stopped" in stopped.stdout
+
+
+def test_committed_notebooks_are_clean_and_parameterised() -> None:
+    for path in lab_notebooks():
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert not any(c.get("outputs") or c.get("execution_count") for c in code), f"{path.name} has outputs"
+        assert "parameters" in code[0]["metadata"].get("tags", []), f"{path.name}: first code cell is not parameters"
+        assert "WORKSPACE" in "".join(code[0]["source"])
+        assert "lab.record(" in "".join(code[-1]["source"]), f"{path.name}: last code cell records no results"
