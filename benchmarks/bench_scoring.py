@@ -1,0 +1,185 @@
+"""Scoring benchmark: the lab's deployment over HTTP (with payload logging) against Spark on the same records.
+
+Run with `make bench` (or `python benchmarks/bench_scoring.py`). Prints a table and writes
+benchmarks/results/scoring.json. Goals on a 2-core machine: single record p50 <= 2 ms and >= 100x
+faster than Spark's PipelineModel.transform; a 1000-record batch <= 30 ms; cold start <= 3 s.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from openscale_lab import lab
+from openscale_lab.constants import FEATURE_COLUMNS
+from openscale_lab.data import feed_sample
+from openscale_lab.engine import SERVE_MODULE, Deployment, MLEngine, free_port
+from openscale_lab.service import DEPLOYMENT_FILE
+from openscale_lab.spark import get_spark
+from openscale_lab.workspace import write_json_atomic
+
+RESULTS = Path(__file__).resolve().parent / "results" / "scoring.json"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def http_timings(dep: Deployment, records: list[list], requests_per_run: int) -> list[float]:
+    """Milliseconds per request, one keep-alive connection, each request a distinct slice of records."""
+    host, port = dep.config["host"], int(dep.config["port"])
+    path = dep.scoring_url.split(str(port), 1)[1]
+    conn = http.client.HTTPConnection(host, port)
+    headers = {"Content-Type": "application/json"}
+    n = len(records) // requests_per_run
+    bodies = [orjson.dumps({"fields": FEATURE_COLUMNS, "values": records[i * n:(i + 1) * n]})
+              for i in range(requests_per_run)]
+    times = []
+    for body in bodies:
+        t0 = time.perf_counter()
+        conn.request("POST", path, body, headers)
+        reply = conn.getresponse()
+        data = reply.read()
+        times.append((time.perf_counter() - t0) * 1000)
+        if reply.status != 200:
+            raise RuntimeError(data[:300])
+    conn.close()
+    return times
+
+
+def cold_start(dep: Deployment, record: list) -> float:
+    """Seconds from launching a deployment's server process to its first scoring reply."""
+    port = free_port()
+    write_json_atomic(dep.path / DEPLOYMENT_FILE, dict(dep.config, port=port))
+    body = orjson.dumps({"fields": FEATURE_COLUMNS, "values": [record]})
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", SERVE_MODULE, str(dep.path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("POST", f"/v1/deployments/{dep.deployment_id}/predictions", body,
+                             {"Content-Type": "application/json"})
+                if conn.getresponse().status == 200:
+                    return time.perf_counter() - t0
+            except OSError:
+                time.sleep(0.005)
+            if proc.poll() is not None:
+                raise RuntimeError("server exited during cold start")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+SPARK_COLD = """
+import sys, time
+t0 = float(sys.argv[1])
+from openscale_lab.spark import get_spark
+from pyspark.ml import PipelineModel
+spark = get_spark()
+model = PipelineModel.load(sys.argv[2])
+frame = spark.read.json(spark.sparkContext.parallelize([sys.argv[3]]))
+for c in frame.columns:
+    if dict(frame.dtypes)[c] == "bigint":
+        frame = frame.withColumn(c, frame[c].cast("int"))
+model.transform(frame).select("prediction").collect()
+print(time.time() - t0)
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="repetitions of each measurement (median is reported)")
+    parser.add_argument("--single", type=int, default=400, help="single-record requests per run")
+    parser.add_argument("--batches", type=int, default=10, help="1000-record requests per run")
+    parser.add_argument("--spark-single", type=int, default=15, help="single-record Spark transforms per run")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="osl-bench-") as tmp:
+        print("training and deploying the model ...", flush=True)
+        spark = get_spark()
+        ws = lab.provision(Path(tmp) / "ws").workspace
+        model = lab.ensure_model(ws, spark)
+        engine = MLEngine(ws)
+        dep = engine.deploy(model, "benchmark", spark)
+        feed = feed_sample(args.single + 1000 * args.batches, seed=7)["values"]
+        single_records, batch_records = feed[:args.single], feed[args.single:]
+        http_timings(dep, single_records[:50], 50)  # warm-up
+        single_runs = [http_timings(dep, single_records, args.single) for _ in range(args.runs)]
+        batch_runs = [http_timings(dep, batch_records, args.batches) for _ in range(args.runs)]
+        engine.stop(dep)
+        dep = engine.get(dep.deployment_id)
+        cold = [cold_start(dep, single_records[0]) for _ in range(args.runs)]
+
+        from pyspark.ml import PipelineModel
+        from pyspark.sql import types as T
+
+        spark_model = PipelineModel.load(str(model.spark_path))
+        schema = T.StructType([T.StructField(c["name"], T.StringType() if c["type"] == "string" else T.IntegerType())
+                               for c in model.input_schema])
+
+        def spark_ms(records: list[list]) -> float:
+            t0 = time.perf_counter()
+            spark_model.transform(spark.createDataFrame(records, schema)).select("prediction", "probability").collect()
+            return (time.perf_counter() - t0) * 1000
+
+        for r in single_records[:5]:
+            spark_ms([r])
+        spark_single = [statistics.median(spark_ms([r]) for r in single_records[:args.spark_single])
+                        for _ in range(args.runs)]
+        spark_batch = [spark_ms(batch_records[:1000]) for _ in range(args.runs)]
+        record_json = json.dumps(dict(zip(FEATURE_COLUMNS, single_records[0])))
+        spark_cold = []
+        for _ in range(max(3, args.runs // 2)):
+            out = subprocess.run([sys.executable, "-c", SPARK_COLD, str(time.time()), str(model.spark_path),
+                                  record_json], capture_output=True, text=True, check=True)
+            spark_cold.append(float(out.stdout.strip().splitlines()[-1]))
+        spark.stop()
+
+    med = statistics.median
+    results = {
+        "single_p50_ms": med(percentile(r, 50) for r in single_runs),
+        "single_p99_ms": med(percentile(r, 99) for r in single_runs),
+        "batch1000_ms": med(med(r) for r in batch_runs),
+        "cold_start_s": med(cold),
+        "spark_single_ms": med(spark_single),
+        "spark_batch1000_ms": med(spark_batch),
+        "spark_cold_start_s": med(spark_cold),
+        "runs": args.runs,
+    }
+    results["single_speedup_vs_spark"] = results["spark_single_ms"] / results["single_p50_ms"]
+    results["batch_speedup_vs_spark"] = results["spark_batch1000_ms"] / results["batch1000_ms"]
+    results["cold_start_speedup_vs_spark"] = results["spark_cold_start_s"] / results["cold_start_s"]
+    goals = [
+        ("single record p50 (HTTP + payload log)", results["single_p50_ms"], "ms", "<= 2 ms", results["single_p50_ms"] <= 2),
+        ("single record p99", results["single_p99_ms"], "ms", "", True),
+        ("speed-up vs Spark, single record", results["single_speedup_vs_spark"], "x", ">= 100x",
+         results["single_speedup_vs_spark"] >= 100),
+        ("1000-record batch", results["batch1000_ms"], "ms", "<= 30 ms", results["batch1000_ms"] <= 30),
+        ("speed-up vs Spark, 1000 records", results["batch_speedup_vs_spark"], "x", "", True),
+        ("cold start to first reply", results["cold_start_s"], "s", "<= 3 s", results["cold_start_s"] <= 3),
+        ("Spark transform, single record", results["spark_single_ms"], "ms", "baseline", True),
+        ("Spark transform, 1000 records", results["spark_batch1000_ms"], "ms", "baseline", True),
+        ("Spark cold start to first prediction", results["spark_cold_start_s"], "s", "baseline", True),
+    ]
+    print(f"\nmedians of {args.runs} runs")
+    for name, value, unit, goal, ok in goals:
+        print(f"  {name:42s} {value:10.2f} {unit:3s} {goal:10s} {'' if not goal or goal == 'baseline' else ('ok' if ok else 'MISSED')}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
