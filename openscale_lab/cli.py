@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             print("executed notebooks:")
             for path in done:
                 print(f"  {path}")
-            print("start the deployment again with: openscale-lab deployment start")
+            from .workspace import resolve_workspace_path
+
+            print(f"start the deployment again with: openscale-lab --workspace "
+                  f"{resolve_workspace_path(args.workspace)} deployment start")
             return 0
         if args.command == "provision":
             from .lab import provision

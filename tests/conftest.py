@@ -14,6 +14,17 @@ from openscale_lab.engine import SERVE_MODULE
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with the install hint, when there is no Java for Spark."""
+    from openscale_lab.errors import JavaNotFoundError
+    from openscale_lab.spark import java_version
+
+    try:
+        java_version()
+    except JavaNotFoundError as exc:
+        pytest.exit(str(exc), returncode=1)
+
+
 def serve_processes(under: Path) -> list[psutil.Process]:
     """Deployment server processes whose folder lies under `under`."""
     found = []

@@ -94,7 +94,7 @@ def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, t
     assert done.returncode == 0, done.stderr[-3000:]
     names = [p.name for p in lab_notebooks()]
     assert sorted(p.name for p in out.glob("*.ipynb")) == names
-    assert str(out / names[0]) in done.stdout and "openscale-lab deployment start" in done.stdout
+    assert str(out / names[0]) in done.stdout and f"--workspace {workspace} deployment start" in done.stdout
     assert read_records(out / "01_train_and_deploy_model.ipynb")["payload_count"] == 8
     assert all(not row["running"] for row in MLEngine(Workspace.open(workspace)).status())
     status = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "deployment",
