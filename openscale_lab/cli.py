@@ -18,6 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     dep = sub.add_parser("deployment", help="manage the workspace's deployments")
     dep.add_argument("action", choices=["start", "stop", "status"])
     dep.add_argument("--name", help="only the deployment of this name")
+    sched = sub.add_parser("scheduler", help="run every enabled monitor when its schedule says it is due")
+    sched.add_argument("--once", action="store_true", help="evaluate what is due now, then exit")
+    sched.add_argument("--poll", type=float, default=60.0, help="seconds between checks (default 60)")
     prov = sub.add_parser("provision", help="create or check the workspace")
     prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
     prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
@@ -47,6 +50,24 @@ def _deployment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduler(args: argparse.Namespace) -> int:
+    from .monitors import Scheduler
+    from .workspace import Workspace
+
+    def show(m: object) -> None:
+        print(m, flush=True)
+
+    scheduler = Scheduler(Workspace.open(args.workspace))
+    if args.once:
+        for m in scheduler.run_pending():
+            show(m)
+        return 0
+    print(f"scheduler running, checking every {args.poll:g} s; Ctrl-C stops it", flush=True)
+    scheduler.run_forever(args.poll, on_result=show)
+    print("scheduler stopped", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -70,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(provision(args.workspace, args.datamart_url, args.reset_data_mart))
             return 0
+        if args.command == "scheduler":
+            return _scheduler(args)
         return _deployment(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

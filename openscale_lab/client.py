@@ -13,12 +13,15 @@ if TYPE_CHECKING:
 
 
 def score(target: Deployment | str, payload: dict[str, Any], timeout: float = 60.0,
-          session: requests.Session | None = None) -> dict[str, Any]:
+          session: requests.Session | None = None, debiased: bool = False) -> dict[str, Any]:
     """POST a `fields`/`values` payload to a deployment (or scoring URL); the reply as a dict.
 
+    `debiased=True` asks the debiased endpoint, which adds the fairness monitor's debiased outcome.
     A rejected request raises ScoringInputError with the service's message.
     """
     url = target.scoring_url if isinstance(target, Deployment) else target
+    if debiased:
+        url = f"{url}/debiased"
     reply = (session or requests).post(url, json=payload, timeout=timeout)
     if reply.status_code >= 400:
         try:

@@ -14,47 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .errors import DataMartError
+from .tables import PER_SUBSCRIPTION_PREFIXES, SQL_TYPES, bindings, debiased_scoring, metadata, rejected_requests, subscriptions
 from .workspace import utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
-
-PAYLOAD_PREFIX = "payload_"
-SQL_TYPES = {"string": sa.String, "integer": sa.BigInteger, "double": sa.Float}
-
-metadata = sa.MetaData()
-bindings = sa.Table(
-    "bindings", metadata,
-    sa.Column("binding_id", sa.String(64), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False, unique=True),
-    sa.Column("engine_type", sa.String(64), nullable=False),
-    sa.Column("location", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-)
-subscriptions = sa.Table(
-    "subscriptions", metadata,
-    sa.Column("subscription_id", sa.String(64), primary_key=True),
-    sa.Column("binding_id", sa.String(64), sa.ForeignKey("bindings.binding_id"), nullable=False),
-    sa.Column("deployment_id", sa.String(64), nullable=False, index=True),
-    sa.Column("deployment_name", sa.String(200), nullable=False),
-    sa.Column("scoring_url", sa.Text, nullable=False),
-    sa.Column("model_id", sa.String(64), nullable=False),
-    sa.Column("model_name", sa.String(200), nullable=False),
-    sa.Column("model_version", sa.String(32), nullable=False),
-    sa.Column("problem_type", sa.String(32), nullable=False),
-    sa.Column("input_data_type", sa.String(32), nullable=False),
-    sa.Column("label_column", sa.String(200), nullable=False),
-    sa.Column("prediction_column", sa.String(200), nullable=False),
-    sa.Column("predicted_label_column", sa.String(200), nullable=False),
-    sa.Column("probability_column", sa.String(200), nullable=False),
-    sa.Column("transaction_id_column", sa.String(200), nullable=False),
-    sa.Column("input_schema", sa.Text, nullable=False),  # JSON: [{"name", "type"}]
-    sa.Column("feature_columns", sa.Text, nullable=False),  # JSON list
-    sa.Column("categorical_columns", sa.Text, nullable=False),  # JSON list
-    sa.Column("payload_table", sa.String(100), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # active | deleted
-    sa.Column("created_at", sa.DateTime, nullable=False),
-)
 
 
 @dataclass
@@ -243,6 +207,21 @@ class DataMart:
         with self.engine.begin() as conn:
             conn.execute(table.insert(), rows)
 
+    def store_debiased(self, rows: list[dict[str, Any]]) -> None:
+        """Log the records of a debiased scoring request (all or none)."""
+        with self.engine.begin() as conn:
+            conn.execute(debiased_scoring.insert(), rows)
+
+    def log_rejected(self, deployment_id: str, status: int, message: str) -> None:
+        """Remember a refused scoring request (for model health); never raises."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(rejected_requests.insert().values(
+                    request_id=uuid.uuid4().hex, deployment_id=deployment_id, timestamp=utcnow(), status=status,
+                    message=message[:2000]))
+        except sa.exc.SQLAlchemyError:
+            pass
+
     def _window(self, table: sa.Table, start: datetime | None, end: datetime | None) -> list[Any]:
         conds = []
         if start is not None:
@@ -277,7 +256,7 @@ class DataMart:
     # -- maintenance ----------------------------------------------------------------------------
     def lab_table_names(self) -> list[str]:
         names = sa.inspect(self.engine).get_table_names()
-        return [n for n in names if n in metadata.tables or n.startswith(PAYLOAD_PREFIX)]
+        return [n for n in names if n in metadata.tables or n.startswith(PER_SUBSCRIPTION_PREFIXES)]
 
     def has_data(self) -> bool:
         """Whether any binding or subscription is stored."""

@@ -289,6 +289,28 @@ class CompiledPipeline:
         out = pd.DataFrame(results, columns=["prediction", "predictedLabel", "probability"], index=frame.index)
         return out
 
+    def predict_frame(self, frame: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Class indices and probabilities for a pandas DataFrame of inputs, vectorised end to end.
+
+        Unseen categories follow the indexer's `handle_invalid` (kept as the extra index, or an error).
+        """
+        columns = []
+        for how, what in self._slots:
+            if how == "index":
+                codes = frame[what.input].map(what._index)
+                if codes.isna().any():
+                    if what.handle_invalid != "keep":
+                        row = int(np.flatnonzero(codes.isna().to_numpy())[0])
+                        raise ScoringInputError(f"row {row}: field {what.input!r}: unknown category "
+                                                f"{frame[what.input].iloc[row]!r}", status=422)
+                    codes = codes.fillna(what._unseen)
+                columns.append(codes.to_numpy(dtype=np.float64))
+            else:
+                columns.append(frame[what].to_numpy(dtype=np.float64))
+        X = np.column_stack(columns) if columns else np.zeros((len(frame), 0))
+        probs = self._probability_many(X)
+        return np.argmax(probs, axis=1), probs
+
     def _probability_one(self, x: Sequence[float]) -> list[float]:
         k = self.num_classes
         if self.kind == "gbt":

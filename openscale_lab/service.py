@@ -102,12 +102,15 @@ def create_app(deployment_dir: Path) -> FastAPI:
         t0 = time.perf_counter()
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return _error(413, f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
+            message = f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}"
+            datamart.log_rejected(deployment_id, 413, message)
+            return _error(413, message)
         body = await request.body()
         try:
             fields, rows = parse_scoring_request(body, schema)
             results = scorer.score(rows, fields)
         except ScoringInputError as exc:
+            datamart.log_rejected(deployment_id, exc.status, str(exc))
             return _error(exc.status, str(exc))
         request_id = uuid.uuid4().hex
         now = utcnow()
@@ -128,6 +131,45 @@ def create_app(deployment_dir: Path) -> FastAPI:
             return _error(503, f"the payload could not be logged to the data mart, nothing was scored: {exc}")
         reply = {"fields": [*fields, "prediction", "predictedLabel", "probability", "transaction_id"],
                  "values": out_values}
+        return Response(orjson.dumps(reply), media_type="application/json")
+
+    @app.post(f"/v1/deployments/{deployment_id}/predictions/debiased", summary="Score records, debiased",
+              description="The model's outcome and the debiased outcome of the fairness monitor: a record of a "
+                          "monitored group whose outcome changes when only its protected value is set to the "
+                          "reference group's gets the reference group's outcome.",
+              openapi_extra={"requestBody": REQUEST_SCHEMA},
+              responses={409: {"description": "the fairness monitor is not enabled"}})
+    async def debiased(request: Request) -> Response:
+        from .monitors.base import MonitorStore
+        from .monitors.debias import debias_rows
+
+        config = MonitorStore(datamart).config(subscription.subscription_id, "fairness")
+        if config is None:
+            message = "debiasing needs the fairness monitor's configuration: enable the fairness monitor first"
+            datamart.log_rejected(deployment_id, 409, message)
+            return _error(409, message)
+        body = await request.body()
+        try:
+            fields, rows = parse_scoring_request(body, schema)
+            results = scorer.score(rows, fields)
+        except ScoringInputError as exc:
+            datamart.log_rejected(deployment_id, exc.status, str(exc))
+            return _error(exc.status, str(exc))
+        labels = [label for _, label, _ in results]
+        fair = debias_rows(scorer, config, fields, rows, labels)
+        request_id, now = uuid.uuid4().hex, utcnow()
+        ids = [f"{request_id}-{i + 1}" for i in range(len(rows))]
+        try:
+            datamart.store_debiased([
+                {"scoring_id": tid, "request_id": request_id, "deployment_id": deployment_id, "timestamp": now,
+                 "record": orjson.dumps(dict(zip(fields, row))).decode(), "predicted_label": label,
+                 "debiased_label": d} for tid, row, label, d in zip(ids, rows, labels, fair)])
+        except Exception as exc:
+            return _error(503, f"the request could not be logged to the data mart, nothing was scored: {exc}")
+        reply = {"fields": [*fields, "prediction", "predictedLabel", "probability", "debiased_predictedLabel",
+                            "transaction_id"],
+                 "values": [[*row, p, label, prob, d, tid]
+                            for row, (p, label, prob), d, tid in zip(rows, results, fair, ids)]}
         return Response(orjson.dumps(reply), media_type="application/json")
 
     app.state.datamart = datamart

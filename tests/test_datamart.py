@@ -91,7 +91,9 @@ def test_reset_drops_only_the_lab_tables(datamart: DataMart) -> None:
     with datamart.engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE learner_notes (note VARCHAR(20))"))
     dropped = datamart.reset()
-    assert set(dropped) == {"bindings", "subscriptions", sub.payload_table}
+    from openscale_lab.tables import metadata
+
+    assert set(dropped) == set(metadata.tables) | {sub.payload_table}
     names = sa.inspect(datamart.engine).get_table_names()
     assert "learner_notes" in names and sub.payload_table not in names
     assert not datamart.has_data()

@@ -1,0 +1,77 @@
+"""Running every enabled monitor of every subscription when its schedule says it is due."""
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..datamart import DataMart
+from ..workspace import Workspace, utcnow
+from .base import Measurement, MonitorStore
+from .monitoring import RUN_ORDER, Monitoring
+
+
+class Scheduler:
+    """`run_pending()` evaluates what is due once; `run_forever()` loops until stopped (SIGINT/SIGTERM).
+
+    A monitor is due when it never ran or its last window ended `schedule_hours` ago or more. Each
+    measurement is written in one transaction, so stopping at any moment leaves no half-written result.
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.stop_event = threading.Event()
+
+    def due(self, now: datetime | None = None) -> list[tuple[str, str]]:
+        """(subscription id, monitor) pairs due at `now`."""
+        now = now or utcnow()
+        datamart = DataMart(self.workspace.datamart_url)
+        try:
+            active = {s.subscription_id for s in datamart.active_subscriptions()}
+            found = []
+            for inst in MonitorStore(datamart).instances():
+                if inst["subscription_id"] not in active or inst["monitor"] not in RUN_ORDER:
+                    continue
+                hours = float(inst["schedule_hours"])
+                last = inst["last_run_at"]
+                if hours > 0 and (last is None or last + timedelta(hours=hours) <= now):
+                    found.append((inst["subscription_id"], inst["monitor"]))
+            return sorted(found, key=lambda p: (p[0], RUN_ORDER.index(p[1])))
+        finally:
+            datamart.close()
+
+    def run_pending(self, now: datetime | None = None) -> list[Measurement]:
+        """Evaluate every due monitor with its window ending at `now`."""
+        now = now or utcnow()
+        results = []
+        datamart = DataMart(self.workspace.datamart_url)
+        try:
+            by_sub: dict[str, Monitoring] = {}
+            for sub_id, monitor in self.due(now):
+                if self.stop_event.is_set():
+                    break
+                if sub_id not in by_sub:
+                    by_sub[sub_id] = Monitoring(self.workspace, datamart, datamart.get_subscription(sub_id))
+                results.append(by_sub[sub_id].monitor(monitor).run(end=now))
+        finally:
+            datamart.close()
+        return results
+
+    def run_forever(self, poll_seconds: float = 60.0, on_result: Any = print) -> None:
+        """Poll until SIGINT/SIGTERM or `stop()`; safe to stop at any moment."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: self.stop())
+        try:
+            while not self.stop_event.is_set():
+                for m in self.run_pending():
+                    on_result(m)
+                self.stop_event.wait(poll_seconds)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def stop(self) -> None:
+        self.stop_event.set()

@@ -1,0 +1,119 @@
+"""Every table of the data mart, in one SQLAlchemy MetaData (per-subscription tables are built on demand)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SQL_TYPES = {"string": sa.String, "integer": sa.BigInteger, "double": sa.Float}
+PAYLOAD_PREFIX = "payload_"
+FEEDBACK_PREFIX = "feedback_"
+PER_SUBSCRIPTION_PREFIXES = (PAYLOAD_PREFIX, FEEDBACK_PREFIX)
+
+metadata = sa.MetaData()
+bindings = sa.Table(
+    "bindings", metadata,
+    sa.Column("binding_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("engine_type", sa.String(64), nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+subscriptions = sa.Table(
+    "subscriptions", metadata,
+    sa.Column("subscription_id", sa.String(64), primary_key=True),
+    sa.Column("binding_id", sa.String(64), sa.ForeignKey("bindings.binding_id"), nullable=False),
+    sa.Column("deployment_id", sa.String(64), nullable=False, index=True),
+    sa.Column("deployment_name", sa.String(200), nullable=False),
+    sa.Column("scoring_url", sa.Text, nullable=False),
+    sa.Column("model_id", sa.String(64), nullable=False),
+    sa.Column("model_name", sa.String(200), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("problem_type", sa.String(32), nullable=False),
+    sa.Column("input_data_type", sa.String(32), nullable=False),
+    sa.Column("label_column", sa.String(200), nullable=False),
+    sa.Column("prediction_column", sa.String(200), nullable=False),
+    sa.Column("predicted_label_column", sa.String(200), nullable=False),
+    sa.Column("probability_column", sa.String(200), nullable=False),
+    sa.Column("transaction_id_column", sa.String(200), nullable=False),
+    sa.Column("input_schema", sa.Text, nullable=False),  # JSON: [{"name", "type"}]
+    sa.Column("feature_columns", sa.Text, nullable=False),  # JSON list
+    sa.Column("categorical_columns", sa.Text, nullable=False),  # JSON list
+    sa.Column("payload_table", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # active | deleted
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+monitor_instances = sa.Table(
+    "monitor_instances", metadata,
+    sa.Column("subscription_id", sa.String(64), primary_key=True),
+    sa.Column("monitor", sa.String(32), primary_key=True),
+    sa.Column("config", sa.Text, nullable=False),  # JSON
+    sa.Column("schedule_hours", sa.Float, nullable=False),
+    sa.Column("enabled_at", sa.DateTime, nullable=False),
+    sa.Column("last_run_at", sa.DateTime),
+)
+measurements = sa.Table(
+    "measurements", metadata,
+    sa.Column("measurement_id", sa.String(64), primary_key=True),
+    sa.Column("subscription_id", sa.String(64), nullable=False, index=True),
+    sa.Column("monitor", sa.String(32), nullable=False),
+    sa.Column("timestamp", sa.DateTime, nullable=False, index=True),
+    sa.Column("window_start", sa.DateTime),
+    sa.Column("window_end", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # evaluated | not_evaluated
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON {name: value}
+    sa.Column("thresholds", sa.Text, nullable=False),  # JSON [{metric, type, value}]
+    sa.Column("details", sa.Text, nullable=False),  # JSON
+)
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("alert_id", sa.String(64), primary_key=True),
+    sa.Column("measurement_id", sa.String(64), sa.ForeignKey("measurements.measurement_id"), nullable=False),
+    sa.Column("subscription_id", sa.String(64), nullable=False, index=True),
+    sa.Column("monitor", sa.String(32), nullable=False),
+    sa.Column("metric", sa.String(200), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("threshold_type", sa.String(16), nullable=False),  # lower_limit | upper_limit
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("timestamp", sa.DateTime, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+)
+biased_transactions = sa.Table(
+    "biased_transactions", metadata,
+    sa.Column("measurement_id", sa.String(64), sa.ForeignKey("measurements.measurement_id"), primary_key=True),
+    sa.Column("feature", sa.String(200), primary_key=True),
+    sa.Column("scoring_id", sa.String(64), primary_key=True),
+    sa.Column("subscription_id", sa.String(64), nullable=False, index=True),
+    sa.Column("scoring_timestamp", sa.DateTime, nullable=False),
+    sa.Column("group_name", sa.String(16), nullable=False),  # monitored | reference
+    sa.Column("original_value", sa.String(200), nullable=False),
+    sa.Column("perturbed_value", sa.String(200), nullable=False),
+    sa.Column("original_label", sa.String(200), nullable=False),
+    sa.Column("perturbed_label", sa.String(200), nullable=False),
+)
+explanations = sa.Table(
+    "explanations", metadata,
+    sa.Column("subscription_id", sa.String(64), primary_key=True),
+    sa.Column("transaction_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),  # lime | contrastive
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),  # JSON
+)
+rejected_requests = sa.Table(
+    "rejected_requests", metadata,
+    sa.Column("request_id", sa.String(64), primary_key=True),
+    sa.Column("deployment_id", sa.String(64), nullable=False, index=True),
+    sa.Column("timestamp", sa.DateTime, nullable=False, index=True),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+)
+debiased_scoring = sa.Table(
+    "debiased_scoring", metadata,
+    sa.Column("scoring_id", sa.String(64), primary_key=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("deployment_id", sa.String(64), nullable=False, index=True),
+    sa.Column("timestamp", sa.DateTime, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),  # JSON {field: value}
+    sa.Column("predicted_label", sa.String(200), nullable=False),
+    sa.Column("debiased_label", sa.String(200), nullable=False),
+)
