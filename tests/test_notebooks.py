@@ -80,6 +80,45 @@ def test_rerunning_01_replaces_model_and_deployment(workspace: Path, tmp_path: P
     dm.close()
 
 
+def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: Path) -> None:
+    from fairlearn.metrics import MetricFrame, selection_rate
+    from sklearn.metrics import roc_auc_score
+
+    from openscale_lab.data import load_feedback_data
+    from openscale_lab.monitors import Monitoring
+
+    workspace = tmp_path / "ws"
+    rec = run("02_configure_monitors.ipynb", tmp_path / "out", WORKSPACE=str(workspace), SCORE_RECORDS=200)
+    ws = Workspace.open(workspace)
+    try:
+        dep = MLEngine(ws).list()[0]
+        mon = Monitoring.for_deployment(ws, dep)
+        assert rec["quality_status_before_feedback"] == "not_evaluated" and rec["feedback_records"] == 98
+        feedback = load_feedback_data()
+        _, probs = mon.ctx.scorer.predict_frame(feedback)
+        risk = mon.ctx.labels.index("Risk")
+        assert rec["area_under_roc"] == pytest.approx(roc_auc_score(feedback["Risk"] == "Risk", probs[:, risk]))
+        stored = mon.measurements()
+        assert len(stored) == rec["measurements"] == 5
+        assert list(stored["monitor"]) == ["quality", "quality", "fairness", "drift", "model_health"]
+        fairness = stored[stored["monitor"] == "fairness"].iloc[-1]
+        payload = mon.ctx.payload(fairness["window_start"].to_pydatetime(), fairness["window_end"].to_pydatetime())
+        assert len(payload) == rec["fairness_records"] == 208  # the eight applicants and 200 from the feed
+        fav = (payload["predictedLabel"] == "No Risk").astype(int)
+        by_sex = MetricFrame(metrics=selection_rate, y_true=fav, y_pred=fav, sensitive_features=payload["Sex"]).by_group
+        assert rec["fairness_sex"] == pytest.approx(by_sex["female"] / by_sex["male"])
+        assert rec["biased_transactions"] == len(mon.fairness.biased_transactions(fairness["measurement_id"]))
+        assert rec["drift_magnitude"] == pytest.approx(stored[stored["monitor"] == "drift"].iloc[-1]["metrics"]["drift_magnitude"])
+        explanation = mon.explainability.stored(rec["explained_transaction"])
+        assert rec["explanation_top_feature"] in FEATURE_COLUMNS
+        assert explanation["lime"]["features"][0]["feature"] == rec["explanation_top_feature"]
+        assert rec["alerts"] == len(mon.alerts())
+        assert len(rec["debiased_labels"]) == 8 and rec["health_records"] == 208
+        mon.close()
+    finally:
+        lab.stop_lab(ws)
+
+
 def test_notebook_00_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     rec = run("00_provision_services.ipynb", tmp_path / "out", WORKSPACE=str(tmp_path / "ws"),
               DATAMART_URL=postgres_url)
