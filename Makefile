@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUTPUT ?= output
 WORKSPACE ?= $(CURDIR)/workspace
 
-.PHONY: setup lab test test-quick bench deployment-start deployment-stop clean
+.PHONY: setup lab test test-quick bench bench-monitors scheduler deployment-start deployment-stop clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,12 @@ test-quick: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_scoring.py
+
+bench-monitors: setup
+	$(BIN)/python benchmarks/bench_monitors.py
+
+scheduler: setup
+	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" scheduler
 
 deployment-start: setup
 	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" deployment start

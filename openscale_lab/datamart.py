@@ -14,7 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from .errors import DataMartError
-from .tables import PER_SUBSCRIPTION_PREFIXES, SQL_TYPES, bindings, debiased_scoring, metadata, rejected_requests, subscriptions
+from .tables import (
+    PER_SUBSCRIPTION_PREFIXES,
+    SQL_TYPES,
+    bindings,
+    debiased_scoring,
+    metadata,
+    rejected_requests,
+    subscriptions,
+)
 from .workspace import utcnow
 
 if TYPE_CHECKING:

@@ -10,8 +10,7 @@ from .datamart import DataMart, redact
 from .engine import Deployment, MLEngine
 from .errors import LabError
 from .repository import ModelRepository, StoredModel
-from .workspace import (CONFIG_FILE, DATAMART_ENV, Workspace, resolve_workspace_path, utcnow,
-                        write_json_atomic)
+from .workspace import CONFIG_FILE, DATAMART_ENV, Workspace, resolve_workspace_path, utcnow, write_json_atomic
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -76,8 +75,9 @@ def provision(workspace: str | os.PathLike[str] | None = None, datamart_url: str
             stopped = MLEngine(ws).stop_all()
             dropped = datamart.reset()
             report.reset = True
+            note = f"; stopped {', '.join(stopped)}" if stopped else ""
             report.messages.append(f"Reset the data mart at {redact(ws.datamart_url)}: dropped "
-                                   f"{len(dropped)} lab table(s)" + (f"; stopped {', '.join(stopped)}" if stopped else ""))
+                                   f"{len(dropped)} lab table(s){note}")
         elif datamart.has_data():
             report.messages.append(f"Kept the existing data mart at {redact(ws.datamart_url)}")
         else:

@@ -4,8 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .constants import (AUC_THRESHOLD, CATEGORICAL_COLUMNS, FEATURE_COLUMNS, LABEL_COLUMN, MODEL_NAME,
-                        NUMERIC_COLUMNS, SPLIT_SEED)
+from .constants import (
+    AUC_THRESHOLD,
+    CATEGORICAL_COLUMNS,
+    FEATURE_COLUMNS,
+    LABEL_COLUMN,
+    MODEL_NAME,
+    NUMERIC_COLUMNS,
+    SPLIT_SEED,
+)
 from .data import load_training_data_spark, training_data_reference
 
 if TYPE_CHECKING:

@@ -16,7 +16,10 @@ T0 = datetime(2026, 11, 20, 12, 0, 0)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def datamart(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'dm.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'dm.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
     dm = DataMart(url)
     yield dm
     dm.close()

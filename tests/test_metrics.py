@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 
 from openscale_lab.monitors.base import Threshold
-from openscale_lab.monitors.metrics import (binary_quality, category_counts, disparate_impact, favourable_rate,
-                                            histogram, jensen_shannon_distance, total_variation_distance)
+from openscale_lab.monitors.metrics import (
+    binary_quality,
+    category_counts,
+    disparate_impact,
+    favourable_rate,
+    histogram,
+    jensen_shannon_distance,
+    total_variation_distance,
+)
 
 
 def test_disparate_impact_of_a_hand_built_payload() -> None:

@@ -108,7 +108,8 @@ def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: P
         by_sex = MetricFrame(metrics=selection_rate, y_true=fav, y_pred=fav, sensitive_features=payload["Sex"]).by_group
         assert rec["fairness_sex"] == pytest.approx(by_sex["female"] / by_sex["male"])
         assert rec["biased_transactions"] == len(mon.fairness.biased_transactions(fairness["measurement_id"]))
-        assert rec["drift_magnitude"] == pytest.approx(stored[stored["monitor"] == "drift"].iloc[-1]["metrics"]["drift_magnitude"])
+        drift = stored[stored["monitor"] == "drift"].iloc[-1]
+        assert rec["drift_magnitude"] == pytest.approx(drift["metrics"]["drift_magnitude"])
         explanation = mon.explainability.stored(rec["explained_transaction"])
         assert rec["explanation_top_feature"] in FEATURE_COLUMNS
         assert explanation["lime"]["features"][0]["feature"] == rec["explanation_top_feature"]

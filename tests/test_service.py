@@ -87,7 +87,10 @@ def _bad_requests() -> list[tuple[str, object, int, str]]:
 def test_bad_input_is_refused_and_not_logged(deployment, datamart, case) -> None:  # type: ignore[no-untyped-def]
     _, body, status, words = case
     before = count(datamart, deployment)
-    kwargs = {"data": body, "headers": {"Content-Type": "application/json"}} if isinstance(body, bytes) else {"json": body}
+    if isinstance(body, bytes):
+        kwargs = {"data": body, "headers": {"Content-Type": "application/json"}}
+    else:
+        kwargs = {"json": body}
     reply = requests.post(deployment.scoring_url, timeout=30, **kwargs)
     assert reply.status_code == status
     assert words in reply.json()["error"]["message"]

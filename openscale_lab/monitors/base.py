@@ -201,7 +201,8 @@ class MonitorContext:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def window(self, start: datetime | None, end: datetime | None, hours: float | None) -> tuple[datetime | None, datetime]:
+    def window(self, start: datetime | None, end: datetime | None,
+               hours: float | None) -> tuple[datetime | None, datetime]:
         """The [start, end) a run covers: `end` defaults to now, `start` to `hours` before it (None: all)."""
         end = end or utcnow()
         if start is None and hours:

@@ -1,4 +1,5 @@
-"""The fairness monitor: disparate impact per protected feature, with perturbation, biased transactions and debiasing."""
+"""The fairness monitor: disparate impact per protected feature, with perturbation, biased transactions
+and debiasing."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -38,8 +38,16 @@ def _normalise(p: Sequence[float]) -> np.ndarray:
 
 def binary_quality(y_true: np.ndarray, p_positive: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """OpenScale's binary quality metrics; y_true and y_pred are 1 for the positive class, else 0."""
-    from sklearn.metrics import (accuracy_score, auc, f1_score, log_loss, precision_recall_curve, precision_score,
-                                 recall_score, roc_auc_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        auc,
+        f1_score,
+        log_loss,
+        precision_recall_curve,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     p_positive = np.asarray(p_positive, dtype=float)
