@@ -93,6 +93,16 @@ def payload_table_for(subscription: Subscription, meta: sa.MetaData | None = Non
     )
 
 
+def in_window(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
+    """SQL conditions for start <= column < end (either bound may be open)."""
+    conds = []
+    if start is not None:
+        conds.append(column >= start)
+    if end is not None:
+        conds.append(column < end)
+    return conds
+
+
 def create_datamart_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL (a committed row survives a killed writer) and a busy timeout."""
     try:
@@ -230,19 +240,11 @@ class DataMart:
         except sa.exc.SQLAlchemyError:
             pass
 
-    def _window(self, table: sa.Table, start: datetime | None, end: datetime | None) -> list[Any]:
-        conds = []
-        if start is not None:
-            conds.append(table.c.scoring_timestamp >= start)
-        if end is not None:
-            conds.append(table.c.scoring_timestamp < end)
-        return conds
-
     def payload_count(self, subscription: Subscription | str, start: datetime | None = None,
                       end: datetime | None = None) -> int:
         """Number of payload records scored in [start, end) (naive UTC times)."""
         table = self.payload_table(subscription)
-        query = sa.select(sa.func.count()).select_from(table).where(*self._window(table, start, end))
+        query = sa.select(sa.func.count()).select_from(table).where(*in_window(table.c.scoring_timestamp, start, end))
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -252,7 +254,7 @@ class DataMart:
         import pandas as pd
 
         table = self.payload_table(subscription)
-        query = (sa.select(table).where(*self._window(table, start, end))
+        query = (sa.select(table).where(*in_window(table.c.scoring_timestamp, start, end))
                  .order_by(table.c.scoring_timestamp, table.c.scoring_id))
         if limit is not None:
             query = query.limit(limit)

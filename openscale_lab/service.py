@@ -94,24 +94,29 @@ def create_app(deployment_dir: Path) -> FastAPI:
                 "model_id": deployment["model"]["model_id"], "model_version": model_version,
                 "subscription_id": subscription.subscription_id, "uptime_s": round(time.time() - started, 3)}
 
+    async def read_and_score(request: Request) -> tuple[list[str], list[list[Any]], list[Any]] | Response:
+        """The request's rows and their scores, or the 4xx reply (remembered for model health)."""
+        length = request.headers.get("content-length")
+        try:
+            if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+                raise ScoringInputError(f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}",
+                                        status=413)
+            fields, rows = parse_scoring_request(await request.body(), schema)
+            return fields, rows, scorer.score(rows, fields)
+        except ScoringInputError as exc:
+            datamart.log_rejected(deployment_id, exc.status, str(exc))
+            return _error(exc.status, str(exc))
+
     @app.post(f"/v1/deployments/{deployment_id}/predictions", summary="Score records",
               openapi_extra={"requestBody": REQUEST_SCHEMA},
               responses={400: {"description": "malformed request"}, 413: {"description": "batch too large"},
                          422: {"description": "a field or row does not fit the model's schema"}})
     async def predictions(request: Request) -> Response:
         t0 = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            message = f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}"
-            datamart.log_rejected(deployment_id, 413, message)
-            return _error(413, message)
-        body = await request.body()
-        try:
-            fields, rows = parse_scoring_request(body, schema)
-            results = scorer.score(rows, fields)
-        except ScoringInputError as exc:
-            datamart.log_rejected(deployment_id, exc.status, str(exc))
-            return _error(exc.status, str(exc))
+        scored = await read_and_score(request)
+        if isinstance(scored, Response):
+            return scored
+        fields, rows, results = scored
         request_id = uuid.uuid4().hex
         now = utcnow()
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
@@ -148,13 +153,10 @@ def create_app(deployment_dir: Path) -> FastAPI:
             message = "debiasing needs the fairness monitor's configuration: enable the fairness monitor first"
             datamart.log_rejected(deployment_id, 409, message)
             return _error(409, message)
-        body = await request.body()
-        try:
-            fields, rows = parse_scoring_request(body, schema)
-            results = scorer.score(rows, fields)
-        except ScoringInputError as exc:
-            datamart.log_rejected(deployment_id, exc.status, str(exc))
-            return _error(exc.status, str(exc))
+        scored = await read_and_score(request)
+        if isinstance(scored, Response):
+            return scored
+        fields, rows, results = scored
         labels = [label for _, label, _ in results]
         fair = debias_rows(scorer, config, fields, rows, labels)
         request_id, now = uuid.uuid4().hex, utcnow()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..datamart import DataMart, Subscription
+from ..datamart import DataMart, Subscription, in_window
 from ..errors import LabError
 from ..tables import FEEDBACK_PREFIX, SQL_TYPES
 from ..validation import _check_value
@@ -120,21 +120,14 @@ class FeedbackLog:
         return len(rows)
 
     def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
-        query = sa.select(sa.func.count()).select_from(self.table).where(*self._window(start, end))
+        query = sa.select(sa.func.count()).select_from(self.table).where(*in_window(self.table.c.timestamp, start, end))
         with self.datamart.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
     def read(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
         import pandas as pd
 
-        query = sa.select(self.table).where(*self._window(start, end)).order_by(self.table.c.timestamp)
+        query = (sa.select(self.table).where(*in_window(self.table.c.timestamp, start, end))
+                 .order_by(self.table.c.timestamp))
         with self.datamart.engine.connect() as conn:
             return pd.read_sql(query, conn)
-
-    def _window(self, start: datetime | None, end: datetime | None) -> list[Any]:
-        conds = []
-        if start is not None:
-            conds.append(self.table.c.timestamp >= start)
-        if end is not None:
-            conds.append(self.table.c.timestamp < end)
-        return conds

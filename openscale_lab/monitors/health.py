@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ..datamart import in_window
 from ..tables import rejected_requests
 from .base import Measurement, MonitorContext
 
@@ -34,17 +35,11 @@ class ModelHealthMonitor:
 
         dm, sub = self.ctx.datamart, self.ctx.subscription
         table = dm.payload_table(sub)
-        conds = []
-        if start is not None:
-            conds.append(table.c.scoring_timestamp >= start)
-        if end is not None:
-            conds.append(table.c.scoring_timestamp < end)
-        query = sa.select(table.c.scoring_timestamp, table.c.request_id, table.c.response_time_ms).where(*conds)
-        rq = sa.select(rejected_requests.c.timestamp).where(rejected_requests.c.deployment_id == sub.deployment_id)
-        if start is not None:
-            rq = rq.where(rejected_requests.c.timestamp >= start)
-        if end is not None:
-            rq = rq.where(rejected_requests.c.timestamp < end)
+        query = sa.select(table.c.scoring_timestamp, table.c.request_id, table.c.response_time_ms).where(
+            *in_window(table.c.scoring_timestamp, start, end))
+        rq = sa.select(rejected_requests.c.timestamp).where(
+            rejected_requests.c.deployment_id == sub.deployment_id,
+            *in_window(rejected_requests.c.timestamp, start, end))
         with dm.engine.connect() as conn:
             records = pd.read_sql(query, conn)
             rejected = pd.read_sql(rq, conn)
