@@ -89,11 +89,11 @@ def provision(workspace: str | os.PathLike[str] | None = None, datamart_url: str
     return report
 
 
-def open_workspace(workspace: str | os.PathLike[str] | None = None) -> Workspace:
-    """The workspace, provisioned first if it does not exist yet."""
+def open_workspace(workspace: str | os.PathLike[str] | None = None, datamart_url: str | None = None) -> Workspace:
+    """The workspace, provisioned first if it does not exist yet (or switched to `datamart_url` if given)."""
     root = resolve_workspace_path(workspace)
-    if not (root / CONFIG_FILE).is_file():
-        provision(root)
+    if not (root / CONFIG_FILE).is_file() or (datamart_url and Workspace(root).datamart_url != datamart_url):
+        provision(root, datamart_url)
     return Workspace(root)
 
 

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 SQL_TYPES = {"string": sa.String, "integer": sa.BigInteger, "double": sa.Float}
 PAYLOAD_PREFIX = "payload_"
 FEEDBACK_PREFIX = "feedback_"
-PER_SUBSCRIPTION_PREFIXES = (PAYLOAD_PREFIX, FEEDBACK_PREFIX)
+BUSINESS_PREFIX = "business_payload_"
+PER_SUBSCRIPTION_PREFIXES = (PAYLOAD_PREFIX, FEEDBACK_PREFIX, BUSINESS_PREFIX)
 
 metadata = sa.MetaData()
 bindings = sa.Table(
@@ -44,7 +45,7 @@ subscriptions = sa.Table(
 monitor_instances = sa.Table(
     "monitor_instances", metadata,
     sa.Column("subscription_id", sa.String(64), primary_key=True),
-    sa.Column("monitor", sa.String(32), primary_key=True),
+    sa.Column("monitor", sa.String(200), primary_key=True),
     sa.Column("config", sa.Text, nullable=False),  # JSON
     sa.Column("schedule_hours", sa.Float, nullable=False),
     sa.Column("enabled_at", sa.DateTime, nullable=False),
@@ -54,7 +55,7 @@ measurements = sa.Table(
     "measurements", metadata,
     sa.Column("measurement_id", sa.String(64), primary_key=True),
     sa.Column("subscription_id", sa.String(64), nullable=False, index=True),
-    sa.Column("monitor", sa.String(32), nullable=False),
+    sa.Column("monitor", sa.String(200), nullable=False),
     sa.Column("timestamp", sa.DateTime, nullable=False, index=True),
     sa.Column("window_start", sa.DateTime),
     sa.Column("window_end", sa.DateTime, nullable=False),
@@ -70,7 +71,7 @@ alerts = sa.Table(
     sa.Column("alert_id", sa.String(64), primary_key=True),
     sa.Column("measurement_id", sa.String(64), sa.ForeignKey("measurements.measurement_id"), nullable=False),
     sa.Column("subscription_id", sa.String(64), nullable=False, index=True),
-    sa.Column("monitor", sa.String(32), nullable=False),
+    sa.Column("monitor", sa.String(200), nullable=False),
     sa.Column("metric", sa.String(200), nullable=False),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("threshold_type", sa.String(16), nullable=False),  # lower_limit | upper_limit
@@ -116,4 +117,22 @@ debiased_scoring = sa.Table(
     sa.Column("record", sa.Text, nullable=False),  # JSON {field: value}
     sa.Column("predicted_label", sa.String(200), nullable=False),
     sa.Column("debiased_label", sa.String(200), nullable=False),
+)
+custom_monitor_definitions = sa.Table(
+    "custom_monitor_definitions", metadata,
+    sa.Column("definition_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON [{name, lower_limit, upper_limit}]
+    sa.Column("tags", sa.Text, nullable=False),  # JSON [{name, description}]
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+business_applications = sa.Table(
+    "business_applications", metadata,
+    sa.Column("application_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("payload_fields", sa.Text, nullable=False),  # JSON [{name, type, description}]
+    sa.Column("business_metrics", sa.Text, nullable=False),  # JSON [{name, field, aggregation, time_unit, ...}]
+    sa.Column("subscription_ids", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )

@@ -101,3 +101,17 @@ def postgres_url() -> Iterator[str]:
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def datamart(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An empty data mart on SQLite, then on PostgreSQL (test modules may define their own)."""
+    from openscale_lab.datamart import DataMart
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'dm.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    dm = DataMart(url)
+    yield dm
+    dm.close()

@@ -120,6 +120,46 @@ def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: P
         lab.stop_lab(ws)
 
 
+def check_notebook_03(rec: dict[str, object], ws: Workspace) -> None:
+    from openscale_lab.monitors.base import MonitorStore
+
+    dm = DataMart(ws.datamart_url)
+    try:
+        sub = dm.get_subscription(rec["subscription_id"])
+        payload = dm.get_payload(sub)
+        assert rec["custom_registered_once"] is True and rec["custom_alert_metrics"] == ["sensitivity"]
+        assert rec["distribution_total"] == rec["payload_count"] == len(payload) == rec["business_records"]
+        counts = payload.groupby(["predictedLabel", "Sex"]).size()
+        assert rec["distribution_by_sex"] == {f"{a}/{b}": int(n) for (a, b), n in counts.items()}
+        assert sum(rec["accepted_credits"]) == int((payload["predictedLabel"] == "No Risk").sum())
+        assert rec["kpi_alerts"] == 2 * len(rec["accepted_credits"])  # a lab's traffic is far below the limits
+        store = MonitorStore(dm)
+        custom = store.measurements(sub.subscription_id, "my model performance")
+        assert len(custom) == rec["custom_values"] == 2
+        cm = store.measurements(sub.subscription_id, "quality")["details"].iloc[-1]["confusion_matrix"]
+        assert rec["sensitivity"] == pytest.approx(cm["tp"] / (cm["tp"] + cm["fn"]))
+        assert len(store.measurements(sub.subscription_id, "business_kpis")) == len(rec["accepted_credits"])
+    finally:
+        dm.close()
+
+
+def test_notebook_03_on_sqlite(workspace: Path, tmp_path: Path) -> None:
+    rec = run("03_custom_monitors_and_business_kpis.ipynb", tmp_path, WORKSPACE=str(workspace))
+    assert rec["datamart_dialect"] == "sqlite"
+    check_notebook_03(rec, Workspace.open(workspace))
+
+
+def test_notebook_03_alone_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    rec = run("03_custom_monitors_and_business_kpis.ipynb", tmp_path / "out", WORKSPACE=str(tmp_path / "ws"),
+              DATAMART_URL=postgres_url, SCORE_RECORDS=150)
+    ws = Workspace.open(tmp_path / "ws")
+    try:
+        assert rec["datamart_dialect"] == "postgresql" and rec["payload_count"] == 150
+        check_notebook_03(rec, ws)
+    finally:
+        lab.stop_lab(ws)
+
+
 def test_notebook_00_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     rec = run("00_provision_services.ipynb", tmp_path / "out", WORKSPACE=str(tmp_path / "ws"),
               DATAMART_URL=postgres_url)

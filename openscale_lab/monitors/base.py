@@ -119,10 +119,11 @@ class MonitorStore:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def save(self, m: Measurement) -> Measurement:
+    def save(self, m: Measurement, replace: bool = False) -> Measurement:
         """Store a measurement and the alerts its broken thresholds raise, in one transaction.
 
         A measurement is stamped with the end of its data window, so a replayed history lines up in time.
+        `replace` first removes earlier measurements (and their alerts) of the same monitor and window.
         """
         m.timestamp = m.window_end
         m.alerts = []
@@ -137,6 +138,16 @@ class MonitorStore:
                                      "threshold": t.value, "timestamp": m.window_end,
                                      "message": f"{t.metric} = {float(value):.4f} is {word} {t.value}"})
         with self.engine.begin() as conn:
+            if replace:
+                same = sa.select(measurements.c.measurement_id).where(
+                    measurements.c.subscription_id == m.subscription_id, measurements.c.monitor == m.monitor,
+                    measurements.c.window_end == m.window_end,
+                    measurements.c.window_start.is_(None) if m.window_start is None
+                    else measurements.c.window_start == m.window_start)
+                ids = [r[0] for r in conn.execute(same)]
+                if ids:
+                    conn.execute(alerts.delete().where(alerts.c.measurement_id.in_(ids)))
+                    conn.execute(measurements.delete().where(measurements.c.measurement_id.in_(ids)))
             conn.execute(measurements.insert().values(
                 measurement_id=m.measurement_id, subscription_id=m.subscription_id, monitor=m.monitor,
                 timestamp=m.timestamp, window_start=m.window_start, window_end=m.window_end, status=m.status,
