@@ -61,6 +61,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     if args.once:
         for m in scheduler.run_pending():
             show(m)
+        scheduler.close()
         return 0
     print(f"scheduler running, checking every {args.poll:g} s; Ctrl-C stops it", flush=True)
     scheduler.run_forever(args.poll, on_result=show)

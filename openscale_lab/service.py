@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from .validation import MAX_RECORDS, parse_scoring_request
 from .workspace import Workspace, read_json, utcnow
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+REPLAY_HEADER = "X-Scoring-Timestamp"  # replaying history: the time a record is logged at
+REPLAY_PREFIX = "replay-"  # request ids of replayed records, so a new replay can replace them
 BINDING_NAME = "Local ML engine"
 DEPLOYMENT_FILE = "deployment.json"
 SCORER_FILE = "scorer.json"
@@ -119,6 +122,15 @@ def create_app(deployment_dir: Path) -> FastAPI:
         fields, rows, results = scored
         request_id = uuid.uuid4().hex
         now = utcnow()
+        replayed_at = request.headers.get(REPLAY_HEADER)
+        if replayed_at is not None:  # history replay: the record is logged at the time it is replayed for
+            try:
+                now = datetime.fromisoformat(replayed_at).replace(tzinfo=None)
+            except ValueError:
+                message = f"header {REPLAY_HEADER} must be an ISO 8601 time, got {replayed_at!r}"
+                datamart.log_rejected(deployment_id, 400, message)
+                return _error(400, message)
+            request_id = f"{REPLAY_PREFIX}{request_id}"
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         out_values, records = [], []
         for i, (row, (pred, label, prob)) in enumerate(zip(rows, results)):

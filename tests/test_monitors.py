@@ -288,6 +288,7 @@ def test_scheduler_runs_what_is_due(monitored) -> None:  # type: ignore[no-untyp
     assert mine(sched.due(now + timedelta(minutes=59))) == set()
     assert mine(sched.due(now + timedelta(hours=1))) == {"quality", "fairness", "model_health"}
     assert mine(sched.due(now + timedelta(hours=3))) == {"quality", "fairness", "drift", "model_health"}
+    sched.close()
     # run_forever stops promptly when asked
     runner = Scheduler(mon.ctx.workspace)
     thread = threading.Thread(target=runner.run_forever, kwargs={"poll_seconds": 30, "on_result": lambda m: None})

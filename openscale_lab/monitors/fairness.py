@@ -185,7 +185,7 @@ class FairnessMonitor:
                                     "perturbed_value": str(r["perturbation"]["to_reference" if group == "monitored"
                                                                             else "to_monitored"]),
                                     "original_label": str(labels[i]), "perturbed_label": str(new)})
-        accuracy = self._debiasing_accuracy(config)
+        accuracy = self._debiasing_accuracy(config, start, end)
         if accuracy:
             metrics.update(accuracy)
         measurement = Measurement(
@@ -201,9 +201,10 @@ class FairnessMonitor:
                 conn.execute(biased_transactions.insert(), biased_rows)
         return measurement
 
-    def _debiasing_accuracy(self, config: dict[str, Any]) -> dict[str, float]:
-        """Accuracy of the model and of its debiased outcomes on all logged feedback."""
-        data = self.feedback.read()
+    def _debiasing_accuracy(self, config: dict[str, Any], start: datetime | None,
+                            end: datetime) -> dict[str, float]:
+        """Accuracy of the model and of its debiased outcomes on the feedback logged in the run's window."""
+        data = self.feedback.read(start, end)
         if data.empty:
             return {}
         pred, _ = self.ctx.scorer.predict_frame(data)

@@ -109,12 +109,12 @@ class FeedbackLog:
                                 + "; ".join(errors))
         return rows
 
-    def log(self, data: Any, timestamp: datetime | None = None) -> int:
+    def log(self, data: Any, timestamp: datetime | None = None, id_prefix: str = "") -> int:
         """Store feedback records (all or none); returns how many were stored."""
         rows = self.validate(data)
         when = timestamp or utcnow()
         for row in rows:
-            row.update(feedback_id=uuid.uuid4().hex, timestamp=when)
+            row.update(feedback_id=f"{id_prefix}{uuid.uuid4().hex}", timestamp=when)
         with self.datamart.engine.begin() as conn:
             conn.execute(self.table.insert(), rows)
         return len(rows)

@@ -17,45 +17,52 @@ class Scheduler:
 
     A monitor is due when it never ran or its last window ended `schedule_hours` ago or more. Each
     measurement is written in one transaction, so stopping at any moment leaves no half-written result.
+    `subscription_ids` limits it to some subscriptions (default: every active one).
     """
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, subscription_ids: list[str] | None = None) -> None:
         self.workspace = workspace
+        self.subscription_ids = subscription_ids
         self.stop_event = threading.Event()
+        self._datamart: DataMart | None = None
+        self._monitoring: dict[str, Monitoring] = {}
+
+    @property
+    def datamart(self) -> DataMart:
+        if self._datamart is None:
+            self._datamart = DataMart(self.workspace.datamart_url)
+        return self._datamart
 
     def due(self, now: datetime | None = None) -> list[tuple[str, str]]:
         """(subscription id, monitor) pairs due at `now`."""
         now = now or utcnow()
-        datamart = DataMart(self.workspace.datamart_url)
-        try:
-            active = {s.subscription_id for s in datamart.active_subscriptions()}
-            found = []
-            for inst in MonitorStore(datamart).instances():
-                if inst["subscription_id"] not in active or inst["monitor"] not in RUN_ORDER:
-                    continue
-                hours = float(inst["schedule_hours"])
-                last = inst["last_run_at"]
-                if hours > 0 and (last is None or last + timedelta(hours=hours) <= now):
-                    found.append((inst["subscription_id"], inst["monitor"]))
-            return sorted(found, key=lambda p: (p[0], RUN_ORDER.index(p[1])))
-        finally:
-            datamart.close()
+        active = {s.subscription_id for s in self.datamart.active_subscriptions()}
+        if self.subscription_ids is not None:
+            active &= set(self.subscription_ids)
+        found = []
+        for inst in MonitorStore(self.datamart).instances():
+            if inst["subscription_id"] not in active or inst["monitor"] not in RUN_ORDER:
+                continue
+            hours = float(inst["schedule_hours"])
+            last = inst["last_run_at"]
+            if hours > 0 and (last is None or last + timedelta(hours=hours) <= now):
+                found.append((inst["subscription_id"], inst["monitor"]))
+        return sorted(found, key=lambda p: (p[0], RUN_ORDER.index(p[1])))
+
+    def monitoring(self, subscription_id: str) -> Monitoring:
+        if subscription_id not in self._monitoring:
+            sub = self.datamart.get_subscription(subscription_id)
+            self._monitoring[subscription_id] = Monitoring(self.workspace, self.datamart, sub)
+        return self._monitoring[subscription_id]
 
     def run_pending(self, now: datetime | None = None) -> list[Measurement]:
-        """Evaluate every due monitor with its window ending at `now`."""
+        """Evaluate every due monitor, each over its own window ending at `now`."""
         now = now or utcnow()
         results = []
-        datamart = DataMart(self.workspace.datamart_url)
-        try:
-            by_sub: dict[str, Monitoring] = {}
-            for sub_id, monitor in self.due(now):
-                if self.stop_event.is_set():
-                    break
-                if sub_id not in by_sub:
-                    by_sub[sub_id] = Monitoring(self.workspace, datamart, datamart.get_subscription(sub_id))
-                results.append(by_sub[sub_id].monitor(monitor).run(end=now))
-        finally:
-            datamart.close()
+        for sub_id, monitor in self.due(now):
+            if self.stop_event.is_set():
+                break
+            results.append(self.monitoring(sub_id).monitor(monitor).run(end=now))
         return results
 
     def run_forever(self, poll_seconds: float = 60.0, on_result: Any = print) -> None:
@@ -72,6 +79,13 @@ class Scheduler:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.close()
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def close(self) -> None:
+        if self._datamart is not None:
+            self._datamart.close()
+            self._datamart = None
+        self._monitoring.clear()
