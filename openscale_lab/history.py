@@ -143,7 +143,8 @@ class HistoryReplay:
         self.clear(start, end)
         self._enable_monitors()
         feed = pd.DataFrame(load_scoring_feed()["values"], columns=FEATURE_COLUMNS)
-        risky = feed[(feed["Sex"] == "female") & (feed["LoanDuration"] >= 30) & (feed["CheckingStatus"] == "no_checking")]
+        risky = feed[(feed["Sex"] == "female") & (feed["LoanDuration"] >= 30)
+                     & (feed["CheckingStatus"] == "no_checking")]
         training = load_training_data()
         hours = int(round((end - start).total_seconds() / 3600))
         per_hour, total_records, total_feedback = [], 0, 0
