@@ -16,7 +16,7 @@ _EXPORTS = {
     "MLEngine": "engine", "Deployment": "engine", "DataMart": "datamart", "Subscription": "datamart",
     "CompiledPipeline": "scorer", "get_spark": "spark", "train_model": "training",
     "score": "client", "reply_frame": "client", "score_in_batches": "client",
-    "record": "records", "read_records": "records",
+    "record": "records", "read_records": "records", "dashboard_served": "dashboard",
     "LabError": "errors", "ScoringInputError": "errors", "DeploymentError": "errors",
     "ModelMismatchError": "errors", "UnsupportedModelError": "errors", "JavaNotFoundError": "errors",
 }

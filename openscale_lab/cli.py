@@ -21,6 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     sched = sub.add_parser("scheduler", help="run every enabled monitor when its schedule says it is due")
     sched.add_argument("--once", action="store_true", help="evaluate what is due now, then exit")
     sched.add_argument("--poll", type=float, default=60.0, help="seconds between checks (default 60)")
+    dash = sub.add_parser("dashboard", help="serve the Insights dashboard as a web page (Voila) on 127.0.0.1")
+    dash.add_argument("--port", type=int, default=8866)
     prov = sub.add_parser("provision", help="create or check the workspace")
     prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
     prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
@@ -69,6 +71,20 @@ def _scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from .dashboard import start_dashboard
+    from .workspace import Workspace
+
+    proc = start_dashboard(Workspace.open(args.workspace), args.port)
+    print(f"Insights dashboard at http://127.0.0.1:{args.port}/ ; Ctrl-C stops it", flush=True)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(10)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -92,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(provision(args.workspace, args.datamart_url, args.reset_data_mart))
             return 0
+        if args.command == "dashboard":
+            return _dashboard(args)
         if args.command == "scheduler":
             return _scheduler(args)
         return _deployment(args)

@@ -204,3 +204,23 @@ class HistoryReplay:
         for h in tqdm(range(1, hours + 1), desc="evaluating monitors", unit="h", disable=not progress):
             produced += scheduler.run_pending(start + timedelta(hours=h))
         return produced
+
+
+def plot_history_traffic(summary: HistorySummary) -> Any:
+    """Records per hour, with the scenario's bias share and drift level."""
+    import matplotlib.pyplot as plt
+
+    frame = summary.per_hour
+    fig, ax = plt.subplots(figsize=(10, 3))
+    colors = ["#c0392b" if spike else "#95a5a6" for spike in frame["latency_spike"]]
+    ax.bar(frame["hour"], frame["records"], width=1 / 24, color=colors, label="records (red: large requests)")
+    ax.set_ylabel("records per hour")
+    ax2 = ax.twinx()
+    ax2.plot(frame["hour"], frame["bias_share"], color="#e67e22", label="share of risky female applicants")
+    ax2.plot(frame["hour"], frame["drift_level"], color="#8e44ad", label="share of drifted applicants")
+    ax2.set_ylim(0, 1)
+    ax2.legend(loc="upper left", fontsize=8)
+    ax.set_title("Replayed traffic")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return ax

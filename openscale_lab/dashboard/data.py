@@ -1,0 +1,177 @@
+"""What the Insights dashboard shows, read from the data mart."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from ..datamart import DataMart, Subscription
+from ..monitors.base import MonitorStore
+from ..monitors.fairness import group_mask
+from ..tables import biased_transactions
+from ..workspace import Workspace
+
+MONITORS = ["fairness", "quality", "drift", "model_health"]
+HEADLINE = {"fairness": None, "quality": "area_under_roc", "drift": "drift_magnitude",
+            "model_health": "response_time_avg_ms"}
+
+
+class InsightsData:
+    """Reads deployments, measurements, alerts, transactions and explanations of one workspace."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.datamart = DataMart(workspace.datamart_url)
+        self.store = MonitorStore(self.datamart)
+
+    def close(self) -> None:
+        self.datamart.close()
+
+    def subscriptions(self) -> list[Subscription]:
+        return self.datamart.active_subscriptions()
+
+    def subscription(self, subscription_id: str) -> Subscription:
+        return self.datamart.get_subscription(subscription_id)
+
+    def measurements(self, subscription_id: str, monitor: str | None = None) -> pd.DataFrame:
+        frame = self.store.measurements(subscription_id, monitor)
+        if not frame.empty:
+            frame["window_end"] = pd.to_datetime(frame["window_end"])
+        return frame
+
+    def alerts(self, subscription_id: str, monitor: str | None = None) -> pd.DataFrame:
+        return self.store.alerts(subscription_id, monitor)
+
+    def overview(self) -> list[dict[str, Any]]:
+        """One tile per deployment: the latest value of each monitor and its alert count."""
+        tiles = []
+        for sub in self.subscriptions():
+            done = self.measurements(sub.subscription_id)
+            alerts = self.alerts(sub.subscription_id)
+            latest: dict[str, Any] = {}
+            if not done.empty:
+                evaluated = done[done["status"] == "evaluated"]
+                for monitor, rows in evaluated.groupby("monitor", sort=False):
+                    latest[monitor] = {"time": rows["window_end"].iloc[-1], "metrics": rows["metrics"].iloc[-1]}
+            tiles.append({"subscription_id": sub.subscription_id, "deployment_name": sub.deployment_name,
+                          "model": f"{sub.model_name} v{sub.model_version}", "latest": latest,
+                          "alerts": alerts.groupby("monitor").size().to_dict() if not alerts.empty else {},
+                          "total_alerts": len(alerts)})
+        return tiles
+
+    def series(self, subscription_id: str, monitor: str) -> pd.DataFrame:
+        """Evaluated measurements of one monitor over time: window end, then a column per metric."""
+        done = self.measurements(subscription_id, monitor)
+        if done.empty:
+            return pd.DataFrame(columns=["window_end"])
+        done = done[done["status"] == "evaluated"]
+        values = pd.DataFrame(done["metrics"].tolist(), index=done.index)
+        return pd.concat([done[["window_end", "measurement_id"]], values], axis=1).reset_index(drop=True)
+
+    def thresholds(self, subscription_id: str, monitor: str) -> list[dict[str, Any]]:
+        done = self.measurements(subscription_id, monitor)
+        return list(done["thresholds"].iloc[-1]) if not done.empty else []
+
+    def hours(self, subscription_id: str) -> list[datetime]:
+        """Ends of the hourly windows with a fairness or quality measurement, oldest first."""
+        done = self.measurements(subscription_id)
+        if done.empty:
+            return []
+        hourly = done[done["monitor"].isin(["fairness", "quality", "model_health"])]
+        ends = sorted({t.to_pydatetime() for t in hourly["window_end"] if t == t.floor("h")})
+        return ends
+
+    def lowest_fairness_hour(self, subscription_id: str, feature: str = "Sex") -> tuple[datetime, float] | None:
+        s = self.series(subscription_id, "fairness")
+        if s.empty or feature not in s:
+            return None
+        row = s.loc[s[feature].idxmin()]
+        return row["window_end"].to_pydatetime(), float(row[feature])
+
+    def at_hour(self, subscription_id: str, monitor: str, hour_end: datetime) -> dict[str, Any] | None:
+        """The measurement of a monitor for the window ending at `hour_end` (drift: the window covering it)."""
+        done = self.measurements(subscription_id, monitor)
+        if done.empty:
+            return None
+        if monitor == "drift":
+            rows = done[(done["window_end"] >= hour_end) & (done["window_end"] < hour_end + timedelta(hours=3))]
+        else:
+            rows = done[done["window_end"] == hour_end]
+        return rows.iloc[0].to_dict() if not rows.empty else None
+
+    @cached_property
+    def _training(self) -> pd.DataFrame:
+        from ..data import load_training_data
+
+        return load_training_data()
+
+    def training_rates(self, subscription_id: str) -> dict[str, dict[str, float]]:
+        """Favourable rate of the monitored and reference groups in the training data, per feature."""
+        config = self.store.config(subscription_id, "fairness")
+        if config is None:
+            return {}
+        data = self._training
+        label = self.subscription(subscription_id).label_column
+        fav = data[label].isin(config["favourable_classes"]).to_numpy()
+        out = {}
+        for spec in config["features"]:
+            mon = group_mask(data[spec["feature"]], spec["monitored"])
+            ref = group_mask(data[spec["feature"]], spec["reference"])
+            out[spec["feature"]] = {"monitored": float(fav[mon].mean()), "reference": float(fav[ref].mean())}
+        return out
+
+    def transactions(self, subscription_id: str, hour_end: datetime, biased_only: bool = False) -> pd.DataFrame:
+        """Payload records of the hour, or only those the fairness run found biased (with the feature)."""
+        sub = self.subscription(subscription_id)
+        payload = self.datamart.get_payload(sub, hour_end - timedelta(hours=1), hour_end)
+        if not biased_only:
+            return payload
+        fairness = self.at_hour(subscription_id, "fairness", hour_end)
+        if fairness is None:
+            return payload.iloc[0:0]
+        with self.datamart.engine.connect() as conn:
+            biased = pd.read_sql(sa.select(biased_transactions.c.scoring_id, biased_transactions.c.feature,
+                                           biased_transactions.c.perturbed_label)
+                                 .where(biased_transactions.c.measurement_id == fairness["measurement_id"]), conn)
+        merged = payload.merge(biased, on="scoring_id")
+        return merged.groupby("scoring_id", as_index=False, sort=False).agg(
+            {**{c: "first" for c in merged.columns if c not in ("scoring_id", "feature")}, "feature": ", ".join})
+
+    def explanation(self, subscription_id: str, transaction_id: str) -> dict[str, Any]:
+        """The stored explanations of a transaction, computed and stored first if there are none."""
+        from ..monitors import Monitoring
+
+        sub = self.subscription(subscription_id)
+        mon = Monitoring(self.workspace, self.datamart, sub)
+        stored = mon.explainability.stored(transaction_id)
+        if {"lime", "contrastive"} <= set(stored):
+            record = mon.explainability.transaction(transaction_id)
+            attributes = {c: (record[c].item() if hasattr(record[c], "item") else record[c])
+                          for c in mon.explainability.columns}
+            return {"transaction_id": transaction_id, "attributes": attributes, **stored}
+        return mon.explainability.explain(transaction_id)
+
+
+def group_label(group: list[Any]) -> str:
+    """A group as people write it: `female`, `18–25`."""
+    return ", ".join(f"{g[0]}–{g[1]}" if isinstance(g, (list, tuple)) else str(g) for g in group)
+
+
+def fairness_rates(details: dict[str, Any], view: str, training: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Monitored vs reference favourable rate per feature in one of the views."""
+    rows = []
+    for feature, d in details["features"].items():
+        if view == "Training":
+            rates = training.get(feature, {"monitored": np.nan, "reference": np.nan})
+            mon, ref = rates["monitored"], rates["reference"]
+        else:
+            prefix = {"Payload": "", "Payload + Perturbed": "balanced_", "Debiased": "debiased_"}[view]
+            mon, ref = d[f"{prefix}monitored_favourable_rate"], d[f"{prefix}reference_favourable_rate"]
+        rows.append({"feature": feature, "monitored group": group_label(d["monitored_group"]),
+                     "reference group": group_label(d["reference_group"]), "monitored rate": mon, "reference rate": ref,
+                     "disparate impact": mon / ref if ref else np.nan})
+    return pd.DataFrame(rows)
