@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUTPUT ?= output
 WORKSPACE ?= $(CURDIR)/workspace
 
-.PHONY: setup lab test test-quick bench bench-monitors scheduler deployment-start deployment-stop clean
+.PHONY: browser setup lab test test-quick bench bench-monitors scheduler deployment-start deployment-stop clean
 
 setup: $(VENV)/.installed
 
@@ -16,10 +16,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
 	touch $@
 
+# The browser test drives Debian's chromium and chromedriver (never a downloaded browser).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "note: the browser test needs Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver)"; fi
+
 lab: setup
 	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" run-lab --output "$(OUTPUT)"
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
 
 test-quick: setup

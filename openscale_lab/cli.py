@@ -72,7 +72,7 @@ def _scheduler(args: argparse.Namespace) -> int:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from .dashboard import start_dashboard
+    from .dashboard import start_dashboard, stop_dashboard
     from .workspace import Workspace
 
     proc = start_dashboard(Workspace.open(args.workspace), args.port)
@@ -80,8 +80,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     try:
         proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(10)
+        stop_dashboard(proc)
     return 0
 
 

@@ -98,8 +98,12 @@ class HistoryReplay:
         self.deployment = deployment
         self.ctx = monitoring.ctx
 
-    def window(self, days: float) -> tuple[datetime, datetime]:
-        """History ends at the hour before the first live (not replayed) record, or the current hour."""
+    def window(self, days: float, end: datetime | None = None) -> tuple[datetime, datetime]:
+        """History ends at `end` if given, else at the hour before the first live (not replayed) record,
+        or the current hour."""
+        if end is not None:
+            end = end.replace(minute=0, second=0, microsecond=0)
+            return end - timedelta(hours=round(days * 24)), end
         table = self.ctx.datamart.payload_table(self.ctx.subscription)
         with self.ctx.datamart.engine.connect() as conn:
             first_live = conn.execute(sa.select(sa.func.min(table.c.scoring_timestamp)).where(
@@ -134,12 +138,14 @@ class HistoryReplay:
         mon.drift.enable(threshold=0.05, min_records=100, window_hours=3.0)
         mon.model_health.enable(window_hours=1.0)
 
-    def replay(self, scenario: Scenario | None = None, seed: int = 7, progress: bool = True) -> HistorySummary:
+    def replay(self, scenario: Scenario | None = None, seed: int = 7, progress: bool = True,
+               end: datetime | None = None) -> HistorySummary:
+        """Replay the scenario's days up to `end` (default: see `window`); replaces an earlier replay."""
         from tqdm.auto import tqdm
 
         scenario = scenario or Scenario()
         rng = np.random.default_rng(seed)
-        start, end = self.window(scenario.days)
+        start, end = self.window(scenario.days, end)
         self.clear(start, end)
         self._enable_monitors()
         feed = pd.DataFrame(load_scoring_feed()["values"], columns=FEATURE_COLUMNS)

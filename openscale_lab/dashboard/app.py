@@ -201,7 +201,9 @@ class InsightsDashboard:
         label = "biased transactions" if biased_only else "transactions"
         self.tx_table.value = f"<p class='osl-count'>{len(frame)} {label} in this hour</p>" + table_html(
             frame[columns])
-        self.tx_pick.options = list(frame["scoring_id"].head(200))
+        ids = list(frame["scoring_id"].head(200))
+        self.tx_pick.options = ids
+        self.tx_pick.value = ids[0] if ids else None
         return frame
 
     def explain(self, transaction_id: str | None) -> dict[str, Any] | None:

@@ -44,3 +44,17 @@ def start_dashboard(workspace: Workspace, port: int, notebooks: Path | None = No
             time.sleep(0.2)
     proc.terminate()
     raise LabError(f"the dashboard server did not answer on port {port} within {timeout:.0f} s")
+
+
+def stop_dashboard(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop Voilà and its kernels (they share its process group)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout)
