@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUTPUT ?= output
 WORKSPACE ?= $(CURDIR)/workspace
 
-.PHONY: browser setup lab test test-quick bench bench-monitors scheduler deployment-start deployment-stop clean
+.PHONY: browser setup lab test test-quick bench bench-monitors bench-history dashboard scheduler deployment-start deployment-stop clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,12 @@ bench: setup
 
 bench-monitors: setup
 	$(BIN)/python benchmarks/bench_monitors.py
+
+bench-history: setup
+	$(BIN)/python benchmarks/bench_history.py
+
+dashboard: setup
+	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" dashboard
 
 scheduler: setup
 	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" scheduler
