@@ -7,7 +7,6 @@ benchmarks/results/history.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results_file import save_results
 
 from openscale_lab import lab
 from openscale_lab.constants import FEATURE_COLUMNS
@@ -24,8 +24,6 @@ from openscale_lab.engine import MLEngine
 from openscale_lab.history import HistoryReplay, Scenario
 from openscale_lab.monitors import Monitoring
 from openscale_lab.spark import get_spark
-
-RESULTS = Path(__file__).resolve().parent / "results" / "history.json"
 
 
 def main() -> int:
@@ -69,9 +67,7 @@ def main() -> int:
     print(f"  Spark scoring the same traffic alone:      {spark_scoring:.1f} s "
           f"({results['spark_scoring_only_over_replay']:.2f}x the time of the whole replay, which also logs "
           "every record and runs every monitor)")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"written to {RESULTS}")
+    save_results("history", results)
     return 0
 
 

@@ -8,7 +8,6 @@ quality + drift over 100 000 payload records <= 10 s. Writes benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from results_file import save_results
 
 from openscale_lab import lab
 from openscale_lab.client import score_in_batches
@@ -28,7 +28,6 @@ from openscale_lab.engine import MLEngine
 from openscale_lab.monitors import Monitoring
 from openscale_lab.spark import get_spark
 
-RESULTS = Path(__file__).resolve().parent / "results" / "monitors.json"
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FAIRNESS = dict(features=[{"feature": "Sex", "monitored": ["female"], "reference": ["male"]},
                           {"feature": "Age", "monitored": [[18, 25]], "reference": [[26, 75]]}],
@@ -167,9 +166,7 @@ def main() -> int:
     for name, key, unit, goal in rows:
         if key in results:
             print(f"  {name:58s} {results[key]:8.3f} {unit:2s} {goal}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"\nwritten to {RESULTS}")
+    save_results("monitors", results)
     return 0
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import orjson
+from results_file import save_results
 
 from openscale_lab import lab
 from openscale_lab.constants import FEATURE_COLUMNS
@@ -25,8 +26,6 @@ from openscale_lab.engine import SERVE_MODULE, Deployment, MLEngine, free_port
 from openscale_lab.service import DEPLOYMENT_FILE
 from openscale_lab.spark import get_spark
 from openscale_lab.workspace import write_json_atomic
-
-RESULTS = Path(__file__).resolve().parent / "results" / "scoring.json"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -177,9 +176,7 @@ def main() -> int:
     for name, value, unit, goal, ok in goals:
         verdict = "" if not goal or goal == "baseline" else ("ok" if ok else "MISSED")
         print(f"  {name:42s} {value:10.2f} {unit:3s} {goal:10s} {verdict}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"\nwritten to {RESULTS}")
+    save_results("scoring", results)
     return 0
 
 

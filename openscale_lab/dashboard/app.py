@@ -180,9 +180,11 @@ class InsightsDashboard:
                 display(Image(charts.to_png(charts.confusion(quality["details"]))))
             if drift and drift["status"] == "evaluated":
                 d = drift["details"]
+                wrong = [t["scoring_id"] for t in d["transactions_driving_drift"]]
                 parts.append(f"<p>Drift: drop in accuracy {drift['metrics']['drift_magnitude']:.3f}; features "
                              f"driving it: {html.escape(', '.join(d['features_driving_drift'][:3]))}; "
-                             f"{len(d['transactions_driving_drift'])} transactions most likely scored wrong.</p>")
+                             f"{len(wrong)} transactions most likely scored wrong"
+                             f"{': ' + html.escape(', '.join(wrong[:5])) if wrong else ''}.</p>")
                 display(Image(charts.to_png(charts.drift_features(d))))
         self.hour_summary.value = "".join(parts)
 
