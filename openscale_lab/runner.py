@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 NOTEBOOKS_ENV = "OPENSCALE_LAB_NOTEBOOKS"
+CELL_TIMEOUT_ENV = "OPENSCALE_LAB_CELL_TIMEOUT"
 
 
 def notebooks_dir() -> Path:
@@ -23,10 +24,14 @@ def lab_notebooks() -> list[Path]:
 
 
 def run_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any] | None = None,
-                 timeout: int = 1800) -> Path:
-    """Execute one notebook into `output_dir`; returns the executed copy's path."""
+                 timeout: int | None = None) -> Path:
+    """Execute one notebook into `output_dir`; returns the executed copy's path.
+
+    A cell running longer than `timeout` seconds (default $OPENSCALE_LAB_CELL_TIMEOUT, else 1800) fails.
+    """
     import papermill as pm
 
+    timeout = timeout or int(os.environ.get(CELL_TIMEOUT_ENV, "1800"))
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / notebook.name
     pm.execute_notebook(str(notebook), str(target), parameters=parameters or {}, cwd=str(notebook.parent),

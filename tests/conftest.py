@@ -11,6 +11,7 @@ import pytest
 
 from openscale_lab.engine import SERVE_MODULE
 
+os.environ.setdefault("OPENSCALE_LAB_CELL_TIMEOUT", "600")  # a hung notebook cell fails, it does not stall CI
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
