@@ -248,7 +248,8 @@ def test_dashboard_in_headless_chromium(history) -> None:  # type: ignore[no-unt
                    and chosen in text_of(d, "//*[contains(@class, 'osl-explained')]"))
         explained = text_of(driver, "//*[contains(@class, 'osl-explained')]")
         assert "with confidence" in explained and ("Risk" in explained)
-        assert text_of(driver, "//p[contains(., 'Attributes sent')]") == "Attributes sent to the model:"
+        wait.until(lambda d: text_of(d, "//p[contains(., 'Attributes sent')]") == "Attributes sent to the model:")
+        assert chosen in text_of(driver, "//*[contains(@class, 'osl-explained')]")
         time.sleep(0.5)
         shot("5-explained")
     finally:
