@@ -280,15 +280,6 @@ class CompiledPipeline:
         labels = self.labels
         return [(p, labels[int(p)] if labels else str(p), pr) for p, pr in zip(preds, probs)]
 
-    def score_frame(self, frame: Any) -> Any:
-        """Score a pandas DataFrame of inputs; returns prediction, predictedLabel and probability columns."""
-        import pandas as pd
-
-        names = [c["name"] for c in self.input_schema]
-        results = self.score(frame[names].itertuples(index=False, name=None), names)
-        out = pd.DataFrame(results, columns=["prediction", "predictedLabel", "probability"], index=frame.index)
-        return out
-
     def predict_frame(self, frame: Any) -> tuple[np.ndarray, np.ndarray]:
         """Class indices and probabilities for a pandas DataFrame of inputs, vectorised end to end.
 
