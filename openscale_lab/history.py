@@ -204,8 +204,7 @@ class HistoryReplay:
         from tqdm.auto import tqdm
 
         scheduler = Scheduler(self.ctx.workspace, [self.ctx.subscription.subscription_id])
-        scheduler._datamart = self.ctx.datamart  # share this connection pool and compiled scorer
-        scheduler._monitoring[self.ctx.subscription.subscription_id] = self.monitoring
+        scheduler.use(self.monitoring)
         produced = []
         for h in tqdm(range(1, hours + 1), desc="evaluating monitors", unit="h", disable=not progress):
             produced += scheduler.run_pending(start + timedelta(hours=h))

@@ -12,7 +12,7 @@ MAX_RECORDS = 10_000
 MAX_ERRORS_SHOWN = 10
 
 
-def _check_value(value: Any, kind: str) -> tuple[Any, str | None]:
+def check_value(value: Any, kind: str) -> tuple[Any, str | None]:
     """The value converted to its column type, or an explanation of why it does not fit."""
     if value is None:
         return None, "a value is required, got null"
@@ -86,7 +86,7 @@ def parse_scoring_request(body: bytes, schema: list[dict[str, str]],
         else:
             row = []
             for name, pos, kind in zip(names, order, kinds):
-                value, problem = _check_value(record[pos], kind)
+                value, problem = check_value(record[pos], kind)
                 if problem:
                     errors.append(f"row {r}, field '{name}': {problem}")
                 row.append(value)

@@ -25,10 +25,9 @@ def verification_rows(model: StoredModel, compiled: CompiledPipeline, sample_siz
     data = model.evaluation_data()[names]
     base = data.head(sample_size)
     extra = []
-    template = data.iloc[0]
     for i, indexer in enumerate(compiled.indexers):
         for value in [*indexer.labels, UNSEEN]:
-            row = data.iloc[(i * 7 + len(extra)) % len(data)].copy() if len(data) else template.copy()
+            row = data.iloc[(i * 7 + len(extra)) % len(data)].copy()
             row[indexer.input] = value
             extra.append(row)
     return pd.concat([base, pd.DataFrame(extra)], ignore_index=True)

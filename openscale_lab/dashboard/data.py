@@ -85,8 +85,12 @@ class InsightsData:
         ends = sorted({t.to_pydatetime() for t in hourly["window_end"] if t == t.floor("h")})
         return ends
 
-    def lowest_fairness_hour(self, subscription_id: str, feature: str = "Sex") -> tuple[datetime, float] | None:
+    def lowest_fairness_hour(self, subscription_id: str, feature: str = "Sex", start: datetime | None = None,
+                             end: datetime | None = None) -> tuple[datetime, float] | None:
+        """The hour (window end) with the lowest fairness value for `feature`, within (start, end]."""
         s = self.series(subscription_id, "fairness")
+        if not s.empty:
+            s = s[(s["window_end"] > (start or datetime.min)) & (s["window_end"] <= (end or datetime.max))]
         if s.empty or feature not in s:
             return None
         row = s.loc[s[feature].idxmin()]

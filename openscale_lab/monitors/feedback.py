@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from ..datamart import DataMart, Subscription, in_window
 from ..errors import LabError
 from ..tables import FEEDBACK_PREFIX, SQL_TYPES
-from ..validation import _check_value
+from ..validation import check_value
 from ..workspace import utcnow
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class FeedbackLog:
             row: dict[str, Any] = {}
             for c in schema:
                 if c["name"] in rec:
-                    value, problem = _check_value(_plain(rec[c["name"]]), c["type"])
+                    value, problem = check_value(_plain(rec[c["name"]]), c["type"])
                     if problem:
                         errors.append(f"row {r}, field '{c['name']}': {problem}")
                     row[c["name"]] = value

@@ -49,6 +49,12 @@ class Scheduler:
                 found.append((inst["subscription_id"], inst["monitor"]))
         return sorted(found, key=lambda p: (p[0], RUN_ORDER.index(p[1])))
 
+    def use(self, monitoring: Monitoring) -> None:
+        """Evaluate this subscription with an already open Monitoring (its data mart and compiled scorer)."""
+        if self._datamart is None:
+            self._datamart = monitoring.ctx.datamart
+        self._monitoring[monitoring.subscription.subscription_id] = monitoring
+
     def monitoring(self, subscription_id: str) -> Monitoring:
         if subscription_id not in self._monitoring:
             sub = self.datamart.get_subscription(subscription_id)
