@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 from results_file import save_results
 
-from openscale_lab import lab
-from openscale_lab.constants import FEATURE_COLUMNS
+import openscale_lab as lab
 from openscale_lab.data import load_scoring_feed
-from openscale_lab.engine import MLEngine
+from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.history import HistoryReplay, Scenario
+from openscale_lab.models.spark import get_spark
 from openscale_lab.monitors import Monitoring
-from openscale_lab.spark import get_spark
+from openscale_lab.tutorial import FEATURE_COLUMNS
 
 
 def main() -> int:

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from results_file import save_results
 
-from openscale_lab import lab
-from openscale_lab.client import score_in_batches
+import openscale_lab as lab
 from openscale_lab.data import data_path, load_scoring_feed
-from openscale_lab.engine import MLEngine
+from openscale_lab.deployments.client import score_in_batches
+from openscale_lab.deployments.engine import MLEngine
+from openscale_lab.models.spark import get_spark
 from openscale_lab.monitors import Monitoring
-from openscale_lab.spark import get_spark
 
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FAIRNESS = dict(features=[{"feature": "Sex", "monitored": ["female"], "reference": ["male"]},
@@ -99,7 +99,7 @@ def main() -> int:
     spark = get_spark()
     from pyspark.ml import PipelineModel
 
-    from openscale_lab.training import train_model
+    from openscale_lab.models.training import train_model
 
     result = train_model(spark)
     with tempfile.TemporaryDirectory(prefix="osl-bench-mon-") as tmp:
@@ -107,7 +107,7 @@ def main() -> int:
         ws, mon = set_up(Path(tmp) / "sqlite", result, spark, args.records, None)
         spark_model = PipelineModel.load(str(ws.models_dir / mon.subscription.model_id / "spark_model"))
         tid = mon.ctx.datamart.get_payload(mon.subscription, limit=1)["scoring_id"].iloc[0]
-        explainer = mon.explainability
+        explainer = mon.explanations
         explainer.lime(tid)  # builds the explainer once
         results["lime_5000_s"] = med(timed(lambda: explainer.lime(tid, num_samples=5000), args.runs))
         results["contrastive_s"] = med(timed(lambda: explainer.contrastive(tid), args.runs))

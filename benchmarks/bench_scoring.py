@@ -19,13 +19,13 @@ from pathlib import Path
 import orjson
 from results_file import save_results
 
-from openscale_lab import lab
-from openscale_lab.constants import FEATURE_COLUMNS
+import openscale_lab as lab
+from openscale_lab.core.jsonfile import write_json_atomic
 from openscale_lab.data import feed_sample
-from openscale_lab.engine import SERVE_MODULE, Deployment, MLEngine, free_port
-from openscale_lab.service import DEPLOYMENT_FILE
-from openscale_lab.spark import get_spark
-from openscale_lab.workspace import write_json_atomic
+from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, SERVE_MODULE, Deployment
+from openscale_lab.deployments.engine import MLEngine, free_port
+from openscale_lab.models.spark import get_spark
+from openscale_lab.tutorial import FEATURE_COLUMNS
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,7 +83,7 @@ def cold_start(dep: Deployment, record: list) -> float:
 SPARK_COLD = """
 import sys, time
 t0 = float(sys.argv[1])
-from openscale_lab.spark import get_spark
+from openscale_lab.models.spark import get_spark
 from pyspark.ml import PipelineModel
 spark = get_spark()
 model = PipelineModel.load(sys.argv[2])

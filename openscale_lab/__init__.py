@@ -1,6 +1,7 @@
 """OpenScale Lab: an offline lab for learning AI model monitoring with a Spark credit-risk model.
 
-Public names are loaded on first use, so that a deployment's server process imports only what it needs.
+The front door: `import openscale_lab as lab` gives everything a notebook uses (`dir(lab)` lists it).
+Names are loaded on first use, so that a deployment's server process imports only what it serves.
 """
 from __future__ import annotations
 
@@ -9,21 +10,68 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "provision": "lab", "open_workspace": "lab", "remove_earlier": "lab", "publish_model": "lab",
-    "deploy_model": "lab", "ensure_model": "lab", "ensure_deployment": "lab", "stop_lab": "lab",
-    "Workspace": "workspace", "ModelRepository": "repository", "StoredModel": "repository",
-    "MLEngine": "engine", "Deployment": "engine", "DataMart": "datamart", "Subscription": "datamart",
-    "CompiledPipeline": "scorer", "get_spark": "spark", "train_model": "training",
-    "score": "client", "reply_frame": "client", "score_in_batches": "client",
-    "record": "records", "read_records": "records", "dashboard_served": "dashboard",
-    "LabError": "errors", "ScoringInputError": "errors", "DeploymentError": "errors",
-    "ModelMismatchError": "errors", "UnsupportedModelError": "errors", "JavaNotFoundError": "errors",
+# name -> module (relative to the package) that defines it, in the lab's reading order
+_EXPORTS: dict[str, str] = {
+    # errors
+    **dict.fromkeys(["LabError", "WorkspaceError", "ScoringInputError", "DeploymentError", "ModelMismatchError",
+                     "UnsupportedModelError", "JavaNotFoundError", "DataMartError"], "errors"),
+    # the tutorial's settings and data
+    **dict.fromkeys(["sample_payload", "FEATURE_COLUMNS", "LABEL_COLUMN", "FAVOURABLE_LABEL", "UNFAVOURABLE_LABEL",
+                     "FAIRNESS_FEATURES", "FAIRNESS_THRESHOLD", "TUTORIAL_APPLICATION", "CREDIT_AMOUNT_FIELD",
+                     "MODEL_NAME", "DEPLOYMENT_NAME"], "tutorial"),
+    **dict.fromkeys(["data_path", "feed_sample", "load_training_data", "load_training_data_spark",
+                     "load_scoring_feed", "load_feedback_data"], "data"),
+    # workspace and provisioning
+    "Workspace": "workspace",
+    **dict.fromkeys(["provision", "open_workspace", "remove_earlier", "publish_model", "deploy_model",
+                     "ensure_model", "ensure_deployment", "stop_lab"], "provisioning"),
+    # models
+    "get_spark": "models.spark", "java_version": "models.spark",
+    **dict.fromkeys(["train_model", "build_pipeline", "split_training_data", "TrainingResult"], "models.training"),
+    "ModelRepository": "models.repository", "StoredModel": "models.repository",
+    "CompiledPipeline": "models.scorer",
+    "plot_feature_importances": "models.plots", "plot_scored_probabilities": "models.plots",
+    # data mart
+    "DataMart": "datamart.database", "Subscription": "datamart.database",
+    "payload_distribution": "datamart.analytics", "plot_distribution": "datamart.analytics",
+    # deployments
+    "MLEngine": "deployments.engine", "Deployment": "deployments.artifacts",
+    **dict.fromkeys(["score", "reply_frame", "score_in_batches"], "deployments.client"),
+    # monitors
+    **dict.fromkeys(["Monitoring", "Scheduler", "Monitor", "MONITORS", "Measurement", "Threshold", "CustomMonitors",
+                     "BusinessApplications", "ExplanationService", "plot_lime", "plot_hourly"], "monitors"),
+    # history and Insights
+    **dict.fromkeys(["HistoryReplay", "Scenario", "plot_history_traffic"], "history"),
+    **dict.fromkeys(["InsightsDashboard", "InsightsData", "write_report", "dashboard_served"], "dashboard"),
+    # notebooks
+    **dict.fromkeys(["record", "read_records", "run_notebook", "run_lab"], "notebook_runner"),
 }
-__all__ = sorted(_EXPORTS)
+
+__all__ = [
+    "BusinessApplications", "CREDIT_AMOUNT_FIELD", "CompiledPipeline", "CustomMonitors", "DEPLOYMENT_NAME", "DataMart",
+    "DataMartError",
+    "Deployment", "DeploymentError", "ExplanationService", "FAIRNESS_FEATURES", "FAIRNESS_THRESHOLD",
+    "FAVOURABLE_LABEL", "FEATURE_COLUMNS", "HistoryReplay", "InsightsDashboard", "InsightsData",
+    "JavaNotFoundError", "LABEL_COLUMN", "LabError", "MLEngine", "MODEL_NAME", "MONITORS", "Measurement",
+    "ModelMismatchError", "ModelRepository", "Monitor", "Monitoring", "Scenario", "Scheduler", "ScoringInputError",
+    "StoredModel", "Subscription", "TUTORIAL_APPLICATION", "Threshold", "TrainingResult", "UNFAVOURABLE_LABEL",
+    "UnsupportedModelError", "Workspace", "WorkspaceError", "build_pipeline", "dashboard_served", "data_path",
+    "deploy_model", "ensure_deployment", "ensure_model", "feed_sample", "get_spark", "java_version",
+    "load_feedback_data", "load_scoring_feed", "load_training_data", "load_training_data_spark", "open_workspace",
+    "payload_distribution", "plot_distribution", "plot_feature_importances", "plot_history_traffic", "plot_hourly",
+    "plot_lime", "plot_scored_probabilities", "provision", "publish_model", "read_records", "record",
+    "remove_earlier", "reply_frame", "run_lab", "run_notebook", "sample_payload", "score", "score_in_batches",
+    "split_training_data", "stop_lab", "train_model", "write_report",
+]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # loaded once
+        return value
     raise AttributeError(f"module 'openscale_lab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

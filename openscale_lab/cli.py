@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _deployment(args: argparse.Namespace) -> int:
-    from .engine import MLEngine
+    from .deployments.engine import MLEngine
     from .workspace import Workspace
 
     engine = MLEngine(Workspace.open(args.workspace))
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run-lab":
-            from .runner import run_lab
-            from .spark import java_version
+            from .models.spark import java_version
+            from .notebook_runner import run_lab
 
             java_version()  # a clear message now rather than a JVM error inside a notebook
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{resolve_workspace_path(args.workspace)} deployment start")
             return 0
         if args.command == "provision":
-            from .lab import provision
+            from .provisioning import provision
 
             print(provision(args.workspace, args.datamart_url, args.reset_data_mart))
             return 0

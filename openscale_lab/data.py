@@ -6,7 +6,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .constants import FEATURE_COLUMNS, LABEL_COLUMN
+from .errors import LabError
+from .tutorial import FEATURE_COLUMNS, LABEL_COLUMN
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,6 +32,24 @@ def training_data_reference() -> dict[str, Any]:
     path = data_path(TRAINING_FILE)
     return {"type": "file", "location": str(path), "name": TRAINING_FILE, "format": "csv",
             "label_column": LABEL_COLUMN, "rows": 5000}
+
+
+def load_training_reference(reference: dict[str, Any]) -> pd.DataFrame:
+    """The training data a model's metadata points to (`training_data_reference`: a CSV file).
+
+    A reference to a file shipped with the package is found again when the package has moved since.
+    """
+    import pandas as pd
+
+    if reference.get("type") != "file" or reference.get("format") != "csv":
+        raise LabError(f"training data reference {reference!r}: only CSV files are supported")
+    path = Path(str(reference.get("location", "")))
+    if not path.is_file():
+        shipped = Path(str(resources.files("openscale_lab") / "data" / str(reference.get("name", ""))))
+        if not (reference.get("name") and shipped.is_file()):
+            raise LabError(f"the model's training data is not at {path}: restore the file or retrain the model")
+        path = shipped
+    return pd.read_csv(path)
 
 
 def load_training_data() -> pd.DataFrame:

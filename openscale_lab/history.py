@@ -12,20 +12,26 @@ import pandas as pd
 import requests
 import sqlalchemy as sa
 
-from .business import TUTORIAL_APPLICATION, BusinessApplications
-from .constants import FEATURE_COLUMNS, LABEL_COLUMN, NUMERIC_COLUMNS
-from .data import load_scoring_feed, load_training_data
-from .engine import Deployment
-from .monitors import Monitoring, Scheduler
+from .core.clock import utcnow
+from .data import load_scoring_feed
+from .datamart.tables import alerts, biased_transactions, measurements
+from .deployments.artifacts import REPLAY_HEADER, REPLAY_PREFIX, Deployment
+from .monitors.business import BusinessApplications
 from .monitors.feedback import feedback_table
-from .service import REPLAY_HEADER, REPLAY_PREFIX
-from .tables import alerts, biased_transactions, measurements
-from .workspace import utcnow
-
-TUTORIAL_FAIRNESS = dict(
-    features=[{"feature": "Sex", "monitored": ["female"], "reference": ["male"]},
-              {"feature": "Age", "monitored": [[18, 25]], "reference": [[26, 75]]}],
-    favourable_classes=["No Risk"], unfavourable_classes=["Risk"], threshold=0.95, min_records=200, window_hours=1.0)
+from .monitors.monitoring import Monitoring
+from .monitors.results import Measurement
+from .monitors.scheduler import Scheduler
+from .tutorial import (
+    CREDIT_AMOUNT_FIELD,
+    FAIRNESS_FEATURES,
+    FAIRNESS_THRESHOLD,
+    FAVOURABLE_LABEL,
+    FEATURE_COLUMNS,
+    LABEL_COLUMN,
+    NUMERIC_COLUMNS,
+    TUTORIAL_APPLICATION,
+    UNFAVOURABLE_LABEL,
+)
 
 
 @dataclass
@@ -134,7 +140,9 @@ class HistoryReplay:
         """Hourly windows, as a scheduler evaluates them (enabling again also resets the schedules)."""
         mon = self.monitoring
         mon.quality.enable(threshold=0.7, min_records=50, window_hours=1.0)
-        mon.fairness.enable(**TUTORIAL_FAIRNESS)
+        mon.fairness.enable(features=FAIRNESS_FEATURES, favourable_classes=[FAVOURABLE_LABEL],
+                            unfavourable_classes=[UNFAVOURABLE_LABEL], threshold=FAIRNESS_THRESHOLD,
+                            min_records=200, window_hours=1.0)
         mon.drift.enable(threshold=0.05, min_records=100, window_hours=3.0)
         mon.model_health.enable(window_hours=1.0)
 
@@ -151,7 +159,7 @@ class HistoryReplay:
         feed = pd.DataFrame(load_scoring_feed()["values"], columns=FEATURE_COLUMNS)
         risky = feed[(feed["Sex"] == "female") & (feed["LoanDuration"] >= 30)
                      & (feed["CheckingStatus"] == "no_checking")]
-        training = load_training_data()
+        training = self.ctx.training_data
         hours = int(round((end - start).total_seconds() / 3600))
         per_hour, total_records, total_feedback = [], 0, 0
         with requests.Session() as http:
@@ -190,8 +198,10 @@ class HistoryReplay:
         produced = self._evaluate(start, hours, progress)
         apps = BusinessApplications(self.ctx.datamart)
         app = apps.create(**TUTORIAL_APPLICATION, subscription_ids=[self.ctx.subscription.subscription_id])
-        apps.derive_credit_payload(app, self.ctx.subscription, start, end)
-        produced += apps.run(app, start, end)
+        apps.derive_credit_payload(app, self.ctx.subscription, start, end, favourable=FAVOURABLE_LABEL,
+                                   amount_field=CREDIT_AMOUNT_FIELD)
+        self.monitoring.business_kpis.enable(application=app.name)
+        produced += self.monitoring.business_kpis.run_days(start, end)
         history = dict(self.ctx.workspace.config.get("history", {}))
         history[self.ctx.subscription.subscription_id] = {"start": start.isoformat(), "end": end.isoformat(),
                                                           "seed": seed, "scenario": asdict(scenario)}
@@ -199,7 +209,7 @@ class HistoryReplay:
         return HistorySummary(start, end, hours, total_records, total_feedback, len(produced),
                               sum(len(m.alerts) for m in produced), pd.DataFrame(per_hour))
 
-    def _evaluate(self, start: datetime, hours: int, progress: bool) -> list[Any]:
+    def _evaluate(self, start: datetime, hours: int, progress: bool) -> list[Measurement]:
         """Every monitor for every hour (drift every three), exactly as the scheduler runs them."""
         from tqdm.auto import tqdm
 

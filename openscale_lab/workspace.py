@@ -1,43 +1,17 @@
 """The lab workspace: one folder holding the data mart settings, model repository and deployments."""
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .core.jsonfile import read_json, write_json_atomic
 from .errors import WorkspaceError
 
 WORKSPACE_ENV = "OPENSCALE_LAB_WORKSPACE"
 DATAMART_ENV = "OPENSCALE_LAB_DATAMART_URL"
 CONFIG_FILE = "lab.json"
-
-
-def utcnow() -> datetime:
-    """Now, in UTC, without tzinfo (the data mart stores naive UTC times)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file, naming it in the error if it is broken."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WorkspaceError(f"cannot read {path}: {exc}") from exc
 
 
 def resolve_workspace_path(path: str | os.PathLike[str] | None = None) -> Path:

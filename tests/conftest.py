@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from openscale_lab.engine import SERVE_MODULE
+from openscale_lab.deployments.artifacts import SERVE_MODULE
 
 os.environ.setdefault("OPENSCALE_LAB_CELL_TIMEOUT", "600")  # a hung notebook cell fails, it does not stall CI
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -18,12 +18,20 @@ POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psy
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Stop at once, with the install hint, when there is no Java for Spark."""
     from openscale_lab.errors import JavaNotFoundError
-    from openscale_lab.spark import java_version
+    from openscale_lab.models.spark import java_version
 
     try:
         java_version()
     except JavaNotFoundError as exc:
         pytest.exit(str(exc), returncode=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers that follow from what a test uses: `postgres` for the PostgreSQL server."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres_url" in getattr(item, "fixturenames", ()) or params.get("datamart") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
 
 
 def serve_processes(under: Path) -> list[psutil.Process]:
@@ -49,7 +57,7 @@ def suite_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def spark():  # type: ignore[no-untyped-def]
-    from openscale_lab.spark import get_spark
+    from openscale_lab.models.spark import get_spark
 
     session = get_spark("local[2]")
     yield session
@@ -59,8 +67,8 @@ def spark():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def trained(suite_root: Path, spark):  # type: ignore[no-untyped-def]
     """A provisioned workspace with the tutorial's model trained and published."""
-    from openscale_lab import lab
-    from openscale_lab.training import train_model
+    import openscale_lab as lab
+    from openscale_lab.models.training import train_model
 
     report = lab.provision(suite_root / "shared-workspace")
     result = train_model(spark)
@@ -71,7 +79,7 @@ def trained(suite_root: Path, spark):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def deployment(trained, spark):  # type: ignore[no-untyped-def]
     """The model deployed and running for the session."""
-    from openscale_lab.engine import MLEngine
+    from openscale_lab.deployments.engine import MLEngine
 
     ws, model, _ = trained
     engine = MLEngine(ws)
@@ -107,7 +115,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def datamart(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     """An empty data mart on SQLite, then on PostgreSQL (test modules may define their own)."""
-    from openscale_lab.datamart import DataMart
+    from openscale_lab.datamart.database import DataMart
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'dm.sqlite'}"

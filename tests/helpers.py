@@ -1,10 +1,17 @@
 """Building blocks for tests that fill a data mart by hand."""
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from openscale_lab.constants import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, SAMPLE_APPLICANTS
-from openscale_lab.datamart import DataMart, Subscription
+from openscale_lab.datamart.database import DataMart, Subscription
+from openscale_lab.tutorial import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, SAMPLE_APPLICANTS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from openscale_lab.monitors import Monitoring
 
 SCHEMA = [{"name": c, "type": "string" if c in CATEGORICAL_COLUMNS else "integer"} for c in FEATURE_COLUMNS]
 T0 = datetime(2026, 11, 20, 12, 0, 0)
@@ -29,3 +36,26 @@ def payload_rows(n: int, start: datetime, step: timedelta) -> list[dict[str, obj
                    response_time_ms=1.5, deployment_id="dep1", model_version="1")
         rows.append(row)
     return rows
+
+
+def insert_payload(mon: Monitoring, frame: pd.DataFrame, start: datetime, labels: list[str] | None = None,
+                   step: timedelta = timedelta(seconds=1), request_size: int = 1,
+                   response_ms: list[float] | None = None) -> list[str]:
+    """Payload records as the service would log them (scored by the deployment's scorer), backdated."""
+    scorer = mon.ctx.scorer
+    rows = frame[FEATURE_COLUMNS].values.tolist()
+    scored = scorer.score(rows, FEATURE_COLUMNS)
+    ids, records = [], []
+    request = ""
+    for i, (row, (pred, label, prob)) in enumerate(zip(rows, scored, strict=True)):
+        request = f"r{uuid.uuid4().hex[:8]}" if i % request_size == 0 else request
+        sid = f"{request}-{i}"
+        ids.append(sid)
+        rec = dict(zip(FEATURE_COLUMNS, row, strict=True))
+        rec.update(scoring_id=sid, request_id=request, scoring_timestamp=start + i * step, prediction=pred,
+                   predictedLabel=labels[i] if labels else label, probability=str(list(prob)),
+                   prediction_probability=max(prob), deployment_id=mon.subscription.deployment_id,
+                   model_version="1", response_time_ms=response_ms[i // request_size] if response_ms else 1.0)
+        records.append(rec)
+    mon.ctx.datamart.store_payload(mon.ctx.datamart.payload_table(mon.subscription), records)
+    return ids

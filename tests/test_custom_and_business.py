@@ -8,11 +8,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from openscale_lab.analytics import AnalyticsError, payload_distribution
-from openscale_lab.business import MONITOR, TUTORIAL_APPLICATION, BusinessApplications, BusinessError
-from openscale_lab.datamart import DataMart
-from openscale_lab.monitors.base import Measurement, MonitorStore
+from openscale_lab.datamart.analytics import AnalyticsError, payload_distribution
+from openscale_lab.datamart.database import DataMart
+from openscale_lab.monitors.base import MonitorStore
+from openscale_lab.monitors.business import BusinessApplications, BusinessError, BusinessKPIMonitor
 from openscale_lab.monitors.custom import CustomMonitorError, CustomMonitors
+from openscale_lab.monitors.results import Measurement
+from openscale_lab.tutorial import TUTORIAL_APPLICATION
 
 from .helpers import T0, make_subscription, payload_rows
 
@@ -26,15 +28,14 @@ def test_custom_monitor_definition_thresholds_and_alerts(datamart: DataMart) -> 
     custom = CustomMonitors(datamart)
     definition = custom.register(**PERFORMANCE)
     assert custom.register(PERFORMANCE["name"], metrics=[{"name": "other"}]) == definition  # same name: existing
-    custom.enable(sub.subscription_id, PERFORMANCE["name"], thresholds={"sensitivity": {"lower_limit": 0.9}})
-    m = custom.store(sub.subscription_id, PERFORMANCE["name"], {"specificity": 0.78, "sensitivity": 0.67},
-                     tags={"region": "us-south"}, timestamp=T0)
+    mon = custom.monitor(sub, PERFORMANCE["name"])
+    mon.enable(thresholds={"sensitivity": {"lower_limit": 0.9}})
+    m = mon.run({"specificity": 0.78, "sensitivity": 0.67}, tags={"region": "us-south"}, timestamp=T0)
     assert [a["metric"] for a in m.alerts] == ["sensitivity"]  # 0.67 < 0.9; 0.78 >= 0.75
     assert m.alerts[0]["threshold"] == 0.9
-    ok = custom.store(sub.subscription_id, PERFORMANCE["name"], {"specificity": 0.8, "sensitivity": 0.95},
-                      tags={"region": "eu-de"}, timestamp=T0 + timedelta(hours=1))
+    ok = mon.run({"specificity": 0.8, "sensitivity": 0.95}, tags={"region": "eu-de"}, timestamp=T0 + timedelta(hours=1))
     assert ok.alerts == []
-    values = custom.values(sub.subscription_id, PERFORMANCE["name"])
+    values = mon.values()
     assert list(values["sensitivity"]) == [0.67, 0.95] and list(values["region"]) == ["us-south", "eu-de"]
     alerts = MonitorStore(datamart).alerts(sub.subscription_id, PERFORMANCE["name"])
     assert len(alerts) == 1 and alerts["value"].iloc[0] == pytest.approx(0.67)
@@ -51,10 +52,11 @@ def test_values_that_do_not_match_the_definition_are_refused(datamart: DataMart,
     sub = make_subscription(datamart)
     custom = CustomMonitors(datamart)
     custom.register(**PERFORMANCE)
-    custom.enable(sub.subscription_id, PERFORMANCE["name"])
+    mon = custom.monitor(sub.subscription_id, PERFORMANCE["name"])
+    mon.enable()
     with pytest.raises(CustomMonitorError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        custom.store(sub.subscription_id, PERFORMANCE["name"], values, tags=tags)
-    assert custom.values(sub.subscription_id, PERFORMANCE["name"]).empty
+        mon.run(values, tags=tags)
+    assert mon.values().empty
 
 
 def test_definitions_and_overrides_are_checked(datamart: DataMart) -> None:
@@ -64,9 +66,9 @@ def test_definitions_and_overrides_are_checked(datamart: DataMart) -> None:
         custom.register("bad", metrics=[{"name": "x", "lower_limit": "high"}])
     custom.register(**PERFORMANCE)
     with pytest.raises(CustomMonitorError, match="has no metric 'recall'"):
-        custom.enable(sub.subscription_id, PERFORMANCE["name"], thresholds={"recall": {"lower_limit": 0.5}})
+        custom.monitor(sub, PERFORMANCE["name"]).enable(thresholds={"recall": {"lower_limit": 0.5}})
     with pytest.raises(CustomMonitorError, match="is not enabled"):
-        custom.store(sub.subscription_id, PERFORMANCE["name"], {"sensitivity": 0.9})
+        custom.monitor(sub, PERFORMANCE["name"]).run({"sensitivity": 0.9})
 
 
 def labelled_payload(datamart: DataMart, n: int = 40, start: datetime = T0, step: timedelta = timedelta(minutes=1)):
@@ -127,20 +129,25 @@ def test_business_kpis_per_day_with_alerts(datamart: DataMart) -> None:
     apps = BusinessApplications(datamart)
     app = apps.create(**TUTORIAL_APPLICATION, subscription_ids=[sub.subscription_id])
     assert apps.create(**TUTORIAL_APPLICATION, subscription_ids=[]) == app
-    assert apps.derive_credit_payload(app, sub) == 180
-    assert apps.derive_credit_payload(app, sub) == 180  # a rerun replaces, it does not double
+    later = apps.create(**TUTORIAL_APPLICATION, subscription_ids=["redeployed"])  # a new subscription is linked
+    assert later.subscription_ids == [sub.subscription_id, "redeployed"] == apps.get(app.name).subscription_ids
+    derive = dict(favourable="No Risk", amount_field="LoanAmount")
+    assert apps.derive_credit_payload(app, sub, **derive) == 180
+    assert apps.derive_credit_payload(app, sub, **derive) == 180  # a rerun replaces, it does not double
     business = apps.business_payload(app)
     assert len(business) == 180 and business["Accepted"].sum() == 120
     assert (business["AmountGranted"] == business["LoanAmount"] * business["Accepted"]).all()
     accepted = frame[frame["predictedLabel"] == "No Risk"]
     expected_granted = accepted.groupby("day")["LoanAmount"].sum().tolist()
-    first = apps.run(app)
-    again = apps.run(app)
-    kpis = MonitorStore(datamart).measurements(sub.subscription_id, MONITOR)
+    kpi = apps.monitor(sub)
+    kpi.enable(application=app.name)
+    first = kpi.run_days()
+    again = kpi.run_days()
+    kpis = MonitorStore(datamart).measurements(sub.subscription_id, BusinessKPIMonitor.name)
     assert len(first) == len(again) == 3 and len(kpis) == 3
     assert [m["Accepted Credits"] for m in kpis["metrics"]] == [20.0, 40.0, 60.0]
     assert [m["Credit Amount Granted"] for m in kpis["metrics"]] == expected_granted
-    alerts = MonitorStore(datamart).alerts(sub.subscription_id, MONITOR)
+    alerts = MonitorStore(datamart).alerts(sub.subscription_id, BusinessKPIMonitor.name)
     assert len(alerts) == 6  # both KPIs are far below the tutorial's limits every day
     assert set(alerts["threshold"]) == {2150.0, 5_500_000.0}
 
@@ -149,10 +156,14 @@ def test_kpi_correlations_with_model_metrics(datamart: DataMart) -> None:
     sub, _ = three_days(datamart)
     apps = BusinessApplications(datamart)
     app = apps.create(**TUTORIAL_APPLICATION, subscription_ids=[sub.subscription_id])
-    apps.derive_credit_payload(app, sub)
-    apps.run(app)
+    apps.derive_credit_payload(app, sub, favourable="No Risk", amount_field="LoanAmount")
+    kpi = apps.monitor(sub)
+    kpi.enable(application=app.name)
+    kpi.run_days()
     store = MonitorStore(datamart)
-    early = apps.correlations(app)
+    tutorial = ("fairness:Sex", "fairness:Age", "quality:area_under_roc")
+    assert apps.correlations(app).empty  # neither fairness nor quality is enabled: nothing to correlate with
+    early = apps.correlations(app, tutorial)
     assert early["correlation"].isna().all()  # no model measurements yet
     sex = [0.9, 0.8, 0.6]  # fairness falls while accepted credits rise: 20, 40, 60
     auc = [0.70, 0.75, 0.80]
@@ -163,7 +174,10 @@ def test_kpi_correlations_with_model_metrics(datamart: DataMart) -> None:
                                    metrics={"Sex": sex[d] + jitter, "Age": 1.0}))
             store.save(Measurement("quality", sub.subscription_id, "evaluated", "", None, end, 50,
                                    metrics={"area_under_roc": auc[d] + jitter}))
-    corr = apps.correlations(app).set_index(["kpi", "model_metric"])["correlation"]
+    store.save_config(sub.subscription_id, "fairness", {"features": [{"feature": "Sex"}, {"feature": "Age"}]}, 1.0)
+    store.save_config(sub.subscription_id, "quality", {"threshold": 0.7}, 1.0)
+    assert apps.correlations(app).equals(apps.correlations(app, tutorial))  # the default follows the monitors
+    corr = apps.correlations(app, tutorial).set_index(["kpi", "model_metric"])["correlation"]
     assert corr[("Accepted Credits", "fairness:Sex")] == pytest.approx(np.corrcoef([20, 40, 60], sex)[0, 1])
     assert corr[("Accepted Credits", "quality:area_under_roc")] == pytest.approx(1.0)
     assert np.isnan(corr[("Accepted Credits", "fairness:Age")])  # a constant has no correlation

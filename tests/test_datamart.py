@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from openscale_lab.constants import FEATURE_COLUMNS, SAMPLE_APPLICANTS
-from openscale_lab.datamart import DataMart
+from openscale_lab.datamart.database import DataMart
+from openscale_lab.tutorial import FEATURE_COLUMNS, SAMPLE_APPLICANTS
 
 from .helpers import CATEGORICAL_COLUMNS, SCHEMA, T0, make_subscription, payload_rows
 
@@ -60,7 +60,7 @@ def test_reset_drops_only_the_lab_tables(datamart: DataMart) -> None:
     with datamart.engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE learner_notes (note VARCHAR(20))"))
     dropped = datamart.reset()
-    from openscale_lab.tables import metadata
+    from openscale_lab.datamart.tables import metadata
 
     assert set(dropped) == set(metadata.tables) | {sub.payload_table}
     names = sa.inspect(datamart.engine).get_table_names()

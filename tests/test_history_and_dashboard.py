@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from openscale_lab import lab
-from openscale_lab.datamart import DataMart
-from openscale_lab.engine import MLEngine
+import openscale_lab as lab
+from openscale_lab.datamart.database import DataMart
+from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.history import HistoryReplay, Scenario
 from openscale_lab.monitors import Monitoring
 from openscale_lab.monitors.base import MonitorStore
-from openscale_lab.records import read_records
-from openscale_lab.runner import notebooks_dir, run_notebook
+from openscale_lab.notebook_runner import notebooks_dir, read_records, run_notebook
 from openscale_lab.workspace import Workspace
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
@@ -115,7 +114,7 @@ def test_notebook_05_dashboard_and_report(history, tmp_path: Path) -> None:  # t
 def _biased(dm: DataMart, measurement_id: str) -> list[dict[str, object]]:
     import sqlalchemy as sa
 
-    from openscale_lab.tables import biased_transactions
+    from openscale_lab.datamart.tables import biased_transactions
 
     with dm.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(
@@ -179,6 +178,7 @@ def text_of(driver, xpath: str) -> str:  # type: ignore[no-untyped-def]
     return ""
 
 
+@pytest.mark.browser
 def test_dashboard_in_headless_chromium(history) -> None:  # type: ignore[no-untyped-def]
     found = _chromium()
     if found is None:
@@ -194,7 +194,7 @@ def test_dashboard_in_headless_chromium(history) -> None:  # type: ignore[no-unt
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from openscale_lab.dashboard import start_dashboard, stop_dashboard
-    from openscale_lab.engine import free_port
+    from openscale_lab.deployments.engine import free_port
 
     ws, hist, _ = history
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

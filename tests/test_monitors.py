@@ -10,14 +10,16 @@ import pandas as pd
 import pytest
 import requests
 
-from openscale_lab import lab
-from openscale_lab.client import score_in_batches
-from openscale_lab.constants import FEATURE_COLUMNS, sample_payload
+import openscale_lab as lab
 from openscale_lab.data import data_path, feed_sample, load_feedback_data, load_training_data
-from openscale_lab.engine import MLEngine
+from openscale_lab.deployments.client import score_in_batches
+from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.monitors import Monitoring, MonitorNotEnabledError, Scheduler
 from openscale_lab.monitors.explain import UnknownTransactionError
 from openscale_lab.monitors.feedback import FeedbackError
+from openscale_lab.tutorial import FEATURE_COLUMNS, sample_payload
+
+from .helpers import insert_payload
 
 pytestmark = pytest.mark.spark
 
@@ -37,29 +39,6 @@ def monitored(trained, spark):  # type: ignore[no-untyped-def]
     engine.delete(dep)
 
 
-def insert_payload(mon: Monitoring, frame: pd.DataFrame, start: datetime, labels: list[str] | None = None,
-                   step: timedelta = timedelta(seconds=1), request_size: int = 1,
-                   response_ms: list[float] | None = None) -> list[str]:
-    """Payload records as the service would log them (scored by the deployment's scorer), backdated."""
-    scorer = mon.ctx.scorer
-    rows = frame[FEATURE_COLUMNS].values.tolist()
-    scored = scorer.score(rows, FEATURE_COLUMNS)
-    ids, records = [], []
-    request = ""
-    for i, (row, (pred, label, prob)) in enumerate(zip(rows, scored)):
-        request = f"r{uuid.uuid4().hex[:8]}" if i % request_size == 0 else request
-        sid = f"{request}-{i}"
-        ids.append(sid)
-        rec = dict(zip(FEATURE_COLUMNS, row))
-        rec.update(scoring_id=sid, request_id=request, scoring_timestamp=start + i * step, prediction=pred,
-                   predictedLabel=labels[i] if labels else label, probability=str(list(prob)),
-                   prediction_probability=max(prob), deployment_id=mon.subscription.deployment_id,
-                   model_version="1", response_time_ms=response_ms[i // request_size] if response_ms else 1.0)
-        records.append(rec)
-    mon.ctx.datamart.store_payload(mon.ctx.datamart.payload_table(mon.subscription), records)
-    return ids
-
-
 def test_disparate_impact_of_a_known_payload_raises_an_alert(monitored) -> None:  # type: ignore[no-untyped-def]
     _, mon = monitored
     mon.fairness.enable(**FAIRNESS)
@@ -71,9 +50,10 @@ def test_disparate_impact_of_a_known_payload_raises_an_alert(monitored) -> None:
     insert_payload(mon, frame, start, labels)
     m = mon.fairness.run(start=start, end=start + timedelta(hours=1))
     assert m.status == "evaluated" and m.record_count == 250
-    sex = m.details["features"]["Sex"]
-    assert (sex["monitored_count"], sex["reference_count"]) == (100, 150)
-    assert sex["monitored_favourable_rate"] == 0.4 and sex["reference_favourable_rate"] == 0.8
+    sex = m.details.features["Sex"]
+    assert (sex.monitored_count, sex.reference_count) == (100, 150)
+    assert sex.monitored_favourable_rate == 0.4 and sex.reference_favourable_rate == 0.8
+    assert sex.rates("payload") == (0.4, 0.8, pytest.approx(0.5))
     assert m.metrics["Sex"] == pytest.approx(0.5)
     alerts = mon.alerts("fairness")
     alert = alerts[alerts["measurement_id"] == m.measurement_id]
@@ -100,9 +80,9 @@ def test_fairness_matches_fairlearn_and_an_independent_perturbation(monitored) -
                             ("Age", lambda v: "monitored" if 18 <= v <= 25 else "reference")]:
         mf = MetricFrame(metrics=selection_rate, y_true=favourable, y_pred=favourable,
                          sensitive_features=payload[feature].map(groups))
-        got = m.details["features"][feature]
-        assert got["monitored_favourable_rate"] == pytest.approx(mf.by_group["monitored"])
-        assert got["reference_favourable_rate"] == pytest.approx(mf.by_group["reference"])
+        got = m.details.features[feature]
+        assert got.monitored_favourable_rate == pytest.approx(mf.by_group["monitored"])
+        assert got.reference_favourable_rate == pytest.approx(mf.by_group["reference"])
         assert m.metrics[feature] == pytest.approx(mf.by_group["monitored"] / mf.by_group["reference"])
     # balanced data for Sex, recomputed record by record through the list scorer
     scorer = mon.ctx.scorer
@@ -176,9 +156,9 @@ def test_quality_statuses_metrics_and_alerts(monitored, spark) -> None:  # type:
     sdf = spark.createDataFrame(feedback.assign(label=(feedback["Risk"] == "Risk").astype(float)))
     auc = BinaryClassificationEvaluator(labelCol="label").evaluate(PipelineModel.load(str(model_path)).transform(sdf))
     assert m.metrics["area_under_roc"] == pytest.approx(auc, abs=1e-9)
-    cm = m.details["confusion_matrix"]
-    assert sum(cm.values()) == 98 and cm["tp"] + cm["fn"] == int((feedback["Risk"] == "Risk").sum())
-    assert m.metrics["accuracy"] == pytest.approx((cm["tp"] + cm["tn"]) / 98)
+    cm = m.details.confusion_matrix
+    assert cm.tp + cm.fp + cm.tn + cm.fn == 98 and cm.tp + cm.fn == int((feedback["Risk"] == "Risk").sum())
+    assert m.metrics["accuracy"] == pytest.approx((cm.tp + cm.tn) / 98)
     alerts = mon.alerts("quality")
     assert m.measurement_id in set(alerts["measurement_id"])  # 0.99 is out of reach
 
@@ -197,6 +177,11 @@ def test_feedback_is_validated_and_all_or_nothing(monitored) -> None:  # type: i
     assert "row 3, field 'Risk': 'Maybe' is not one of" in message
     assert "row 4: missing field(s) Sex" in message
     assert mon.feedback.count() == before
+    rows = load_feedback_data().head(2)
+    body = {"fields": list(rows.columns), "values": [list(rows.iloc[0]), list(rows.iloc[1])[:-1]]}
+    with pytest.raises(FeedbackError, match=r"row\(s\) 1 do not have one value per field \(21 fields\)"):
+        mon.feedback.log(body)
+    assert mon.feedback.count() == before
     assert mon.feedback.log(data_path("german_credit_feedback.json")) == 98
 
 
@@ -208,19 +193,19 @@ def test_drift_finds_no_drift_on_training_data_and_finds_shifted_features(monito
     insert_payload(mon, training, start, step=timedelta(milliseconds=100))
     same = mon.drift.run(start=start, end=start + timedelta(hours=1))
     assert same.record_count == 5000
-    assert all(v["jensen_shannon"] == pytest.approx(0, abs=1e-9) for v in same.details["feature_drift"].values())
+    assert all(v.jensen_shannon == pytest.approx(0, abs=1e-9) for v in same.details.feature_drift.values())
     assert same.metrics["output_drift"] == pytest.approx(0, abs=1e-9)
     assert abs(same.metrics["drift_magnitude"]) < 0.02
-    assert same.metrics["base_accuracy"] == config["base_accuracy"]
+    assert same.metrics["base_accuracy"] == config.base_accuracy
     shifted = training.sample(600, random_state=1).copy()
     shifted["LoanAmount"] = shifted["LoanAmount"] * 3
     shifted["Age"] = shifted["Age"] + 25
     later = datetime(2020, 5, 1)
     insert_payload(mon, shifted, later)
     moved = mon.drift.run(start=later, end=later + timedelta(hours=1))
-    assert set(moved.details["features_driving_drift"][:2]) == {"LoanAmount", "Age"}
-    assert moved.details["feature_drift"]["LoanAmount"]["total_variation"] > 0.3
-    assert all(t["p_correct"] < 0.5 for t in moved.details["transactions_driving_drift"])
+    assert set(moved.details.features_driving_drift[:2]) == {"LoanAmount", "Age"}
+    assert moved.details.feature_drift["LoanAmount"].total_variation > 0.3
+    assert all(t.p_correct < 0.5 for t in moved.details.transactions_driving_drift)
 
 
 def test_explanations(monitored) -> None:  # type: ignore[no-untyped-def]
@@ -228,13 +213,13 @@ def test_explanations(monitored) -> None:  # type: ignore[no-untyped-def]
     reply = requests.post(dep.scoring_url, json=sample_payload(), timeout=10).json()
     tid = reply["values"][6][-1]  # the tutorial's one "Risk" applicant
     with pytest.raises(UnknownTransactionError, match="no transaction 'nope'"):
-        mon.explainability.lime("nope")
-    lime = mon.explainability.lime(tid, num_samples=5000)
+        mon.explanations.lime("nope")
+    lime = mon.explanations.lime(tid, num_samples=5000)
     assert lime["predicted_class"] == reply["values"][6][21]
     assert lime["confidence"] == pytest.approx(max(reply["values"][6][22]))
     assert sorted(f["feature"] for f in lime["features"]) == sorted(FEATURE_COLUMNS)
     assert abs(lime["features"][0]["weight"]) >= abs(lime["features"][-1]["weight"])
-    con = mon.explainability.contrastive(tid)
+    con = mon.explanations.contrastive(tid)
     neg = con["pertinent_negative"]
     assert neg["found"]
     changed = list(sample_payload()["values"][6])
@@ -242,7 +227,7 @@ def test_explanations(monitored) -> None:  # type: ignore[no-untyped-def]
         changed[FEATURE_COLUMNS.index(change["feature"])] = change["to"]
     assert mon.ctx.scorer.score([changed], FEATURE_COLUMNS)[0][1] == neg["new_class"] != lime["predicted_class"]
     assert con["pertinent_positive"]["holds"]
-    stored = mon.explainability.stored(tid)
+    stored = mon.explanations.stored(tid)
     assert stored["lime"]["features"][0] == lime["features"][0] and "contrastive" in stored
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from openscale_lab.records import MIME_TYPE, read_records
+from openscale_lab.notebook_runner import MIME_TYPE, read_records
 
 
 def test_read_records_takes_the_last_value_of_each_name(tmp_path: Path) -> None:

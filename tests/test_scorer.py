@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from openscale_lab.constants import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, NUMERIC_COLUMNS
+from openscale_lab.deployments.verification import TOLERANCE, spark_predictions, verify_against_spark
 from openscale_lab.errors import ModelMismatchError, ScoringInputError, UnsupportedModelError
-from openscale_lab.scorer import SMALL_BATCH, CompiledPipeline
-from openscale_lab.verification import TOLERANCE, spark_predictions, verify_against_spark
+from openscale_lab.models.scorer import SMALL_BATCH, CompiledPipeline
+from openscale_lab.tutorial import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, NUMERIC_COLUMNS
 
 pytestmark = pytest.mark.spark
 
@@ -74,7 +74,7 @@ def test_a_wrong_scorer_is_caught_by_verification(spark, trained, compiled) -> N
 def _fit_and_save(spark, stages, tmp_path: Path, name: str):  # type: ignore[no-untyped-def]
     from pyspark.ml import Pipeline
 
-    from openscale_lab.training import split_training_data
+    from openscale_lab.models.training import split_training_data
 
     train, _, _ = split_training_data(spark)
     path = tmp_path / name

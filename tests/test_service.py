@@ -10,12 +10,12 @@ import time
 import pytest
 import requests
 
-from openscale_lab.constants import FEATURE_COLUMNS, sample_payload
-from openscale_lab.datamart import DataMart
-from openscale_lab.engine import MLEngine
-from openscale_lab.scorer import CompiledPipeline
-from openscale_lab.service import SCORER_FILE
-from openscale_lab.validation import MAX_RECORDS
+from openscale_lab.datamart.database import DataMart
+from openscale_lab.deployments.artifacts import SCORER_FILE
+from openscale_lab.deployments.engine import MLEngine
+from openscale_lab.deployments.validation import MAX_RECORDS
+from openscale_lab.models.scorer import CompiledPipeline
+from openscale_lab.tutorial import FEATURE_COLUMNS, sample_payload
 
 pytestmark = pytest.mark.spark
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from openscale_lab.constants import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, sample_payload
+from openscale_lab.deployments.validation import parse_scoring_request
 from openscale_lab.errors import ScoringInputError
-from openscale_lab.validation import parse_scoring_request
+from openscale_lab.tutorial import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, sample_payload
 
 SCHEMA = [{"name": c, "type": "string" if c in CATEGORICAL_COLUMNS else "integer"} for c in FEATURE_COLUMNS]
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from openscale_lab import lab
-from openscale_lab.datamart import DataMart
+import openscale_lab as lab
+from openscale_lab.datamart.database import DataMart
 from openscale_lab.errors import DataMartError, JavaNotFoundError, WorkspaceError
-from openscale_lab.spark import java_version
+from openscale_lab.models.spark import java_version
 from openscale_lab.workspace import Workspace
 
 

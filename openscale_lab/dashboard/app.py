@@ -11,13 +11,11 @@ from IPython.display import Image, display
 
 from ..workspace import Workspace
 from . import charts
-from .data import HEADLINE, MONITORS, InsightsData, fairness_rates
+from .data import FAIRNESS_VIEWS, HEADLINE, TILE_MONITORS, InsightsData, fairness_rates
 
-VIEWS = ["Payload", "Payload + Perturbed", "Training", "Debiased"]
 SERIES = [("fairness", None, "Fairness (disparate impact)"), ("quality", ["area_under_roc"], "Quality"),
           ("drift", ["drift_magnitude", "output_drift"], "Drift"),
           ("model_health", ["response_time_avg_ms", "response_time_p95_ms"], "Model health (ms)")]
-TX_COLUMNS = ["scoring_id", "scoring_timestamp", "Sex", "Age", "LoanAmount", "LoanDuration", "predictedLabel"]
 
 
 def _fmt(value: Any) -> str:
@@ -33,11 +31,12 @@ def table_html(frame: pd.DataFrame, max_rows: int = 50) -> str:
     return f"<table class='osl-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
 
 
-def headline(monitor: str, metrics: dict[str, Any]) -> dict[str, float]:
+def headline(monitor: str, metrics: dict[str, Any], thresholds: list[dict[str, Any]]) -> dict[str, float]:
     """The values a tile shows: fairness per feature, else the monitor's main metric."""
     main = HEADLINE.get(monitor)
     if main is None:
-        return {k: v for k, v in metrics.items() if "_" not in k and isinstance(v, (int, float))}
+        limited = [t["metric"] for t in thresholds]  # fairness: one value per monitored feature
+        return {k: metrics[k] for k in limited if isinstance(metrics.get(k), (int, float))}
     return {main: metrics[main]} if main in metrics else {}
 
 
@@ -56,7 +55,7 @@ class InsightsDashboard:
         self.hour_picker = w.Dropdown(description="Hour", options=[], layout=w.Layout(width="320px"))
         self.charts = w.Output()
         self.hour_summary = w.HTML()
-        self.view = w.ToggleButtons(options=VIEWS, description="Fairness on")
+        self.view = w.ToggleButtons(options=list(FAIRNESS_VIEWS), description="Fairness on")
         self.details = w.Output()
         self.tx_kind = w.ToggleButtons(options=["All transactions", "Biased transactions"], value="All transactions")
         self.tx_table = w.HTML()
@@ -86,10 +85,11 @@ class InsightsDashboard:
         tiles = []
         for tile in self.data.overview():
             lines = []
-            for monitor in MONITORS:
+            for monitor in TILE_MONITORS:
                 latest = tile["latest"].get(monitor)
                 if latest:
-                    shown = ", ".join(f"{k} {v:.3f}" for k, v in headline(monitor, latest["metrics"]).items())
+                    shown = ", ".join(f"{k} {v:.3f}" for k, v in headline(monitor, latest["metrics"],
+                                                                                latest["thresholds"]).items())
                     lines.append(f"<b>{monitor}</b>: {html.escape(shown)}")
                 else:
                     lines.append(f"<b>{monitor}</b>: no measurement yet")
@@ -129,8 +129,7 @@ class InsightsDashboard:
                 series = self.data.series(sub_id, monitor)
                 if series.empty:
                     continue
-                metrics = metrics or [m for m in series.columns if m not in ("window_end", "measurement_id")
-                                      and "_" not in m]
+                metrics = metrics or [t["metric"] for t in self.data.thresholds(sub_id, monitor)]
                 fig = charts.timeseries(series, metrics, self.data.thresholds(sub_id, monitor),
                                         self.data.alerts(sub_id, monitor), title, self.hour)
                 display(Image(charts.to_png(fig)))
@@ -139,7 +138,7 @@ class InsightsDashboard:
         done = self.data.measurements(self.subscription_id)
         if done.empty:
             return []
-        others = sorted(set(done["monitor"]) - set(MONITORS))
+        others = sorted(set(done["monitor"]) - set(TILE_MONITORS))
         return [(m, list(done[done["monitor"] == m]["metrics"].iloc[-1]), m.replace("_", " ").capitalize())
                 for m in others]
 
@@ -162,8 +161,8 @@ class InsightsDashboard:
         parts = [f"<p>Hour ending <b>{hour:%Y-%m-%d %H:%M}</b>.</p>"]
         self.details.clear_output(wait=True)
         with self.details:
-            if fairness and fairness["status"] == "evaluated":
-                self.rates = fairness_rates(fairness["details"], self.view.value, self.data.training_rates(sub_id))
+            if fairness and fairness.evaluated:
+                self.rates = fairness_rates(fairness.details, self.view.value, self.data.training_rates(sub_id))
                 for r in self.rates.itertuples():
                     verb = "less" if r[4] < r[5] else "more"
                     parts.append(f"<p class='osl-fairness'>For {r.feature}, {html.escape(r[2])} got the favourable "
@@ -172,20 +171,20 @@ class InsightsDashboard:
                 display(Image(charts.to_png(charts.fairness_bars(self.rates, self.view.value))))
             else:
                 self.rates = None
-                parts.append(f"<p>Fairness: {html.escape(fairness['message']) if fairness else 'no run this hour'}"
+                parts.append(f"<p>Fairness: {html.escape(fairness.message) if fairness else 'no run this hour'}"
                              "</p>")
-            if quality and quality["status"] == "evaluated":
-                parts.append(f"<p>Quality: area under ROC {quality['metrics']['area_under_roc']:.3f} on "
-                             f"{quality['record_count']} feedback records.</p>")
-                display(Image(charts.to_png(charts.confusion(quality["details"]))))
-            if drift and drift["status"] == "evaluated":
-                d = drift["details"]
-                wrong = [t["scoring_id"] for t in d["transactions_driving_drift"]]
-                parts.append(f"<p>Drift: drop in accuracy {drift['metrics']['drift_magnitude']:.3f}; features "
-                             f"driving it: {html.escape(', '.join(d['features_driving_drift'][:3]))}; "
+            if quality and quality.evaluated:
+                parts.append(f"<p>Quality: area under ROC {quality.metrics['area_under_roc']:.3f} on "
+                             f"{quality.record_count} feedback records.</p>")
+                display(Image(charts.to_png(charts.confusion(quality.details))))
+            if drift and drift.evaluated:
+                d = drift.details
+                wrong = [t.scoring_id for t in d.transactions_driving_drift]
+                parts.append(f"<p>Drift: drop in accuracy {drift.metrics['drift_magnitude']:.3f}; features "
+                             f"driving it: {html.escape(', '.join(d.features_driving_drift[:3]))}; "
                              f"{len(wrong)} transactions most likely scored wrong"
                              f"{': ' + html.escape(', '.join(wrong[:5])) if wrong else ''}.</p>")
-                display(Image(charts.to_png(charts.drift_features(d))))
+                display(Image(charts.to_png(charts.drift_features(drift))))
         self.hour_summary.value = "".join(parts)
 
     # -- transactions and explanations --------------------------------------------------------
@@ -199,7 +198,8 @@ class InsightsDashboard:
             return self.shown_transactions
         frame = self.data.transactions(self.subscription_id, self.hour, biased_only)
         self.shown_transactions = frame
-        columns = [c for c in TX_COLUMNS + (["feature"] if biased_only else []) if c in frame.columns]
+        shown = self.data.transaction_columns(self.subscription_id) + (["feature"] if biased_only else [])
+        columns = [c for c in shown if c in frame.columns]
         label = "biased transactions" if biased_only else "transactions"
         self.tx_table.value = f"<p class='osl-count'>{len(frame)} {label} in this hour</p>" + table_html(
             frame[columns])

@@ -7,6 +7,10 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..monitors.explain import plot_lime
+from ..monitors.quality import QualityDetails
+from ..monitors.results import Measurement
+
 COLORS = ["#1f6fb4", "#e67e22", "#2e8b57", "#8e44ad"]
 
 
@@ -46,8 +50,8 @@ def fairness_bars(rates: pd.DataFrame, view: str) -> Figure:
     for i, r in rates.iterrows():
         ax.text(i, max(r["monitored rate"], r["reference rate"]) + 0.03, f"DI {r['disparate impact']:.2f}",
                 ha="center", fontsize=9)
-    ax.set_xticks(list(x), [f"{f}\n{m} vs {r}" for f, m, r in zip(rates["feature"], rates["monitored group"],
-                                                                     rates["reference group"])], fontsize=8)
+    names = zip(rates["feature"], rates["monitored group"], rates["reference group"], strict=True)
+    ax.set_xticks(list(x), [f"{f}\n{m} vs {r}" for f, m, r in names], fontsize=8)
     ax.set_ylim(0, 1.15)
     ax.set_ylabel("favourable rate")
     ax.set_title(f"Fairness — {view} data", fontsize=10, loc="left")
@@ -56,30 +60,18 @@ def fairness_bars(rates: pd.DataFrame, view: str) -> Figure:
     return fig
 
 
-def confusion(details: dict[str, Any]) -> Figure:
-    cm = details["confusion_matrix"]
-    pos = details["positive_label"]
+def confusion(details: QualityDetails) -> Figure:
+    """The quality measurement's confusion matrix, drawn by the result itself."""
     fig = Figure(figsize=(3.2, 2.8))
-    ax = fig.subplots()
-    grid = [[cm["tp"], cm["fn"]], [cm["fp"], cm["tn"]]]
-    ax.imshow(grid, cmap="Blues")
-    for i in range(2):
-        for j in range(2):
-            ax.text(j, i, grid[i][j], ha="center", va="center")
-    ax.set_xticks([0, 1], [f"pred {pos}", "pred other"], fontsize=8)
-    ax.set_yticks([0, 1], [f"true {pos}", "true other"], fontsize=8)
-    ax.set_title("Quality: confusion matrix", fontsize=10, loc="left")
+    details.confusion_matrix.plot(details.positive_label, fig.subplots())
     fig.tight_layout()
     return fig
 
 
-def drift_features(details: dict[str, Any], top: int = 8) -> Figure:
-    drift = details["feature_drift"]
-    names = sorted(drift, key=lambda f: drift[f]["jensen_shannon"])[-top:]
+def drift_features(measurement: Measurement) -> Figure:
+    """Features furthest from the training data, drawn by the drift result itself."""
     fig = Figure(figsize=(5, 2.8))
-    ax = fig.subplots()
-    ax.barh(names, [drift[f]["jensen_shannon"] for f in names], color="#8e44ad")
-    ax.set_xlabel("Jensen-Shannon distance to training data", fontsize=8)
+    ax = measurement.plot(fig.subplots())
     ax.set_title("Drift: features", fontsize=10, loc="left")
     ax.tick_params(labelsize=8)
     fig.tight_layout()
@@ -87,14 +79,8 @@ def drift_features(details: dict[str, Any], top: int = 8) -> Figure:
 
 
 def lime_bars(explanation: dict[str, Any], top: int = 10) -> Figure:
-    feats = explanation["features"][:top][::-1]
     fig = Figure(figsize=(6, 3.2))
-    ax = fig.subplots()
-    ax.barh([f"{f['feature']} = {f['value']}" for f in feats], [f["weight"] for f in feats],
-            color=["#2e8b57" if f["weight"] > 0 else "#c0392b" for f in feats])
-    ax.axvline(0, color="grey", lw=1)
-    ax.set_title(f"LIME: why {explanation['predicted_class']} ({explanation['confidence']:.0%})", fontsize=10,
-                 loc="left")
+    ax = plot_lime(explanation, top, fig.subplots())
     ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig

@@ -2,20 +2,23 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ..datamart import DataMart, Subscription
-from ..monitors.base import MonitorStore
-from ..monitors.fairness import group_mask
-from ..tables import biased_transactions
+from ..datamart.database import DataMart, Subscription
+from ..datamart.tables import biased_transactions
+from ..monitors.base import MonitorContext, MonitorStore
+from ..monitors.fairness import FairnessConfig, FairnessDetails, training_rates
+from ..monitors.monitoring import Monitoring
+from ..monitors.registry import measurement_from_row
+from ..monitors.results import Measurement
+from ..tutorial import TRANSACTION_COLUMNS
 from ..workspace import Workspace
 
-MONITORS = ["fairness", "quality", "drift", "model_health"]
+TILE_MONITORS = ["fairness", "quality", "drift", "model_health"]  # what an overview tile shows, in order
 HEADLINE = {"fairness": None, "quality": "area_under_roc", "drift": "drift_magnitude",
             "model_health": "response_time_avg_ms"}
 
@@ -27,6 +30,7 @@ class InsightsData:
         self.workspace = workspace
         self.datamart = DataMart(workspace.datamart_url)
         self.store = MonitorStore(self.datamart)
+        self._training_rates: dict[str, dict[str, dict[str, float]]] = {}
 
     def close(self) -> None:
         self.datamart.close()
@@ -56,7 +60,8 @@ class InsightsData:
             if not done.empty:
                 evaluated = done[done["status"] == "evaluated"]
                 for monitor, rows in evaluated.groupby("monitor", sort=False):
-                    latest[monitor] = {"time": rows["window_end"].iloc[-1], "metrics": rows["metrics"].iloc[-1]}
+                    latest[monitor] = {"time": rows["window_end"].iloc[-1], "metrics": rows["metrics"].iloc[-1],
+                                       "thresholds": rows["thresholds"].iloc[-1]}
             tiles.append({"subscription_id": sub.subscription_id, "deployment_name": sub.deployment_name,
                           "model": f"{sub.model_name} v{sub.model_version}", "latest": latest,
                           "alerts": alerts.groupby("monitor").size().to_dict() if not alerts.empty else {},
@@ -85,9 +90,24 @@ class InsightsData:
         ends = sorted({t.to_pydatetime() for t in hourly["window_end"] if t == t.floor("h")})
         return ends
 
-    def lowest_fairness_hour(self, subscription_id: str, feature: str = "Sex", start: datetime | None = None,
+    def transaction_columns(self, subscription_id: str) -> list[str]:
+        """Columns a transaction list shows: id, time, the tutorial's chosen inputs where the model has them
+        (else its first four inputs), and the model's outcome."""
+        sub = self.subscription(subscription_id)
+        inputs = [c["name"] for c in sub.input_schema]
+        chosen = [c for c in TRANSACTION_COLUMNS if c in inputs]
+        return ["scoring_id", "scoring_timestamp", *(chosen if len(chosen) >= 2 else inputs[:4]),
+                sub.predicted_label_column]
+
+    def lowest_fairness_hour(self, subscription_id: str, feature: str | None = None, start: datetime | None = None,
                              end: datetime | None = None) -> tuple[datetime, float] | None:
-        """The hour (window end) with the lowest fairness value for `feature`, within (start, end]."""
+        """The hour (window end) with the lowest fairness value for `feature` (default: the first monitored
+        feature), within (start, end]."""
+        if feature is None:
+            stored = self.store.config(subscription_id, "fairness")
+            if not stored or not stored.get("features"):
+                return None
+            feature = str(stored["features"][0]["feature"])
         s = self.series(subscription_id, "fairness")
         if not s.empty:
             s = s[(s["window_end"] > (start or datetime.min)) & (s["window_end"] <= (end or datetime.max))]
@@ -96,7 +116,7 @@ class InsightsData:
         row = s.loc[s[feature].idxmin()]
         return row["window_end"].to_pydatetime(), float(row[feature])
 
-    def at_hour(self, subscription_id: str, monitor: str, hour_end: datetime) -> dict[str, Any] | None:
+    def at_hour(self, subscription_id: str, monitor: str, hour_end: datetime) -> Measurement | None:
         """The measurement of a monitor for the window ending at `hour_end` (drift: the window covering it)."""
         done = self.measurements(subscription_id, monitor)
         if done.empty:
@@ -105,28 +125,21 @@ class InsightsData:
             rows = done[(done["window_end"] >= hour_end) & (done["window_end"] < hour_end + timedelta(hours=3))]
         else:
             rows = done[done["window_end"] == hour_end]
-        return rows.iloc[0].to_dict() if not rows.empty else None
-
-    @cached_property
-    def _training(self) -> pd.DataFrame:
-        from ..data import load_training_data
-
-        return load_training_data()
+        return measurement_from_row(rows.iloc[0].to_dict()) if not rows.empty else None
 
     def training_rates(self, subscription_id: str) -> dict[str, dict[str, float]]:
-        """Favourable rate of the monitored and reference groups in the training data, per feature."""
-        config = self.store.config(subscription_id, "fairness")
-        if config is None:
-            return {}
-        data = self._training
-        label = self.subscription(subscription_id).label_column
-        fav = data[label].isin(config["favourable_classes"]).to_numpy()
-        out = {}
-        for spec in config["features"]:
-            mon = group_mask(data[spec["feature"]], spec["monitored"])
-            ref = group_mask(data[spec["feature"]], spec["reference"])
-            out[spec["feature"]] = {"monitored": float(fav[mon].mean()), "reference": float(fav[ref].mean())}
-        return out
+        """Favourable rate of the monitored and reference groups in the model's training data, per feature."""
+        if subscription_id not in self._training_rates:
+            stored = self.store.config(subscription_id, "fairness")
+            rates: dict[str, dict[str, float]] = {}
+            if stored is not None:
+                ctx = MonitorContext(self.datamart, self.subscription(subscription_id), self.workspace)
+                table = training_rates(FairnessConfig.from_dict(stored), ctx.training_data,
+                                       ctx.subscription.label_column)
+                for row in table.itertuples():
+                    rates.setdefault(row.feature, {})[row.group] = row.favourable_rate
+            self._training_rates[subscription_id] = rates
+        return self._training_rates[subscription_id]
 
     def transactions(self, subscription_id: str, hour_end: datetime, biased_only: bool = False) -> pd.DataFrame:
         """Payload records of the hour, or only those the fairness run found biased (with the feature)."""
@@ -140,24 +153,21 @@ class InsightsData:
         with self.datamart.engine.connect() as conn:
             biased = pd.read_sql(sa.select(biased_transactions.c.scoring_id, biased_transactions.c.feature,
                                            biased_transactions.c.perturbed_label)
-                                 .where(biased_transactions.c.measurement_id == fairness["measurement_id"]), conn)
+                                 .where(biased_transactions.c.measurement_id == fairness.measurement_id), conn)
         merged = payload.merge(biased, on="scoring_id")
         return merged.groupby("scoring_id", as_index=False, sort=False).agg(
             {**{c: "first" for c in merged.columns if c not in ("scoring_id", "feature")}, "feature": ", ".join})
 
     def explanation(self, subscription_id: str, transaction_id: str) -> dict[str, Any]:
         """The stored explanations of a transaction, computed and stored first if there are none."""
-        from ..monitors import Monitoring
-
         sub = self.subscription(subscription_id)
-        mon = Monitoring(self.workspace, self.datamart, sub)
-        stored = mon.explainability.stored(transaction_id)
+        service = Monitoring(self.workspace, self.datamart, sub).explanations
+        stored = service.stored(transaction_id)
         if {"lime", "contrastive"} <= set(stored):
-            record = mon.explainability.transaction(transaction_id)
-            attributes = {c: (record[c].item() if hasattr(record[c], "item") else record[c])
-                          for c in mon.explainability.columns}
+            record = service.transaction(transaction_id)
+            attributes = {c: (record[c].item() if hasattr(record[c], "item") else record[c]) for c in service.columns}
             return {"transaction_id": transaction_id, "attributes": attributes, **stored}
-        return mon.explainability.explain(transaction_id)
+        return service.explain(transaction_id)
 
 
 def group_label(group: list[Any]) -> str:
@@ -165,17 +175,20 @@ def group_label(group: list[Any]) -> str:
     return ", ".join(f"{g[0]}–{g[1]}" if isinstance(g, (list, tuple)) else str(g) for g in group)
 
 
-def fairness_rates(details: dict[str, Any], view: str, training: dict[str, dict[str, float]]) -> pd.DataFrame:
+# The dashboard's fairness views, as OpenScale names them, and the fairness monitor's views behind them.
+FAIRNESS_VIEWS = {"Payload": "payload", "Payload + Perturbed": "balanced", "Training": None, "Debiased": "debiased"}
+
+
+def fairness_rates(details: FairnessDetails, view: str, training: dict[str, dict[str, float]]) -> pd.DataFrame:
     """Monitored vs reference favourable rate per feature in one of the views."""
     rows = []
-    for feature, d in details["features"].items():
-        if view == "Training":
-            rates = training.get(feature, {"monitored": np.nan, "reference": np.nan})
-            mon, ref = rates["monitored"], rates["reference"]
+    for feature, d in details.features.items():
+        if FAIRNESS_VIEWS[view] is None:
+            rates = training.get(feature, {})
+            mon, ref = rates.get("monitored", np.nan), rates.get("reference", np.nan)
         else:
-            prefix = {"Payload": "", "Payload + Perturbed": "balanced_", "Debiased": "debiased_"}[view]
-            mon, ref = d[f"{prefix}monitored_favourable_rate"], d[f"{prefix}reference_favourable_rate"]
-        rows.append({"feature": feature, "monitored group": group_label(d["monitored_group"]),
-                     "reference group": group_label(d["reference_group"]), "monitored rate": mon, "reference rate": ref,
+            mon, ref, _ = d.rates(FAIRNESS_VIEWS[view])
+        rows.append({"feature": feature, "monitored group": group_label(d.monitored_group),
+                     "reference group": group_label(d.reference_group), "monitored rate": mon, "reference rate": ref,
                      "disparate impact": mon / ref if ref else np.nan})
     return pd.DataFrame(rows)

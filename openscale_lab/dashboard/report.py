@@ -6,10 +6,11 @@ import html
 from datetime import datetime
 from pathlib import Path
 
-from ..workspace import Workspace, utcnow
+from ..core.clock import utcnow
+from ..workspace import Workspace
 from . import charts
 from .app import SERIES, table_html
-from .data import InsightsData, fairness_rates
+from .data import FAIRNESS_VIEWS, InsightsData, fairness_rates
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}table.osl-table{border-collapse:collapse;
 font-size:12px}.osl-table td,.osl-table th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"""
@@ -37,8 +38,7 @@ def write_report(workspace: Workspace, path: str | Path, hour: datetime | None =
                 series = data.series(sub_id, monitor)
                 if series.empty:
                     continue
-                metrics = metrics or [m for m in series.columns if m not in ("window_end", "measurement_id")
-                                      and "_" not in m]
+                metrics = metrics or [t["metric"] for t in data.thresholds(sub_id, monitor)]
                 chosen = hour
                 fig = charts.timeseries(series, metrics, data.thresholds(sub_id, monitor), data.alerts(sub_id, monitor),
                                         title, chosen)
@@ -52,19 +52,19 @@ def write_report(workspace: Workspace, path: str | Path, hour: datetime | None =
             if selected is not None:
                 parts.append(f"<h3>Hour ending {selected:%Y-%m-%d %H:%M}</h3>")
                 fairness = data.at_hour(sub_id, "fairness", selected)
-                if fairness and fairness["status"] == "evaluated":
-                    for view in ("Payload", "Payload + Perturbed", "Training", "Debiased"):
-                        rates = fairness_rates(fairness["details"], view, data.training_rates(sub_id))
+                if fairness and fairness.evaluated:
+                    for view in FAIRNESS_VIEWS:
+                        rates = fairness_rates(fairness.details, view, data.training_rates(sub_id))
                         parts.append(f"<h4>Fairness, {view} data</h4>" + table_html(rates))
                     parts.append(_img(charts.fairness_bars(
-                        fairness_rates(fairness["details"], "Payload", data.training_rates(sub_id)), "Payload"),
+                        fairness_rates(fairness.details, "Payload", data.training_rates(sub_id)), "Payload"),
                         "fairness"))
                 quality = data.at_hour(sub_id, "quality", selected)
-                if quality and quality["status"] == "evaluated":
-                    parts.append(_img(charts.confusion(quality["details"]), "confusion matrix"))
+                if quality and quality.evaluated:
+                    parts.append(_img(charts.confusion(quality.details), "confusion matrix"))
                 biased = data.transactions(sub_id, selected, biased_only=True)
-                cols = [c for c in ["scoring_id", "Sex", "Age", "LoanAmount", "predictedLabel", "feature"]
-                        if c in biased.columns]
+                cols = [c for c in [*data.transaction_columns(sub_id), "feature"]
+                        if c in biased.columns and c != "scoring_timestamp"]
                 parts.append(f"<h4><span class='biased-count'>{len(biased)}</span> biased transactions</h4>"
                              + table_html(biased[cols]))
             parts.append("</section>")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import requests
 
+from ..core.paths import notebooks_dir
 from ..errors import LabError
 from ..workspace import WORKSPACE_ENV, Workspace
 
@@ -24,8 +25,6 @@ def served() -> bool:
 def start_dashboard(workspace: Workspace, port: int, notebooks: Path | None = None,
                     timeout: float = 60.0) -> subprocess.Popen[bytes]:
     """Start Voilà serving notebook 05 for `workspace`; returns once the page answers."""
-    from ..runner import notebooks_dir
-
     notebook = (notebooks or notebooks_dir()) / NOTEBOOK
     env = dict(os.environ, **{WORKSPACE_ENV: str(workspace.root), SERVED_ENV: "1"})
     proc = subprocess.Popen(

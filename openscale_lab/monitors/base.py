@@ -1,91 +1,51 @@
-"""What every monitor shares: its stored configuration, measurements with thresholds, and alerts."""
+"""The monitor contract: what every monitor shares, and the one template its run follows.
+
+A monitor is one class (see docs/adding-a-monitor.md): its name, default schedule, a typed configuration
+(`MonitorConfig`) and typed details (`Details`), an `enable(...)` that stores the configuration, and
+`evaluate(...)` that turns a window's data into metrics and details. The base class does the rest the
+same way for all of them, as NannyML's `AbstractCalculator` does around `_calculate`: read the stored
+configuration, build the thresholds, resolve the window, load the window's data, check the minimum
+records, turn an undefined thresholded metric into "not evaluated: <reason>", save the measurement and
+raise alerts. The verbs follow OpenScale's SDK: `enable`, `run`, `disable`, `get_details`, `measurements`.
+"""
 from __future__ import annotations
 
 import json
-import math
 import uuid
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
 
-from ..datamart import DataMart, Subscription
+from ..core.clock import utcnow
+from ..data import load_training_reference
+from ..datamart.database import DataMart, Subscription
+from ..datamart.tables import alerts, measurements, monitor_instances
 from ..errors import LabError
-from ..tables import alerts, measurements, monitor_instances
-from ..workspace import Workspace, utcnow
+from ..models.repository import ModelRepository
+from ..workspace import Workspace
+from .feedback import FeedbackLog
+from .results import EVALUATED, NOT_EVALUATED, Details, Measurement, MonitorConfig, Threshold, is_number, jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..scorer import CompiledPipeline
+    from ..models.scorer import CompiledPipeline
 
-# OpenScale's default schedules, in hours
-DEFAULT_SCHEDULES = {"quality": 1.0, "fairness": 1.0, "model_health": 1.0, "drift": 3.0, "explainability": 0.0}
+C = TypeVar("C", bound=MonitorConfig)
+D = TypeVar("D", bound=Details)
 
 
 class MonitorNotEnabledError(LabError):
     """A monitor was run before `enable()`."""
 
 
-@dataclass(frozen=True)
-class Threshold:
-    """A limit on one metric: lower_limit (value must not be below) or upper_limit (not above)."""
-
-    metric: str
-    type: str
-    value: float
-
-    def broken_by(self, value: float) -> bool:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return False
-        return value < self.value if self.type == "lower_limit" else value > self.value
-
-
-@dataclass
-class Measurement:
-    """One evaluation of a monitor over a data window, as stored in the data mart."""
-
-    monitor: str
-    subscription_id: str
-    status: str
-    message: str
-    window_start: datetime | None
-    window_end: datetime
-    record_count: int
-    metrics: dict[str, float] = field(default_factory=dict)
-    thresholds: list[Threshold] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    measurement_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
-    timestamp: datetime = field(default_factory=utcnow)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def evaluated(self) -> bool:
-        return self.status == "evaluated"
-
-    def table(self) -> pd.DataFrame:
-        """Metric, value, threshold and whether it is broken, one row per metric."""
-        import pandas as pd
-
-        limits = {t.metric: t for t in self.thresholds}
-        rows = []
-        for name, value in self.metrics.items():
-            t = limits.get(name)
-            rows.append({"metric": name, "value": value,
-                         "threshold": f"{'≥' if t.type == 'lower_limit' else '≤'} {t.value}" if t else "",
-                         "alert": bool(t and t.broken_by(value))})
-        return pd.DataFrame(rows, columns=["metric", "value", "threshold", "alert"])
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items() if isinstance(v, (int, float)))
-        return (f"<{self.monitor} measurement {self.status}: {self.message or shown} "
-                f"({self.record_count} records, {len(self.alerts)} alert(s))>")
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str, allow_nan=True))
+class NotEvaluated(Exception):
+    """Raised by `Monitor.evaluate` when the window's data cannot give the metric; the message says why."""
 
 
 class MonitorStore:
@@ -95,29 +55,33 @@ class MonitorStore:
         self.datamart = datamart
         self.engine = datamart.engine
 
-    def save_config(self, subscription_id: str, monitor: str, config: dict[str, Any],
-                    schedule_hours: float | None = None) -> None:
-        hours = DEFAULT_SCHEDULES.get(monitor, 1.0) if schedule_hours is None else schedule_hours
+    def save_config(self, subscription_id: str, monitor: str, config: dict[str, Any], schedule_hours: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(monitor_instances.delete().where(monitor_instances.c.subscription_id == subscription_id,
                                                           monitor_instances.c.monitor == monitor))
             conn.execute(monitor_instances.insert().values(
-                subscription_id=subscription_id, monitor=monitor, config=json.dumps(_jsonable(config)),
-                schedule_hours=hours, enabled_at=utcnow(), last_run_at=None))
+                subscription_id=subscription_id, monitor=monitor, config=json.dumps(jsonable(config)),
+                schedule_hours=schedule_hours, enabled_at=utcnow(), last_run_at=None))
+
+    def delete_config(self, subscription_id: str, monitor: str) -> bool:
+        """Forget a monitor's configuration (its measurements stay); True if it was enabled."""
+        with self.engine.begin() as conn:
+            done = conn.execute(monitor_instances.delete().where(
+                monitor_instances.c.subscription_id == subscription_id, monitor_instances.c.monitor == monitor))
+        return bool(done.rowcount)
 
     def config(self, subscription_id: str, monitor: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(monitor_instances.c.config).where(
-                monitor_instances.c.subscription_id == subscription_id,
-                monitor_instances.c.monitor == monitor)).first()
-        return json.loads(row[0]) if row else None
+        return self.datamart.monitor_config(subscription_id, monitor)
 
     def instances(self, subscription_id: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(monitor_instances)
         if subscription_id:
             query = query.where(monitor_instances.c.subscription_id == subscription_id)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["config"] = json.loads(row["config"])
+        return rows
 
     def save(self, m: Measurement, replace: bool = False) -> Measurement:
         """Store a measurement and the alerts its broken thresholds raise, in one transaction.
@@ -127,16 +91,14 @@ class MonitorStore:
         """
         m.timestamp = m.window_end
         m.alerts = []
-        if m.evaluated:
-            for t in m.thresholds:
-                value = m.metrics.get(t.metric)
-                if isinstance(value, (int, float)) and t.broken_by(float(value)):
-                    word = "below its lower limit" if t.type == "lower_limit" else "above its upper limit"
-                    m.alerts.append({"alert_id": uuid.uuid4().hex[:16], "measurement_id": m.measurement_id,
-                                     "subscription_id": m.subscription_id, "monitor": m.monitor,
-                                     "metric": t.metric, "value": float(value), "threshold_type": t.type,
-                                     "threshold": t.value, "timestamp": m.window_end,
-                                     "message": f"{t.metric} = {float(value):.4f} is {word} {t.value}"})
+        for t in m.broken():
+            value = float(m.metrics[t.metric])
+            word = "below its lower limit" if t.type == "lower_limit" else "above its upper limit"
+            m.alerts.append({"alert_id": uuid.uuid4().hex[:16], "measurement_id": m.measurement_id,
+                             "subscription_id": m.subscription_id, "monitor": m.monitor, "metric": t.metric,
+                             "value": value, "threshold_type": t.type, "threshold": t.value,
+                             "timestamp": m.window_end, "message": f"{t.metric} = {value:.4f} is {word} {t.value}"})
+        details = m.details.to_dict() if m.details is not None else {}
         with self.engine.begin() as conn:
             if replace:
                 same = sa.select(measurements.c.measurement_id).where(
@@ -151,8 +113,8 @@ class MonitorStore:
             conn.execute(measurements.insert().values(
                 measurement_id=m.measurement_id, subscription_id=m.subscription_id, monitor=m.monitor,
                 timestamp=m.timestamp, window_start=m.window_start, window_end=m.window_end, status=m.status,
-                message=m.message, record_count=m.record_count, metrics=json.dumps(_jsonable(m.metrics)),
-                thresholds=json.dumps([t.__dict__ for t in m.thresholds]), details=json.dumps(_jsonable(m.details))))
+                message=m.message, record_count=m.record_count, metrics=json.dumps(jsonable(m.metrics)),
+                thresholds=json.dumps([t.__dict__ for t in m.thresholds]), details=json.dumps(details)))
             if m.alerts:
                 conn.execute(alerts.insert(), m.alerts)
             conn.execute(monitor_instances.update().where(
@@ -161,7 +123,7 @@ class MonitorStore:
         return m
 
     def measurements(self, subscription_id: str, monitor: str | None = None) -> pd.DataFrame:
-        """Stored measurements, oldest first; metrics as columns."""
+        """Stored measurements, oldest first; metrics, thresholds and details as plain dicts."""
         import pandas as pd
 
         query = sa.select(measurements).where(measurements.c.subscription_id == subscription_id)
@@ -183,56 +145,211 @@ class MonitorStore:
             return pd.read_sql(query.order_by(alerts.c.timestamp), conn)
 
 
-@dataclass
 class MonitorContext:
-    """What a monitor works with: the data mart, the subscription, the deployment's scorer, the workspace."""
+    """What a monitor works with: the data mart and the subscription, and (for monitors of the model) the
+    workspace and the deployment's compiled scorer."""
 
-    workspace: Workspace
-    datamart: DataMart
-    subscription: Subscription
-    scorer: CompiledPipeline
+    def __init__(self, datamart: DataMart, subscription: Subscription, workspace: Workspace | None = None,
+                 scorer: CompiledPipeline | None = None) -> None:
+        self.datamart = datamart
+        self.subscription = subscription
+        self._workspace = workspace
+        self._scorer = scorer
+
+    @classmethod
+    def of(cls, datamart: DataMart, subscription: Subscription | str) -> MonitorContext:
+        """A context for monitors that need only the data mart (custom monitors, business KPIs)."""
+        sub = subscription if isinstance(subscription, Subscription) else datamart.get_subscription(subscription)
+        return cls(datamart, sub)
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            raise LabError("this monitor needs the lab workspace: open it with Monitoring.for_deployment()")
+        return self._workspace
+
+    @property
+    def scorer(self) -> CompiledPipeline:
+        if self._scorer is None:
+            raise LabError("this monitor needs the deployment's scorer: open it with Monitoring.for_deployment()")
+        return self._scorer
 
     @cached_property
     def store(self) -> MonitorStore:
         return MonitorStore(self.datamart)
 
     @cached_property
-    def training_data(self) -> pd.DataFrame:
-        from ..data import load_training_data
+    def feedback(self) -> FeedbackLog:
+        return FeedbackLog(self.datamart, self.subscription, self.scorer.labels)
 
-        return load_training_data()
+    @cached_property
+    def model_metadata(self) -> dict[str, Any]:
+        """The repository metadata of the subscription's model."""
+        return dict(ModelRepository(self.workspace).get(self.subscription.model_id).metadata)
+
+    @cached_property
+    def training_data(self) -> pd.DataFrame:
+        """The model's training data, read from its recorded `training_data_reference`."""
+        return load_training_reference(self.model_metadata["training_data_reference"])
 
     @property
     def labels(self) -> list[str]:
         return self.scorer.labels
 
     @property
-    def folder(self) -> Any:
+    def input_columns(self) -> list[str]:
+        return [c["name"] for c in self.subscription.input_schema]
+
+    @property
+    def folder(self) -> Path:
         path = self.workspace.root / "monitors" / self.subscription.subscription_id
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def window(self, start: datetime | None, end: datetime | None,
-               hours: float | None) -> tuple[datetime | None, datetime]:
-        """The [start, end) a run covers: `end` defaults to now, `start` to `hours` before it (None: all)."""
-        end = end or utcnow()
-        if start is None and hours:
-            start = end - timedelta(hours=hours)
-        return start, end
-
     def payload(self, start: datetime | None, end: datetime) -> pd.DataFrame:
         return self.datamart.get_payload(self.subscription, start, end)
 
-    def config(self, monitor: str) -> dict[str, Any]:
-        config = self.store.config(self.subscription.subscription_id, monitor)
-        if config is None:
-            raise MonitorNotEnabledError(f"the {monitor} monitor is not enabled for subscription "
-                                         f"{self.subscription.subscription_id}: call enable() first")
+
+def resolve_window(start: datetime | None, end: datetime | None,
+                   hours: float | None) -> tuple[datetime | None, datetime]:
+    """The [start, end) a run covers: `end` defaults to now, `start` to `hours` before it (None: all)."""
+    end = end or utcnow()
+    if start is None and hours:
+        start = end - timedelta(hours=hours)
+    return start, end
+
+
+@dataclass
+class Evaluation(Generic[D]):
+    """What `Monitor.evaluate` returns: metrics, typed details, and anything `after_save` needs."""
+
+    metrics: dict[str, float]
+    details: D
+    record_count: int | None = None
+    extra: Any = None
+
+
+class Monitor(ABC, Generic[C, D]):
+    """The contract every monitor follows. Subclasses set the class attributes and implement `enable`
+    (keyword-only arguments, returns the stored typed configuration) and `evaluate`."""
+
+    name: ClassVar[str]
+    default_schedule_hours: ClassVar[float] = 1.0
+    config_type: ClassVar[type[MonitorConfig]] = MonitorConfig
+    details_type: ClassVar[type[Details]] = Details
+    data_description: ClassVar[str] = "payload records"
+
+    def __init__(self, ctx: MonitorContext) -> None:
+        self.ctx = ctx
+
+    # -- the verbs ------------------------------------------------------------------------------
+    @abstractmethod
+    def enable(self, **settings: Any) -> C:
+        """Check and store this monitor's configuration for the subscription."""
+
+    def disable(self) -> bool:
+        """Stop monitoring (measurements already taken stay); True if it was enabled."""
+        return self.ctx.store.delete_config(self.ctx.subscription.subscription_id, self.name)
+
+    @property
+    def enabled(self) -> bool:
+        return self.ctx.store.config(self.ctx.subscription.subscription_id, self.name) is not None
+
+    def config(self) -> C:
+        """The stored configuration; MonitorNotEnabledError when there is none."""
+        stored = self.ctx.store.config(self.ctx.subscription.subscription_id, self.name)
+        if stored is None:
+            raise MonitorNotEnabledError(f"the {self.name} monitor is not enabled for subscription "
+                                         f"{self.ctx.subscription.subscription_id}: call enable() first")
+        return self.config_type.from_dict(stored)  # type: ignore[return-value]
+
+    def get_details(self) -> dict[str, Any]:
+        """The monitor instance as OpenScale describes one: status, configuration, schedule, last run."""
+        found = [i for i in self.ctx.store.instances(self.ctx.subscription.subscription_id)
+                 if i["monitor"] == self.name]
+        base = {"monitor": self.name, "subscription_id": self.ctx.subscription.subscription_id}
+        if not found:
+            return {**base, "status": "not enabled"}
+        inst = found[0]
+        return {**base, "status": "enabled", "config": inst["config"], "schedule_hours": inst["schedule_hours"],
+                "enabled_at": inst["enabled_at"], "last_run_at": inst["last_run_at"]}
+
+    def measurements(self) -> pd.DataFrame:
+        """This monitor's stored measurements, oldest first."""
+        return self.ctx.store.measurements(self.ctx.subscription.subscription_id, self.name)
+
+    def alerts(self) -> pd.DataFrame:
+        return self.ctx.store.alerts(self.ctx.subscription.subscription_id, self.name)
+
+    def latest(self, evaluated_only: bool = True) -> Measurement | None:
+        """The newest stored measurement (default: the newest evaluated one), with typed details."""
+        frame = self.measurements()
+        if evaluated_only and not frame.empty:
+            frame = frame[frame["status"] == EVALUATED]
+        if frame.empty:
+            return None
+        return Measurement.from_row(frame.iloc[-1].to_dict(), self.details_type)
+
+    def run(self, start: datetime | None = None, end: datetime | None = None, *,
+            replace: bool = False) -> Measurement:
+        """Evaluate the window [start, end) (default: the configured window ending now), store the
+        measurement and raise an alert for each broken threshold. Never raises for lack of data."""
+        config = self.config()
+        thresholds = self.thresholds(config)
+        start, end = resolve_window(start, end, config.window_hours)
+        data = self.load(config, start, end)
+        have = len(data)
+        if have < config.min_records:
+            return self._not_evaluated(start, end, have, thresholds,
+                                       f"{have} of {config.min_records} {self.data_description}", replace)
+        try:
+            result = self.evaluate(config, data, start, end)
+        except NotEvaluated as reason:
+            return self._not_evaluated(start, end, have, thresholds, str(reason), replace)
+        for t in thresholds:
+            value = result.metrics.get(t.metric)
+            if not is_number(value):
+                return self._not_evaluated(start, end, have, thresholds, f"{t.metric} is undefined on this data",
+                                           replace)
+        measurement = Measurement(
+            monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status=EVALUATED,
+            message="", window_start=start, window_end=end,
+            record_count=have if result.record_count is None else result.record_count,
+            metrics=result.metrics, thresholds=thresholds, details=result.details)
+        self.ctx.store.save(measurement, replace=replace)
+        self.after_save(measurement, result)
+        return measurement
+
+    # -- what a monitor implements --------------------------------------------------------------
+    def thresholds(self, config: C) -> list[Threshold]:
+        """The limits a run checks (none by default)."""
+        return []
+
+    def load(self, config: C, start: datetime | None, end: datetime) -> Any:
+        """The window's data (default: the payload log); anything with a length."""
+        return self.ctx.payload(start, end)
+
+    @abstractmethod
+    def evaluate(self, config: C, data: Any, start: datetime | None, end: datetime) -> Evaluation[D]:
+        """Metrics and details of the window's data; raise NotEvaluated(reason) when they are undefined."""
+
+    def after_save(self, measurement: Measurement, result: Evaluation[D]) -> None:
+        """Store what belongs with a saved measurement (nothing by default)."""
+
+    # -- shared helpers -------------------------------------------------------------------------
+    def _store_config(self, config: C, schedule_hours: float | None) -> C:
+        hours = self.default_schedule_hours if schedule_hours is None else schedule_hours
+        if not (is_number(hours) and hours >= 0):
+            raise LabError(f"schedule_hours must be a number of hours ≥ 0 (0: never by the scheduler), got {hours!r}")
+        self.ctx.store.save_config(self.ctx.subscription.subscription_id, self.name, config.to_dict(), hours)
         return config
 
-    def not_evaluated(self, monitor: str, start: datetime | None, end: datetime, have: int, need: int,
-                      what: str, thresholds: list[Threshold]) -> Measurement:
-        return self.store.save(Measurement(
-            monitor=monitor, subscription_id=self.subscription.subscription_id, status="not_evaluated",
-            message=f"not evaluated: {have} of {need} {what}", window_start=start, window_end=end,
-            record_count=have, thresholds=thresholds))
+    def _not_evaluated(self, start: datetime | None, end: datetime, have: int, thresholds: list[Threshold],
+                       reason: str, replace: bool) -> Measurement:
+        return self.ctx.store.save(Measurement(
+            monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status=NOT_EVALUATED,
+            message=f"not evaluated: {reason}", window_start=start, window_end=end, record_count=have,
+            thresholds=thresholds), replace=replace)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} of subscription {self.ctx.subscription.subscription_id}>"

@@ -1,23 +1,29 @@
-"""Custom monitors: a team's own metrics with default limits and tags, stored like any built-in monitor's."""
+"""Custom monitors: a team's own metrics with default limits and tags, stored like any built-in monitor's.
+
+As in OpenScale: a definition (metrics with default limits, tags) is registered once in the data mart;
+a monitor instance enables it for a subscription, optionally overriding limits; the team computes the
+values and each `run(values)` stores them as a measurement, with alerts like any monitor's.
+"""
 from __future__ import annotations
 
 import json
-import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from ..datamart import DataMart
+from ..core.clock import utcnow
+from ..datamart.database import DataMart, Subscription
+from ..datamart.tables import custom_monitor_definitions
 from ..errors import LabError
-from ..tables import custom_monitor_definitions
-from ..workspace import utcnow
-from .base import Measurement, MonitorStore, Threshold
+from .base import Evaluation, Monitor, MonitorContext
+from .results import Details, Measurement, MonitorConfig, Threshold, axes, is_number
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
 
 LIMIT_TYPES = ("lower_limit", "upper_limit")
 
@@ -59,22 +65,137 @@ def _check_metrics(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if unknown:
             raise CustomMonitorError(f"metric {m['name']!r}: unknown key(s) {', '.join(sorted(unknown))}")
         for kind in LIMIT_TYPES:
-            if m.get(kind) is not None and not _is_number(m[kind]):
+            if m.get(kind) is not None and not is_number(m[kind]):
                 raise CustomMonitorError(f"metric {m['name']!r}: {kind} must be a number, got {m[kind]!r}")
         clean.append(dict(m))
     return clean
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+@dataclass
+class CustomConfig(MonitorConfig):
+    definition_id: str = ""
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class CustomDetails(Details):
+    title: ClassVar[str] = "Custom monitor"
+    tags: dict[str, str] = field(default_factory=dict)
+    custom: bool = True
+
+    def summary(self) -> dict[str, Any]:
+        return {f"tag {k}": v for k, v in self.tags.items()}
+
+
+class CustomMonitor(Monitor[CustomConfig, CustomDetails]):
+    """One custom monitor definition enabled for one subscription: `enable`, `run(values)`, `disable`,
+    `get_details`, `measurements`, `values`, `plot`."""
+
+    default_schedule_hours = 0.0  # values are pushed by the team, never computed by the scheduler
+    config_type = CustomConfig
+    details_type = CustomDetails
+
+    def __init__(self, ctx: MonitorContext, definition: CustomMonitorDefinition) -> None:
+        super().__init__(ctx)
+        self.definition = definition
+        self.name = definition.name  # type: ignore[misc]
+
+    def enable(self, *, thresholds: dict[str, dict[str, float]] | None = None) -> CustomConfig:
+        """Enable the definition for the subscription, optionally overriding limits:
+        `thresholds={"sensitivity": {"lower_limit": 0.9}}`."""
+        names = self.definition.metric_names
+        for metric, limits in (thresholds or {}).items():
+            if metric not in names:
+                raise CustomMonitorError(f"{self.name!r} has no metric {metric!r} (it has {', '.join(names)})")
+            for kind, value in limits.items():
+                if kind not in LIMIT_TYPES or not is_number(value):
+                    raise CustomMonitorError(
+                        f"{metric}: thresholds are lower_limit/upper_limit numbers, got {kind}={value!r}")
+        config = CustomConfig(definition_id=self.definition.definition_id, thresholds=dict(thresholds or {}))
+        return self._store_config(config, None)
+
+    def thresholds(self, config: CustomConfig) -> list[Threshold]:
+        return self.definition.thresholds(config.thresholds)
+
+    def config(self) -> CustomConfig:
+        try:
+            return super().config()
+        except LabError:
+            raise CustomMonitorError(f"custom monitor {self.name!r} is not enabled for subscription "
+                                     f"{self.ctx.subscription.subscription_id}: call enable() first") from None
+
+    def run(self, values: dict[str, Any], *, tags: dict[str, str] | None = None,  # type: ignore[override]
+            timestamp: datetime | None = None) -> Measurement:
+        """Store one set of metric values (checked first: nothing is stored if any is wrong); a value
+        outside its threshold raises an alert."""
+        config = self.config()
+        names = self.definition.metric_names
+        unknown = [m for m in values if m not in names]
+        if unknown:
+            raise CustomMonitorError(f"{self.name!r} has no metric(s) {', '.join(unknown)}; its metrics are "
+                                     f"{', '.join(names)}")
+        bad = [f"{m}={v!r}" for m, v in values.items() if not is_number(v)]
+        if bad:
+            raise CustomMonitorError(f"metric values must be finite numbers: {', '.join(bad)}")
+        known_tags = {t["name"] for t in self.definition.tags}
+        extra = [t for t in (tags or {}) if t not in known_tags]
+        if extra:
+            raise CustomMonitorError(f"{self.name!r} has no tag(s) {', '.join(extra)}; its tags are "
+                                     f"{', '.join(sorted(known_tags)) or 'none'}")
+        when = timestamp or utcnow()
+        return self.ctx.store.save(Measurement(
+            monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status="evaluated",
+            message="", window_start=None, window_end=when, record_count=0,
+            metrics={k: float(v) for k, v in values.items()}, thresholds=self.thresholds(config),
+            details=CustomDetails(tags=dict(tags or {}))))
+
+    def evaluate(self, config: CustomConfig, data: Any, start: datetime | None,
+                 end: datetime) -> Evaluation[CustomDetails]:
+        raise CustomMonitorError("a custom monitor's values come from its team: call run(values)")
+
+    def values(self) -> pd.DataFrame:
+        """Stored values: one row per measurement, a column per metric and per tag."""
+        import pandas as pd
+
+        frame = self.measurements()
+        if frame.empty:
+            return pd.DataFrame(columns=["timestamp", *self.definition.metric_names])
+        metrics = pd.DataFrame(frame["metrics"].tolist(), index=frame.index)
+        tags = pd.DataFrame([d.get("tags", {}) for d in frame["details"]], index=frame.index)
+        return pd.concat([frame[["timestamp", "measurement_id"]], metrics, tags], axis=1)
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Each metric over time with its threshold lines."""
+        ax = axes(ax, (7, 3.5))
+        limits = self.thresholds(self.config())
+        values = self.values()
+        for metric in self.definition.metric_names:
+            line = ax.plot(values["timestamp"], values[metric], "o-", label=metric)[0]
+            for t in limits:
+                if t.metric == metric:
+                    ax.axhline(t.value, color=line.get_color(), ls="--", lw=1)
+        ax.set_title(f"Custom monitor: {self.name} (dashed: thresholds)")
+        ax.legend()
+        ax.figure.autofmt_xdate()
+        return ax
+
+
+def built_in_names() -> set[str]:
+    """Names of the lab's own monitors (every loaded `Monitor` subclass that declares one)."""
+    found, todo = set(), [Monitor]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if isinstance(cls.__dict__.get("name"), str):
+            found.add(cls.__dict__["name"])
+    return found
 
 
 class CustomMonitors:
-    """Register definitions, enable them for a subscription, and store their values."""
+    """The data mart's custom monitor definitions: `register`, `get`, `list`, and `monitor(...)` to use one."""
 
     def __init__(self, datamart: DataMart) -> None:
         self.datamart = datamart
-        self.store_ = MonitorStore(datamart)
 
     def register(self, name: str, metrics: list[dict[str, Any]],
                  tags: list[dict[str, str]] | None = None) -> CustomMonitorDefinition:
@@ -82,6 +203,10 @@ class CustomMonitors:
         existing = self.get(name, missing_ok=True)
         if existing is not None:
             return existing
+        if not isinstance(name, str) or not name.strip():
+            raise CustomMonitorError(f"a custom monitor needs a name, got {name!r}")
+        if name in built_in_names():
+            raise CustomMonitorError(f"{name!r} is the name of a built-in monitor; choose another name")
         clean = _check_metrics(metrics)
         tag_list = [{"name": t["name"], "description": t.get("description", "")} for t in tags or []]
         definition = CustomMonitorDefinition(uuid.uuid4().hex[:12], name, clean, tag_list)
@@ -107,77 +232,8 @@ class CustomMonitors:
         with self.datamart.engine.connect() as conn:
             return pd.read_sql(sa.select(custom_monitor_definitions), conn)
 
-    def enable(self, subscription_id: str, name: str,
-               thresholds: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
-        """Enable a definition for a subscription, optionally overriding limits.
-
-        `thresholds` like {"sensitivity": {"lower_limit": 0.9}}.
-        """
+    def monitor(self, subscription: Subscription | str, name: str) -> CustomMonitor:
+        """The custom monitor `name` for a subscription (enable it before its first run)."""
         definition = self.get(name)
-        for metric, limits in (thresholds or {}).items():
-            if metric not in definition.metric_names:
-                raise CustomMonitorError(
-                    f"{name!r} has no metric {metric!r} (it has {', '.join(definition.metric_names)})")
-            for kind, value in limits.items():
-                if kind not in LIMIT_TYPES or not _is_number(value):
-                    raise CustomMonitorError(
-                        f"{metric}: thresholds are lower_limit/upper_limit numbers, got {kind}={value!r}")
-        config = {"definition_id": definition.definition_id, "thresholds": thresholds or {}}
-        self.store_.save_config(subscription_id, name, config, schedule_hours=0.0)
-        return config
-
-    def store(self, subscription_id: str, name: str, values: dict[str, Any], tags: dict[str, str] | None = None,
-              timestamp: datetime | None = None) -> Measurement:
-        """Store one set of metric values; a value outside its threshold raises an alert."""
-        definition = self.get(name)
-        config = self.store_.config(subscription_id, name)
-        if config is None:
-            raise CustomMonitorError(f"custom monitor {name!r} is not enabled for subscription {subscription_id}")
-        unknown = [m for m in values if m not in definition.metric_names]
-        if unknown:
-            raise CustomMonitorError(f"{name!r} has no metric(s) {', '.join(unknown)}; its metrics are "
-                                     f"{', '.join(definition.metric_names)}")
-        bad = [f"{m}={v!r}" for m, v in values.items() if not _is_number(v)]
-        if bad:
-            raise CustomMonitorError(f"metric values must be finite numbers: {', '.join(bad)}")
-        known_tags = {t["name"] for t in definition.tags}
-        extra = [t for t in (tags or {}) if t not in known_tags]
-        if extra:
-            raise CustomMonitorError(f"{name!r} has no tag(s) {', '.join(extra)}; its tags are "
-                                     f"{', '.join(sorted(known_tags)) or 'none'}")
-        when = timestamp or utcnow()
-        return self.store_.save(Measurement(
-            monitor=name, subscription_id=subscription_id, status="evaluated", message="", window_start=None,
-            window_end=when, record_count=0, metrics={k: float(v) for k, v in values.items()},
-            thresholds=definition.thresholds(config["thresholds"]), details={"tags": dict(tags or {}),
-                                                                             "custom": True}))
-
-    def values(self, subscription_id: str, name: str) -> pd.DataFrame:
-        """Stored values: one row per measurement, a column per metric and per tag."""
-        import pandas as pd
-
-        frame = self.store_.measurements(subscription_id, name)
-        if frame.empty:
-            return pd.DataFrame(columns=["timestamp", *self.get(name).metric_names])
-        metrics = pd.DataFrame(frame["metrics"].tolist(), index=frame.index)
-        tags = pd.DataFrame([d.get("tags", {}) for d in frame["details"]], index=frame.index)
-        return pd.concat([frame[["timestamp", "measurement_id"]], metrics, tags], axis=1)
-
-    def plot(self, subscription_id: str, name: str) -> Any:
-        """Each metric over time with its threshold lines."""
-        import matplotlib.pyplot as plt
-
-        definition = self.get(name)
-        config = self.store_.config(subscription_id, name) or {"thresholds": {}}
-        values = self.values(subscription_id, name)
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        for metric in definition.metric_names:
-            line = ax.plot(values["timestamp"], values[metric], "o-", label=metric)[0]
-            for t in definition.thresholds(config["thresholds"]):
-                if t.metric == metric:
-                    ax.axhline(t.value, color=line.get_color(), ls="--", lw=1)
-        ax.set_title(f"Custom monitor: {name} (dashed: thresholds)")
-        ax.legend()
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        return ax
+        assert definition is not None
+        return CustomMonitor(MonitorContext.of(self.datamart, subscription), definition)

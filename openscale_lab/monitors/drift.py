@@ -1,22 +1,30 @@
-"""The drift monitor: predicted drop in accuracy (a drift detection model), output drift and feature drift."""
+"""The drift monitor: predicted drop in accuracy (a drift detection model), output drift and feature drift.
+
+OpenScale's definition of drift followed here: a drift detection model, trained on the training data and the
+deployed model's outcomes, predicts for each payload record whether the model scores it correctly; the drop
+in accuracy is the base accuracy minus the predicted accuracy of the window (upper limit 0.05), and the
+records predicted wrong are the transactions driving drift.
+"""
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .base import Measurement, MonitorContext, Threshold
+from .base import Evaluation, Monitor
 from .metrics import category_counts, histogram, jensen_shannon_distance, total_variation_distance
+from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
 
-NAME = "drift"
 MODEL_FILE = "drift_model.pkl"
 PROBABILITY_EDGES = np.linspace(0.0, 1.0, 11)
+TRANSACTIONS_SHOWN = 10  # the records most likely scored wrong, listed as driving drift
 
 
 @dataclass
@@ -53,25 +61,84 @@ class DriftModel:
         return histogram(frame[col].to_numpy(dtype=float), np.asarray(self.numeric_edges[col]))
 
 
-class DriftMonitor:
+@dataclass
+class DriftConfig(MonitorConfig):
+    threshold: float = 0.05
+    min_records: int = 100
+    window_hours: float | None = 3.0
+    base_accuracy: float = float("nan")
+    model_path: str = ""
+    training_records: int = 0
+    favourable_class: str = ""
+
+
+@dataclass
+class FeatureDrift:
+    """How far one feature's payload distribution is from the training data's (0: same, 1: disjoint)."""
+
+    jensen_shannon: float = 0.0
+    total_variation: float = 0.0
+
+
+@dataclass
+class DriftingTransaction:
+    """A payload record the drift detection model expects the deployed model to score wrong."""
+
+    scoring_id: str = ""
+    p_correct: float = float("nan")
+
+
+@dataclass
+class DriftDetails(Details):
+    title: ClassVar[str] = "Drift"
+    feature_drift: dict[str, FeatureDrift] = field(default_factory=dict)
+    features_driving_drift: list[str] = field(default_factory=list)
+    transactions_driving_drift: list[DriftingTransaction] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DriftDetails:
+        data = dict(data or {})
+        data["feature_drift"] = {f: from_known(FeatureDrift, d) for f, d in data.get("feature_drift", {}).items()}
+        data["transactions_driving_drift"] = [from_known(DriftingTransaction, t)
+                                              for t in data.get("transactions_driving_drift", [])]
+        return super().from_dict(data)
+
+    def summary(self) -> dict[str, Any]:
+        return {"features driving drift": ", ".join(self.features_driving_drift),
+                "transactions driving drift": len(self.transactions_driving_drift)}
+
+    def plot(self, measurement: Measurement, ax: Axes | None = None, top: int = 10) -> Axes:
+        """Jensen-Shannon distance of each feature's payload distribution from the training data."""
+        ax = axes(ax, (7, 3.5))
+        names = sorted(self.feature_drift, key=lambda f: self.feature_drift[f].jensen_shannon)[-top:]
+        ax.barh(names, [self.feature_drift[f].jensen_shannon for f in names], color="#8e44ad")
+        ax.set_xlabel("Jensen-Shannon distance to training data")
+        magnitude = measurement.metrics.get("drift_magnitude", float("nan"))
+        ax.set_title(f"Feature drift (drop in accuracy {magnitude:.3f})")
+        return ax
+
+
+class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
     """`enable()` trains the drift detection model on the training data (seconds); `run()` measures drift."""
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        self.ctx = ctx
+    name = "drift"
+    default_schedule_hours = 3.0
+    config_type = DriftConfig
+    details_type = DriftDetails
 
     @property
     def model_path(self) -> Any:
         return self.ctx.folder / MODEL_FILE
 
-    def enable(self, threshold: float = 0.05, min_records: int = 100, window_hours: float | None = 3.0,
+    def enable(self, *, threshold: float = 0.05, min_records: int = 100, window_hours: float | None = 3.0,
                schedule_hours: float | None = None, favourable_class: str | None = None,
-               seed: int = 0) -> dict[str, Any]:
+               seed: int = 0) -> DriftConfig:
         """Alert when the predicted accuracy falls more than `threshold` below the base accuracy."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         sub = self.ctx.subscription
         data = self.ctx.training_data
-        columns = [c["name"] for c in sub.input_schema]
+        columns = self.ctx.input_columns
         categorical = [c["name"] for c in sub.input_schema if c["type"] == "string"]
         pred, probs = self.ctx.scorer.predict_frame(data)
         labels = np.asarray(self.ctx.labels, dtype=object)
@@ -93,47 +160,40 @@ class DriftMonitor:
         model.training_output_counts = histogram(probs[:, fav], PROBABILITY_EDGES).tolist()
         with self.model_path.open("wb") as f:
             pickle.dump(model, f)
-        config = {"threshold": threshold, "min_records": min_records, "window_hours": window_hours,
-                  "base_accuracy": model.base_accuracy, "model_path": str(self.model_path),
-                  "training_records": len(data), "favourable_class": self.ctx.labels[fav]}
-        self.ctx.store.save_config(sub.subscription_id, NAME, config, schedule_hours)
-        return config
+        config = DriftConfig(threshold=threshold, min_records=min_records, window_hours=window_hours,
+                             base_accuracy=model.base_accuracy, model_path=str(self.model_path),
+                             training_records=len(data), favourable_class=self.ctx.labels[fav])
+        return self._store_config(config, schedule_hours)
 
     def load_model(self) -> DriftModel:
         with self.model_path.open("rb") as f:
             model: DriftModel = pickle.load(f)
         return model
 
-    def run(self, start: datetime | None = None, end: datetime | None = None, top: int = 10) -> Measurement:
-        config = self.ctx.config(NAME)
-        thresholds = [Threshold("drift_magnitude", "upper_limit", config["threshold"])]
-        start, end = self.ctx.window(start, end, config["window_hours"])
-        payload = self.ctx.payload(start, end)
-        if len(payload) < config["min_records"]:
-            return self.ctx.not_evaluated(NAME, start, end, len(payload), config["min_records"],
-                                          "payload records", thresholds)
+    def thresholds(self, config: DriftConfig) -> list[Threshold]:
+        return [Threshold("drift_magnitude", "upper_limit", config.threshold)]
+
+    def evaluate(self, config: DriftConfig, data: pd.DataFrame, start: datetime | None,
+                 end: datetime) -> Evaluation[DriftDetails]:
         model = self.load_model()
-        p_correct = model.p_correct(payload)
+        p_correct = model.p_correct(data)
         predicted_accuracy = float(p_correct.mean())
-        probs = np.array(payload["probability"].tolist(), dtype=float)
+        probs = np.array(data["probability"].tolist(), dtype=float)
         output = histogram(probs[:, model.favourable_index], PROBABILITY_EDGES)
         features = {}
         for col in model.columns:
-            now = model.feature_counts(payload, col)
+            now = model.feature_counts(data, col)
             before = model.training_counts[col]
-            features[col] = {"jensen_shannon": jensen_shannon_distance(before, now),
-                             "total_variation": total_variation_distance(before, now)}
-        ranked = sorted(features, key=lambda c: features[c]["jensen_shannon"], reverse=True)
-        suspicious = np.argsort(p_correct)[:top]
-        drivers = [{"scoring_id": payload["scoring_id"].iloc[i], "p_correct": float(p_correct[i])}
+            features[col] = FeatureDrift(jensen_shannon=jensen_shannon_distance(before, now),
+                                         total_variation=total_variation_distance(before, now))
+        ranked = sorted(features, key=lambda c: features[c].jensen_shannon, reverse=True)
+        suspicious = np.argsort(p_correct)[:TRANSACTIONS_SHOWN]
+        drivers = [DriftingTransaction(str(data["scoring_id"].iloc[i]), float(p_correct[i]))
                    for i in suspicious if p_correct[i] < 0.5]
         metrics = {"drift_magnitude": model.base_accuracy - predicted_accuracy,
                    "predicted_accuracy": predicted_accuracy, "base_accuracy": model.base_accuracy,
                    "output_drift": total_variation_distance(model.training_output_counts, output),
                    "records_predicted_wrong": float((p_correct < 0.5).sum())}
-        details = {"feature_drift": features, "features_driving_drift": ranked[:5],
-                   "transactions_driving_drift": drivers}
-        return self.ctx.store.save(Measurement(
-            monitor=NAME, subscription_id=self.ctx.subscription.subscription_id, status="evaluated", message="",
-            window_start=start, window_end=end, record_count=len(payload), metrics=metrics,
-            thresholds=thresholds, details=details))
+        details = DriftDetails(feature_drift=features, features_driving_drift=ranked[:5],
+                               transactions_driving_drift=drivers)
+        return Evaluation(metrics, details)

@@ -1,4 +1,8 @@
-"""Explainability: LIME weights and a contrastive explanation for any transaction in the payload log."""
+"""Explanations: LIME weights and a contrastive explanation for any transaction in the payload log.
+
+A service, not a monitor: it explains one transaction when asked and has no schedule, thresholds or
+measurements (OpenScale's explainability works the same way, per transaction id).
+"""
 from __future__ import annotations
 
 import json
@@ -8,22 +12,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
+from ..core.clock import utcnow
+from ..datamart.tables import explanations
 from ..errors import LabError
-from ..tables import explanations
-from ..workspace import utcnow
 from .base import MonitorContext
+from .results import axes
 
 if TYPE_CHECKING:
     import pandas as pd
-
-NAME = "explainability"
+    from matplotlib.axes import Axes
 
 
 class UnknownTransactionError(LabError):
     """No payload record with this transaction id."""
 
 
-class Explainer:
+class ExplanationService:
     """Explains the deployment's decisions in-process, with its own compiled scorer."""
 
     def __init__(self, ctx: MonitorContext) -> None:
@@ -40,11 +44,6 @@ class Explainer:
     @cached_property
     def training_encoded(self) -> np.ndarray:
         return self.encode(self.ctx.training_data)
-
-    def enable(self, num_samples: int = 5000) -> dict[str, Any]:
-        config = {"num_samples": num_samples, "window_hours": None}
-        self.ctx.store.save_config(self.ctx.subscription.subscription_id, NAME, config, 0.0)
-        return config
 
     # -- encoding ---------------------------------------------------------------------------
     def encode(self, frame: pd.DataFrame) -> np.ndarray:
@@ -104,7 +103,7 @@ class Explainer:
                                          num_samples=num_samples)
         features = [{"feature": self.columns[i], "value": self.decode_value(self.columns[i], x[i]),
                      "weight": float(w), "condition": condition}
-                    for (condition, _), (i, w) in zip(exp.as_list(label=cls), exp.as_map()[cls])]
+                    for (condition, _), (i, w) in zip(exp.as_list(label=cls), exp.as_map()[cls], strict=True)]
         features.sort(key=lambda f: abs(f["weight"]), reverse=True)
         result = {"transaction_id": transaction_id, "predicted_class": self.ctx.labels[cls],
                   "confidence": float(probs[cls]), "num_samples": num_samples, "features": features,
@@ -218,3 +217,16 @@ class Explainer:
             conn.execute(explanations.insert().values(subscription_id=sub_id, transaction_id=transaction_id,
                                                       kind=kind, created_at=utcnow(),
                                                       content=json.dumps(content, default=str)))
+
+
+def plot_lime(explanation: dict[str, Any], top: int = 12, ax: Axes | None = None) -> Axes:
+    """LIME weights: which features pushed towards (positive) or away from the predicted class."""
+    ax = axes(ax, (7, 4))
+    feats = explanation["features"][:top][::-1]
+    ax.barh([f"{f['feature']} = {f['value']}" for f in feats], [f["weight"] for f in feats],
+            color=["#2e8b57" if f["weight"] > 0 else "#c0392b" for f in feats])
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_title(f"LIME: why {explanation['predicted_class']} ({explanation['confidence']:.0%})", fontsize=10,
+                 loc="left")
+    ax.set_xlabel("LIME weight")
+    return ax

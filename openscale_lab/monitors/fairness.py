@@ -1,73 +1,146 @@
-"""The fairness monitor: disparate impact per protected feature, with perturbation, biased transactions
-and debiasing."""
+"""The fairness monitor: disparate impact per protected feature, with perturbation, biased transactions and
+debiasing.
+
+OpenScale's definitions followed here: the fairness value of a feature is the disparate impact, the rate of
+favourable outcomes of the monitored group divided by that of the reference group, with an alert below a
+lower limit (the tutorial's 0.95); "balanced" data is the payload plus perturbed
+copies of each record moved into the other group; a transaction is biased when moving only its protected
+value into the other group changes the outcome; debiased outcomes apply those changes to the monitored
+group.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import sqlalchemy as sa
 
+from ..core.fairness_groups import combine_debiased, group_mask, representative
+from ..datamart.tables import biased_transactions
 from ..errors import LabError
-from ..tables import biased_transactions
-from .base import Measurement, MonitorContext, Threshold
-from .debias import combine_debiased
-from .feedback import FeedbackLog
+from .base import Evaluation, Monitor, NotEvaluated
 from .metrics import disparate_impact, favourable_rate
+from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
 
-NAME = "fairness"
-
-
-def group_mask(values: pd.Series, group: list[Any]) -> np.ndarray:
-    """Members of a group given as categories or [low, high] ranges, vectorised."""
-    mask = np.zeros(len(values), dtype=bool)
-    cats = [g for g in group if not isinstance(g, (list, tuple))]
-    if cats:
-        mask |= values.isin(cats).to_numpy()
-    for g in group:
-        if isinstance(g, (list, tuple)):
-            numeric = values.to_numpy(dtype=float, na_value=np.nan) if values.dtype != object else None
-            if numeric is not None:
-                mask |= (numeric >= g[0]) & (numeric <= g[1])
-    return mask
+VIEWS = ("payload", "balanced", "debiased")  # the data a disparate impact is measured on
 
 
-def _representative(values: pd.Series, group: list[Any]) -> Any:
-    """The value a record takes when perturbed into `group`: most frequent category, or median of a range."""
-    members = values[group_mask(values, group)]
-    if members.empty:
-        first = group[0]
-        return first[0] if isinstance(first, (list, tuple)) else first
-    if all(isinstance(g, (list, tuple)) for g in group):
-        return int(round(float(members.median())))
-    mode = members.mode().iloc[0]
-    return mode.item() if hasattr(mode, "item") else mode
+@dataclass
+class FairnessConfig(MonitorConfig):
+    features: list[dict[str, Any]] = field(default_factory=list)
+    favourable_classes: list[str] = field(default_factory=list)
+    unfavourable_classes: list[str] = field(default_factory=list)
+    threshold: float = 0.95
+    min_records: int = 200
+    window_hours: float | None = 1.0
 
 
-class FairnessMonitor:
+@dataclass
+class FeatureFairness:
+    """One protected feature in one run: group sizes, favourable rates and disparate impact per view."""
+
+    monitored_group: list[Any] = field(default_factory=list)
+    reference_group: list[Any] = field(default_factory=list)
+    monitored_count: int = 0
+    reference_count: int = 0
+    monitored_favourable_rate: float = float("nan")
+    reference_favourable_rate: float = float("nan")
+    disparate_impact: float = float("nan")
+    balanced_monitored_favourable_rate: float = float("nan")
+    balanced_reference_favourable_rate: float = float("nan")
+    balanced_disparate_impact: float = float("nan")
+    debiased_monitored_favourable_rate: float = float("nan")
+    debiased_reference_favourable_rate: float = float("nan")
+    debiased_disparate_impact: float = float("nan")
+    perturbation: dict[str, Any] = field(default_factory=dict)
+
+    def rates(self, view: str = "payload") -> tuple[float, float, float]:
+        """(monitored rate, reference rate, disparate impact) on payload, balanced or debiased data."""
+        if view == "payload":
+            return self.monitored_favourable_rate, self.reference_favourable_rate, self.disparate_impact
+        if view == "balanced":
+            return (self.balanced_monitored_favourable_rate, self.balanced_reference_favourable_rate,
+                    self.balanced_disparate_impact)
+        if view == "debiased":
+            return (self.debiased_monitored_favourable_rate, self.debiased_reference_favourable_rate,
+                    self.debiased_disparate_impact)
+        raise LabError(f"fairness view {view!r}: one of {', '.join(VIEWS)}")
+
+
+@dataclass
+class FairnessDetails(Details):
+    title: ClassVar[str] = "Fairness"
+    features: dict[str, FeatureFairness] = field(default_factory=dict)
+    favourable_classes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> FairnessDetails:
+        data = dict(data or {})
+        data["features"] = {f: from_known(FeatureFairness, d) for f, d in data.get("features", {}).items()}
+        return super().from_dict(data)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"favourable classes": ", ".join(self.favourable_classes)}
+        for name, f in self.features.items():
+            out[f"{name}: monitored / reference records"] = f"{f.monitored_count} / {f.reference_count}"
+        return out
+
+    def plot(self, measurement: Measurement, ax: Axes | None = None, view: str = "payload") -> Axes:
+        """Favourable rate of monitored vs reference group per feature, on payload, balanced or debiased data."""
+        ax = axes(ax, (7, 3.5))
+        names = list(self.features)
+        rates = [self.features[f].rates(view) for f in names]
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, [r[0] for r in rates], 0.4, label="monitored group", color="#e67e22")
+        ax.bar(x + 0.2, [r[1] for r in rates], 0.4, label="reference group", color="#1f6fb4")
+        for i, (mon, ref, di) in enumerate(rates):
+            ax.text(i, max(mon, ref) + 0.03, f"DI {di:.2f}", ha="center")
+        ax.set_xticks(x, names)
+        ax.set_ylim(0, 1.15)
+        ax.set_ylabel("favourable rate")
+        ax.set_title(f"Fairness ({view} data)")
+        ax.legend(loc="lower right")
+        return ax
+
+
+@dataclass
+class FairnessRun:
+    """The raw outcome of evaluating records: per-feature results, biased records, debiased labels."""
+
+    features: dict[str, FeatureFairness]
+    biased: dict[str, list[tuple[int, str, str]]]
+    debiased_labels: np.ndarray
+
+
+class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
     """Configured as in the tutorial: features with monitored and reference groups, favourable classes."""
 
-    def __init__(self, ctx: MonitorContext, feedback: FeedbackLog) -> None:
-        self.ctx = ctx
-        self.feedback = feedback
+    name = "fairness"
+    default_schedule_hours = 1.0
+    config_type = FairnessConfig
+    details_type = FairnessDetails
 
-    def enable(self, features: list[dict[str, Any]], favourable_classes: list[str],
+    def enable(self, *, features: list[dict[str, Any]], favourable_classes: list[str],
                unfavourable_classes: list[str], threshold: float = 0.95, min_records: int = 200,
-               window_hours: float | None = 1.0, schedule_hours: float | None = None) -> dict[str, Any]:
+               window_hours: float | None = 1.0, schedule_hours: float | None = None) -> FairnessConfig:
         """`features`: [{"feature": "Sex", "monitored": ["female"], "reference": ["male"]},
         {"feature": "Age", "monitored": [[18, 25]], "reference": [[26, 75]]}].
 
-        The values used to perturb records into the other group come from the training data.
+        The values used to perturb records into the other group come from the model's training data.
         """
         labels = self.ctx.labels
         for cls in [*favourable_classes, *unfavourable_classes]:
             if cls not in labels:
                 raise LabError(f"class {cls!r} is not one of the model's labels {labels}")
-        training = self.ctx.training_data
-        names = [c["name"] for c in self.ctx.subscription.input_schema]
+        if not favourable_classes:
+            raise LabError("fairness needs at least one favourable class")
+        names = self.ctx.input_columns
         configured = []
         for spec in features:
             feature = spec.get("feature")
@@ -76,15 +149,20 @@ class FairnessMonitor:
             for key in ("monitored", "reference"):
                 if not spec.get(key):
                     raise LabError(f"fairness feature {feature!r}: give the {key} group")
+            training = self.ctx.training_data[feature]
             configured.append({
                 "feature": feature, "monitored": list(spec["monitored"]), "reference": list(spec["reference"]),
-                "perturbation": {"to_reference": _representative(training[feature], spec["reference"]),
-                                 "to_monitored": _representative(training[feature], spec["monitored"])}})
-        config = {"features": configured, "favourable_classes": list(favourable_classes),
-                  "unfavourable_classes": list(unfavourable_classes), "threshold": threshold,
-                  "min_records": min_records, "window_hours": window_hours}
-        self.ctx.store.save_config(self.ctx.subscription.subscription_id, NAME, config, schedule_hours)
-        return config
+                "perturbation": {"to_reference": representative(training, spec["reference"]),
+                                 "to_monitored": representative(training, spec["monitored"])}})
+        if not configured:
+            raise LabError("fairness needs at least one feature")
+        config = FairnessConfig(features=configured, favourable_classes=list(favourable_classes),
+                                unfavourable_classes=list(unfavourable_classes), threshold=threshold,
+                                min_records=min_records, window_hours=window_hours)
+        return self._store_config(config, schedule_hours)
+
+    def thresholds(self, config: FairnessConfig) -> list[Threshold]:
+        return [Threshold(s["feature"], "lower_limit", config.threshold) for s in config.features]
 
     # -- evaluation ---------------------------------------------------------------------------
     def _perturbed_labels(self, frame: pd.DataFrame, feature: str, value: Any) -> np.ndarray:
@@ -93,139 +171,136 @@ class FairnessMonitor:
         pred, _ = self.ctx.scorer.predict_frame(changed)
         return np.asarray(self.ctx.labels, dtype=object)[pred]
 
-    def evaluate(self, frame: pd.DataFrame, labels: np.ndarray, config: dict[str, Any]) -> dict[str, Any]:
+    def assess(self, frame: pd.DataFrame, labels: np.ndarray, config: FairnessConfig) -> FairnessRun:
         """Per feature: group rates and counts, disparate impact on payload, balanced and debiased data,
         and the records whose outcome the flip changes. `labels` are the model's outcomes for `frame`."""
-        fav = set(config["favourable_classes"])
-        is_fav = np.isin(labels, list(fav))
-        result: dict[str, Any] = {"features": {}, "flips": []}
-        for spec in config["features"]:
+        fav = list(config.favourable_classes)
+        is_fav = np.isin(labels, fav)
+        features: dict[str, FeatureFairness] = {}
+        biased: dict[str, list[tuple[int, str, str]]] = {}
+        flips, masks = [], {}
+        for spec in config.features:
             f = spec["feature"]
             mon, ref = group_mask(frame[f], spec["monitored"]), group_mask(frame[f], spec["reference"])
-            to_ref, to_mon = spec["perturbation"]["to_reference"], spec["perturbation"]["to_monitored"]
-            mon_flip = self._perturbed_labels(frame[mon], f, to_ref)
-            ref_flip = self._perturbed_labels(frame[ref], f, to_mon)
+            masks[f] = (mon, ref)
+            mon_flip = self._perturbed_labels(frame[mon], f, spec["perturbation"]["to_reference"])
+            ref_flip = self._perturbed_labels(frame[ref], f, spec["perturbation"]["to_monitored"])
             mon_rate, ref_rate = favourable_rate(is_fav[mon]), favourable_rate(is_fav[ref])
             # balanced data: the payload plus each record copied into the other group
-            mon_flip_fav, ref_flip_fav = np.isin(mon_flip, list(fav)), np.isin(ref_flip, list(fav))
-            bal_mon = favourable_rate(np.concatenate([is_fav[mon], ref_flip_fav]))
-            bal_ref = favourable_rate(np.concatenate([is_fav[ref], mon_flip_fav]))
+            bal_mon = favourable_rate(np.concatenate([is_fav[mon], np.isin(ref_flip, fav)]))
+            bal_ref = favourable_rate(np.concatenate([is_fav[ref], np.isin(mon_flip, fav)]))
             mon_idx, ref_idx = np.flatnonzero(mon), np.flatnonzero(ref)
-            biased = [(int(i), "monitored", new) for i, new in zip(mon_idx, mon_flip) if new != labels[i]]
-            biased += [(int(i), "reference", new) for i, new in zip(ref_idx, ref_flip) if new != labels[i]]
-            result["flips"].append({int(i): str(new) for i, new in zip(mon_idx, mon_flip)})
-            result["features"][f] = {
-                "monitored_group": spec["monitored"], "reference_group": spec["reference"],
-                "monitored_count": int(mon.sum()), "reference_count": int(ref.sum()),
-                "monitored_favourable_rate": mon_rate, "reference_favourable_rate": ref_rate,
-                "disparate_impact": disparate_impact(mon_rate, ref_rate),
-                "balanced_monitored_favourable_rate": bal_mon, "balanced_reference_favourable_rate": bal_ref,
-                "balanced_disparate_impact": disparate_impact(bal_mon, bal_ref),
-                "biased": biased, "perturbation": spec["perturbation"],
-            }
-        debiased = np.asarray(combine_debiased(list(labels), result["flips"]), dtype=object)
-        is_fav_debiased = np.isin(debiased, list(fav))
-        for spec in config["features"]:
-            f = spec["feature"]
-            mon, ref = group_mask(frame[f], spec["monitored"]), group_mask(frame[f], spec["reference"])
+            biased[f] = [(int(i), "monitored", new) for i, new in zip(mon_idx, mon_flip, strict=True)
+                         if new != labels[i]]
+            biased[f] += [(int(i), "reference", new) for i, new in zip(ref_idx, ref_flip, strict=True)
+                          if new != labels[i]]
+            flips.append({int(i): str(new) for i, new in zip(mon_idx, mon_flip, strict=True)})
+            features[f] = FeatureFairness(
+                monitored_group=spec["monitored"], reference_group=spec["reference"],
+                monitored_count=int(mon.sum()), reference_count=int(ref.sum()),
+                monitored_favourable_rate=mon_rate, reference_favourable_rate=ref_rate,
+                disparate_impact=disparate_impact(mon_rate, ref_rate),
+                balanced_monitored_favourable_rate=bal_mon, balanced_reference_favourable_rate=bal_ref,
+                balanced_disparate_impact=disparate_impact(bal_mon, bal_ref), perturbation=spec["perturbation"])
+        debiased = np.asarray(combine_debiased(list(labels), flips), dtype=object)
+        is_fav_debiased = np.isin(debiased, fav)
+        for f, (mon, ref) in masks.items():
             d_mon, d_ref = favourable_rate(is_fav_debiased[mon]), favourable_rate(is_fav_debiased[ref])
-            result["features"][f].update(debiased_monitored_favourable_rate=d_mon,
-                                         debiased_reference_favourable_rate=d_ref,
-                                         debiased_disparate_impact=disparate_impact(d_mon, d_ref))
-        result["debiased_labels"] = debiased
-        return result
+            r = features[f]
+            r.debiased_monitored_favourable_rate, r.debiased_reference_favourable_rate = d_mon, d_ref
+            r.debiased_disparate_impact = disparate_impact(d_mon, d_ref)
+        return FairnessRun(features, biased, debiased)
 
-    def debiased_labels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """The model's labels and the debiased labels for input records."""
-        config = self.ctx.config(NAME)
-        pred, _ = self.ctx.scorer.predict_frame(frame)
-        labels = np.asarray(self.ctx.labels, dtype=object)[pred]
-        return labels, self.evaluate(frame, labels, config)["debiased_labels"]
-
-    def training_view(self) -> pd.DataFrame:
-        """Favourable rate of each group in the training data (by its label)."""
-        import pandas as pd
-
-        config = self.ctx.config(NAME)
-        data = self.ctx.training_data
-        fav = data[self.ctx.subscription.label_column].isin(config["favourable_classes"]).to_numpy()
-        rows = []
-        for spec in config["features"]:
-            for group in ("monitored", "reference"):
-                mask = group_mask(data[spec["feature"]], spec[group])
-                rows.append({"feature": spec["feature"], "group": group, "values": str(spec[group]),
-                             "records": int(mask.sum()), "favourable_rate": favourable_rate(fav[mask])})
-        return pd.DataFrame(rows)
-
-    def run(self, start: datetime | None = None, end: datetime | None = None) -> Measurement:
-        config = self.ctx.config(NAME)
-        features = [s["feature"] for s in config["features"]]
-        thresholds = [Threshold(f, "lower_limit", config["threshold"]) for f in features]
-        start, end = self.ctx.window(start, end, config["window_hours"])
-        payload = self.ctx.payload(start, end)
-        if len(payload) < config["min_records"]:
-            return self.ctx.not_evaluated(NAME, start, end, len(payload), config["min_records"],
-                                          "payload records", thresholds)
-        labels = payload[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
-        result = self.evaluate(payload, labels, config)
+    def evaluate(self, config: FairnessConfig, data: pd.DataFrame, start: datetime | None,
+                 end: datetime) -> Evaluation[FairnessDetails]:
+        labels = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
+        run = self.assess(data, labels, config)
+        for f, r in run.features.items():
+            if r.monitored_count == 0 or r.reference_count == 0:
+                raise NotEvaluated(f"{f}: {r.monitored_count} records in the monitored group and "
+                                   f"{r.reference_count} in the reference group; both are needed")
+            if r.reference_favourable_rate == 0:
+                raise NotEvaluated(f"{f}: no favourable outcome in the reference group, so disparate impact "
+                                   "is undefined")
         metrics: dict[str, float] = {}
-        details: dict[str, Any] = {"features": {}, "favourable_classes": config["favourable_classes"]}
-        biased_rows = []
-        for f, r in result["features"].items():
-            metrics[f] = r["disparate_impact"]
-            metrics[f"{f}_balanced"] = r["balanced_disparate_impact"]
-            metrics[f"{f}_debiased"] = r["debiased_disparate_impact"]
-            metrics[f"{f}_biased_transactions"] = float(len(r["biased"]))
-            details["features"][f] = {k: v for k, v in r.items() if k != "biased"}
-            for i, group, new in r["biased"]:
-                rec = payload.iloc[i]
-                biased_rows.append({"feature": f, "scoring_id": rec["scoring_id"],
-                                    "scoring_timestamp": rec["scoring_timestamp"].to_pydatetime(),
-                                    "group_name": group, "original_value": str(rec[f]),
-                                    "perturbed_value": str(r["perturbation"]["to_reference" if group == "monitored"
-                                                                            else "to_monitored"]),
-                                    "original_label": str(labels[i]), "perturbed_label": str(new)})
-        accuracy = self._debiasing_accuracy(config, start, end)
-        if accuracy:
-            metrics.update(accuracy)
-        measurement = Measurement(
-            monitor=NAME, subscription_id=self.ctx.subscription.subscription_id, status="evaluated", message="",
-            window_start=start, window_end=end, record_count=len(payload), metrics=metrics, thresholds=thresholds,
-            details=details)
-        self.ctx.store.save(measurement)
-        if biased_rows:
-            for row in biased_rows:
-                row.update(measurement_id=measurement.measurement_id,
-                           subscription_id=self.ctx.subscription.subscription_id)
-            with self.ctx.datamart.engine.begin() as conn:
-                conn.execute(biased_transactions.insert(), biased_rows)
-        return measurement
+        for f, r in run.features.items():
+            metrics[f] = r.disparate_impact
+            metrics[f"{f}_balanced"] = r.balanced_disparate_impact
+            metrics[f"{f}_debiased"] = r.debiased_disparate_impact
+            metrics[f"{f}_biased_transactions"] = float(len(run.biased[f]))
+        metrics.update(self._debiasing_accuracy(config, start, end))
+        details = FairnessDetails(features=run.features, favourable_classes=list(config.favourable_classes))
+        return Evaluation(metrics, details, extra=(data, labels, run))
 
-    def _debiasing_accuracy(self, config: dict[str, Any], start: datetime | None,
+    def after_save(self, measurement: Measurement, result: Evaluation[FairnessDetails]) -> None:
+        """Store the run's biased transactions, linked to the measurement."""
+        payload, labels, run = result.extra
+        rows = []
+        for f, found in run.biased.items():
+            perturbation = run.features[f].perturbation
+            for i, group, new in found:
+                rec = payload.iloc[i]
+                rows.append({"feature": f, "scoring_id": rec["scoring_id"],
+                             "scoring_timestamp": rec["scoring_timestamp"].to_pydatetime(), "group_name": group,
+                             "original_value": str(rec[f]),
+                             "perturbed_value": str(perturbation["to_reference" if group == "monitored"
+                                                                 else "to_monitored"]),
+                             "original_label": str(labels[i]), "perturbed_label": str(new),
+                             "measurement_id": measurement.measurement_id,
+                             "subscription_id": measurement.subscription_id})
+        if rows:
+            with self.ctx.datamart.engine.begin() as conn:
+                conn.execute(biased_transactions.insert(), rows)
+
+    def _debiasing_accuracy(self, config: FairnessConfig, start: datetime | None,
                             end: datetime) -> dict[str, float]:
         """Accuracy of the model and of its debiased outcomes on the feedback logged in the run's window."""
-        data = self.feedback.read(start, end)
+        data = self.ctx.feedback.read(start, end)
         if data.empty:
             return {}
         pred, _ = self.ctx.scorer.predict_frame(data)
         labels = np.asarray(self.ctx.labels, dtype=object)[pred]
-        debiased = self.evaluate(data, labels, config)["debiased_labels"]
+        debiased = self.assess(data, labels, config).debiased_labels
         truth = data[self.ctx.subscription.label_column].to_numpy(dtype=object)
         return {"accuracy_before_debiasing": float(np.mean(labels == truth)),
                 "accuracy_after_debiasing": float(np.mean(debiased == truth))}
 
+    # -- views a learner asks for ---------------------------------------------------------------
+    def debiased_labels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The model's labels and the debiased labels for input records."""
+        config = self.config()
+        pred, _ = self.ctx.scorer.predict_frame(frame)
+        labels = np.asarray(self.ctx.labels, dtype=object)[pred]
+        return labels, self.assess(frame, labels, config).debiased_labels
+
+    def training_view(self) -> pd.DataFrame:
+        """Favourable rate of each group in the model's training data (by its label)."""
+        return training_rates(self.config(), self.ctx.training_data, self.ctx.subscription.label_column)
+
     def biased_transactions(self, measurement_id: str | None = None) -> pd.DataFrame:
-        """Biased transactions of one measurement (default: the latest fairness measurement)."""
+        """Biased transactions of one measurement (default: the latest evaluated fairness measurement)."""
         import pandas as pd
 
-        sub_id = self.ctx.subscription.subscription_id
         if measurement_id is None:
-            done = self.ctx.store.measurements(sub_id, NAME)
-            done = done[done["status"] == "evaluated"]
-            if done.empty:
+            latest = self.latest()
+            if latest is None:
                 return pd.DataFrame(columns=[c.name for c in biased_transactions.columns])
-            measurement_id = done["measurement_id"].iloc[-1]
+            measurement_id = latest.measurement_id
         query = sa.select(biased_transactions).where(biased_transactions.c.measurement_id == measurement_id)
         with self.ctx.datamart.engine.connect() as conn:
             return pd.read_sql(query.order_by(biased_transactions.c.feature, biased_transactions.c.scoring_timestamp),
                                conn)
+
+
+def training_rates(config: FairnessConfig, training: pd.DataFrame, label_column: str) -> pd.DataFrame:
+    """Favourable rate of the monitored and reference group of each feature in labelled training data."""
+    import pandas as pd
+
+    fav = training[label_column].isin(config.favourable_classes).to_numpy()
+    rows = []
+    for spec in config.features:
+        for group in ("monitored", "reference"):
+            mask = group_mask(training[spec["feature"]], spec[group])
+            rows.append({"feature": spec["feature"], "group": group, "values": str(spec[group]),
+                         "records": int(mask.sum()), "favourable_rate": favourable_rate(fav[mask])})
+    return pd.DataFrame(rows)

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..datamart import DataMart, Subscription, in_window
+from ..core.clock import utcnow
+from ..datamart.database import DataMart, Subscription, in_window
+from ..datamart.tables import FEEDBACK_PREFIX, SQL_TYPES
+from ..deployments.validation import check_value
 from ..errors import LabError
-from ..tables import FEEDBACK_PREFIX, SQL_TYPES
-from ..validation import check_value
-from ..workspace import utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,15 +45,27 @@ def _as_records(data: Any) -> list[dict[str, Any]]:
             return pd.read_csv(path).to_dict("records")
         loaded = json.loads(path.read_text())
         if isinstance(loaded, dict) and "fields" in loaded:
-            return [dict(zip(loaded["fields"], v)) for v in loaded["values"]]
+            return _fields_values(loaded)
         return list(loaded)
     if isinstance(data, pd.DataFrame):
         return data.to_dict("records")
     if isinstance(data, dict) and "fields" in data:
-        return [dict(zip(data["fields"], v)) for v in data["values"]]
+        return _fields_values(data)
     if isinstance(data, list):
         return data
     raise FeedbackError("feedback must be a file path, a DataFrame, a list of dicts or a fields/values dict")
+
+
+def _fields_values(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Records of a `{"fields": [...], "values": [[...], ...]}` body; a row of another length is refused."""
+    fields, values = data["fields"], data.get("values")
+    if not isinstance(fields, list) or not isinstance(values, list):
+        raise FeedbackError("feedback in fields/values form needs a list of fields and a list of value rows")
+    short = [i for i, row in enumerate(values) if not isinstance(row, list) or len(row) != len(fields)]
+    if short:
+        raise FeedbackError(f"feedback not logged: row(s) {', '.join(map(str, short[:MAX_ERRORS_SHOWN]))} do not "
+                            f"have one value per field ({len(fields)} fields)")
+    return [dict(zip(fields, row, strict=True)) for row in values]
 
 
 def _plain(value: Any) -> Any:
@@ -130,4 +142,4 @@ class FeedbackLog:
         query = (sa.select(self.table).where(*in_window(self.table.c.timestamp, start, end))
                  .order_by(self.table.c.timestamp))
         with self.datamart.engine.connect() as conn:
-            return pd.read_sql(query, conn)
+            return pd.read_sql(query, conn, parse_dates=["timestamp"])

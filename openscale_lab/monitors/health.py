@@ -1,33 +1,80 @@
-"""Model health: scoring requests, records, throughput, response times and rejected requests per hour."""
+"""Model health: scoring requests, records, throughput, response times and rejected requests per hour.
+
+As OpenScale's model health monitor: it reads the deployment's own traffic (no thresholds by default) and
+summarises it per hour.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from ..datamart import in_window
-from ..tables import rejected_requests
-from .base import Measurement, MonitorContext
+from ..datamart.database import in_window
+from ..datamart.tables import rejected_requests
+from .base import Evaluation, Monitor
+from .results import Details, Measurement, MonitorConfig, axes
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
 
-NAME = "model_health"
 COLUMNS = ["hour", "scoring_requests", "records", "throughput_records_per_min", "response_time_avg_ms",
            "response_time_median_ms", "response_time_p95_ms", "response_time_max_ms", "rejected_requests"]
 
 
-class ModelHealthMonitor:
+@dataclass
+class ModelHealthConfig(MonitorConfig):
+    window_hours: float | None = 1.0
+
+
+@dataclass
+class ModelHealthDetails(Details):
+    title: ClassVar[str] = "Model health"
+    hourly: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_df(self) -> pd.DataFrame:
+        """One row per hour, as `ModelHealthMonitor.hourly()` gives it."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.hourly, columns=COLUMNS)
+        frame["hour"] = pd.to_datetime(frame["hour"])
+        return frame
+
+    def summary(self) -> dict[str, Any]:
+        return {"hours with traffic": len(self.hourly)}
+
+    def plot(self, measurement: Measurement, ax: Axes | None = None) -> Axes:
+        return plot_hourly(self.to_df(), ax)
+
+
+def plot_hourly(hourly: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Records and median / p95 response time per hour."""
+    ax = axes(ax, (8, 3))
+    ax.bar(hourly["hour"].astype(str), hourly["records"], color="#95a5a6", label="records")
+    ax.set_ylabel("records")
+    ax2 = ax.twinx()
+    ax2.plot(hourly["hour"].astype(str), hourly["response_time_median_ms"], "o-", label="median ms")
+    ax2.plot(hourly["hour"].astype(str), hourly["response_time_p95_ms"], "s--", label="p95 ms")
+    ax2.set_ylabel("response time (ms)")
+    ax2.legend(loc="upper right")
+    ax.set_title("Model health per hour")
+    ax.tick_params(axis="x", rotation=30)
+    return ax
+
+
+class ModelHealthMonitor(Monitor[ModelHealthConfig, ModelHealthDetails]):
     """Reads the payload log (and the log of refused requests) of the deployment, hour by hour."""
 
-    def __init__(self, ctx: MonitorContext) -> None:
-        self.ctx = ctx
+    name = "model_health"
+    default_schedule_hours = 1.0
+    config_type = ModelHealthConfig
+    details_type = ModelHealthDetails
+    data_description = "hours with traffic"
 
-    def enable(self, window_hours: float = 1.0, schedule_hours: float | None = None) -> dict[str, Any]:
-        config = {"window_hours": window_hours}
-        self.ctx.store.save_config(self.ctx.subscription.subscription_id, NAME, config, schedule_hours)
-        return config
+    def enable(self, *, window_hours: float = 1.0, schedule_hours: float | None = None) -> ModelHealthConfig:
+        return self._store_config(ModelHealthConfig(window_hours=window_hours), schedule_hours)
 
     def hourly(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
         """One row per hour with traffic in [start, end)."""
@@ -63,10 +110,12 @@ class ModelHealthMonitor:
         out["throughput_records_per_min"] = out["records"] / 60.0
         return out.rename_axis("hour").reset_index()[COLUMNS]
 
-    def run(self, start: datetime | None = None, end: datetime | None = None) -> Measurement:
-        config = self.ctx.config(NAME)
-        start, end = self.ctx.window(start, end, config["window_hours"])
-        table = self.hourly(start, end)
+    def load(self, config: ModelHealthConfig, start: datetime | None, end: datetime) -> pd.DataFrame:
+        return self.hourly(start, end)
+
+    def evaluate(self, config: ModelHealthConfig, data: pd.DataFrame, start: datetime | None,
+                 end: datetime) -> Evaluation[ModelHealthDetails]:
+        table = data  # one row per hour
         metrics: dict[str, float] = {
             "scoring_requests": float(table["scoring_requests"].sum()),
             "records": float(table["records"].sum()),
@@ -78,8 +127,5 @@ class ModelHealthMonitor:
                                                     / weights.sum())
             metrics["response_time_max_ms"] = float(table["response_time_max_ms"].max())
             metrics["response_time_p95_ms"] = float(table["response_time_p95_ms"].max())
-        details = {"hourly": table.assign(hour=table["hour"].astype(str)).to_dict("records")}
-        return self.ctx.store.save(Measurement(
-            monitor=NAME, subscription_id=self.ctx.subscription.subscription_id, status="evaluated", message="",
-            window_start=start, window_end=end, record_count=int(metrics["records"]), metrics=metrics,
-            details=details))
+        details = ModelHealthDetails(hourly=table.assign(hour=table["hour"].astype(str)).to_dict("records"))
+        return Evaluation(metrics, details, record_count=int(metrics["records"]))

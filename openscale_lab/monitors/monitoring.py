@@ -1,4 +1,4 @@
-"""One entry point to a subscription's monitors, feedback, measurements and alerts."""
+"""One entry point to a subscription's monitors, feedback, explanations, measurements and alerts."""
 from __future__ import annotations
 
 import os
@@ -6,34 +6,36 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from ..datamart import DataMart, Subscription
-from ..engine import Deployment, MLEngine
+from ..datamart.database import DataMart, Subscription
+from ..deployments.artifacts import Deployment, load_verified_scorer
+from ..deployments.engine import MLEngine
 from ..errors import LabError
-from ..service import load_verified_scorer
 from ..workspace import Workspace
-from .base import Measurement, MonitorContext
-from .drift import DriftMonitor
-from .explain import Explainer
-from .fairness import FairnessMonitor
+from .base import Monitor, MonitorContext
+from .custom import CustomMonitor, CustomMonitors
+from .explain import ExplanationService
 from .feedback import FeedbackLog
-from .health import ModelHealthMonitor
-from .quality import QualityMonitor
+from .registry import MONITORS
+from .results import Measurement
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RUN_ORDER = ["quality", "fairness", "drift", "model_health"]
-
 
 class Monitoring:
-    """The monitors of one subscription: `Monitoring.for_deployment(workspace, deployment)`."""
+    """The monitors of one subscription: `Monitoring.for_deployment(workspace, deployment)`.
+
+    Every registered monitor is an attribute (`monitoring.quality`, `monitoring.fairness`, ...; `dir()`
+    lists them), each with `enable`, `run`, `disable`, `get_details` and `measurements`.
+    """
 
     def __init__(self, workspace: Workspace, datamart: DataMart, subscription: Subscription) -> None:
         deployment_dir = workspace.deployments_dir / subscription.deployment_id
         if not deployment_dir.is_dir():
             raise LabError(f"subscription {subscription.subscription_id} watches deployment "
                            f"{subscription.deployment_id}, which is no longer in {workspace.deployments_dir}")
-        self.ctx = MonitorContext(workspace, datamart, subscription, load_verified_scorer(deployment_dir))
+        self.ctx = MonitorContext(datamart, subscription, workspace, load_verified_scorer(deployment_dir))
+        self._monitors: dict[str, Monitor[Any, Any]] = {}
 
     @classmethod
     def for_deployment(cls, workspace: Workspace | str | os.PathLike[str] | None,
@@ -51,48 +53,67 @@ class Monitoring:
     def subscription(self) -> Subscription:
         return self.ctx.subscription
 
-    @cached_property
+    @property
+    def datamart(self) -> DataMart:
+        return self.ctx.datamart
+
+    @property
     def feedback(self) -> FeedbackLog:
-        return FeedbackLog(self.ctx.datamart, self.ctx.subscription, self.ctx.labels)
+        return self.ctx.feedback
 
     @cached_property
-    def quality(self) -> QualityMonitor:
-        return QualityMonitor(self.ctx, self.feedback)
+    def explanations(self) -> ExplanationService:
+        """LIME and contrastive explanations of single transactions (a service, not a monitor)."""
+        return ExplanationService(self.ctx)
 
-    @cached_property
-    def fairness(self) -> FairnessMonitor:
-        return FairnessMonitor(self.ctx, self.feedback)
+    # -- the registered monitors ----------------------------------------------------------------
+    def monitor(self, name: str) -> Monitor[Any, Any]:
+        """The registered monitor called `name`."""
+        if name not in MONITORS:
+            raise LabError(f"no monitor {name!r}; the monitors are {', '.join(MONITORS)} "
+                           "(custom monitors: monitoring.custom(name))")
+        if name not in self._monitors:
+            self._monitors[name] = MONITORS[name](self.ctx)
+        return self._monitors[name]
 
-    @cached_property
-    def drift(self) -> DriftMonitor:
-        return DriftMonitor(self.ctx)
+    def __getattr__(self, name: str) -> Any:
+        if name in MONITORS:
+            return self.monitor(name)
+        raise AttributeError(f"'Monitoring' has no attribute {name!r}; its monitors are {', '.join(MONITORS)}")
 
-    @cached_property
-    def explainability(self) -> Explainer:
-        return Explainer(self.ctx)
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(MONITORS))
 
-    @cached_property
-    def model_health(self) -> ModelHealthMonitor:
-        return ModelHealthMonitor(self.ctx)
-
-    def monitor(self, name: str) -> Any:
-        if name not in RUN_ORDER:
-            raise LabError(f"no monitor {name!r}; the runnable monitors are {', '.join(RUN_ORDER)}")
-        return getattr(self, name)
+    def custom(self, name: str) -> CustomMonitor:
+        """The custom monitor `name` (register its definition first with `CustomMonitors`)."""
+        return CustomMonitors(self.ctx.datamart).monitor(self.subscription, name)
 
     def enabled(self) -> list[str]:
+        """Registered monitors enabled for this subscription, in run order."""
         names = {i["monitor"] for i in self.ctx.store.instances(self.subscription.subscription_id)}
-        return [m for m in RUN_ORDER if m in names]
+        return [m for m in MONITORS if m in names]
 
     def run_all(self, end: datetime | None = None) -> dict[str, Measurement]:
-        """Run every enabled monitor over its default window ending at `end`."""
-        return {name: self.monitor(name).run(end=end) for name in self.enabled()}
+        """Run every enabled monitor that has a schedule (as the scheduler would) over its default window
+        ending at `end`."""
+        scheduled = {i["monitor"] for i in self.ctx.store.instances(self.subscription.subscription_id)
+                     if i["schedule_hours"] > 0}
+        return {name: self.monitor(name).run(end=end) for name in self.enabled() if name in scheduled}
 
+    # -- results --------------------------------------------------------------------------------
     def measurements(self, monitor: str | None = None) -> pd.DataFrame:
         return self.ctx.store.measurements(self.subscription.subscription_id, monitor)
 
     def alerts(self, monitor: str | None = None) -> pd.DataFrame:
         return self.ctx.store.alerts(self.subscription.subscription_id, monitor)
+
+    def instances(self) -> pd.DataFrame:
+        """Every enabled monitor of the subscription with its schedule and last run."""
+        import pandas as pd
+
+        columns = ["monitor", "schedule_hours", "enabled_at", "last_run_at"]
+        return pd.DataFrame(self.ctx.store.instances(self.subscription.subscription_id), columns=[*columns, "config"])[
+            columns]
 
     def close(self) -> None:
         self.ctx.datamart.close()

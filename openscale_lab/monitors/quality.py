@@ -1,27 +1,116 @@
-"""The quality monitor: the deployed model's area under ROC (and more) on logged feedback."""
+"""The quality monitor: the deployed model's area under ROC (and more) on logged feedback.
+
+OpenScale's definition: quality is measured on feedback data (records with their true label) scored by
+the deployed model; the default metric is area under ROC with a lower limit of 0.7, and a run needs a
+minimum number of feedback records (the tutorial uses 50).
+"""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .base import Measurement, MonitorContext, Threshold
-from .feedback import FeedbackLog
+from ..errors import LabError
+from .base import Evaluation, Monitor, NotEvaluated
 from .metrics import binary_quality
+from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known
 
-NAME = "quality"
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 
-class QualityMonitor:
-    """`enable()` stores the configuration; `run()` scores the feedback and stores a measurement."""
+@dataclass
+class QualityConfig(MonitorConfig):
+    threshold: float = 0.7
+    min_records: int = 50
+    positive_label: str = ""
 
-    def __init__(self, ctx: MonitorContext, feedback: FeedbackLog) -> None:
-        self.ctx = ctx
-        self.feedback = feedback
 
-    def enable(self, threshold: float = 0.7, min_records: int = 50, positive_label: str | None = None,
-               window_hours: float | None = None, schedule_hours: float | None = None) -> dict[str, Any]:
+@dataclass
+class ConfusionMatrix:
+    """Counts of the positive class (`tp`, `fn`) and of the other class (`fp`, `tn`)."""
+
+    tp: int = 0
+    fp: int = 0
+    tn: int = 0
+    fn: int = 0
+
+    @property
+    def sensitivity(self) -> float:
+        """True positive rate: tp / (tp + fn)."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def specificity(self) -> float:
+        """True negative rate: tn / (tn + fp)."""
+        return self.tn / (self.tn + self.fp) if self.tn + self.fp else float("nan")
+
+    def plot(self, positive_label: str, ax: Axes | None = None) -> Axes:
+        ax = axes(ax, (3.4, 3))
+        grid = [[self.tp, self.fn], [self.fp, self.tn]]
+        ax.imshow(grid, cmap="Blues")
+        for i in range(2):
+            for j in range(2):
+                ax.text(j, i, grid[i][j], ha="center", va="center")
+        ax.set_xticks([0, 1], [f"pred {positive_label}", "pred other"], fontsize=8)
+        ax.set_yticks([0, 1], [f"true {positive_label}", "true other"], fontsize=8)
+        ax.set_title("Confusion matrix", fontsize=10, loc="left")
+        return ax
+
+
+@dataclass
+class QualityDetails(Details):
+    title: ClassVar[str] = "Quality"
+    confusion_matrix: ConfusionMatrix = field(default_factory=ConfusionMatrix)
+    positive_label: str = ""
+    labels: list[str] = field(default_factory=list)
+    records: int = 0
+    predicted_positive: int = 0
+    actual_positive: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> QualityDetails:
+        data = dict(data or {})
+        data["confusion_matrix"] = from_known(ConfusionMatrix, data.get("confusion_matrix"))
+        return super().from_dict(data)
+
+    def summary(self) -> dict[str, Any]:
+        cm = self.confusion_matrix
+        return {"positive label": self.positive_label, "feedback records": self.records,
+                "tp / fn / fp / tn": f"{cm.tp} / {cm.fn} / {cm.fp} / {cm.tn}"}
+
+    def plot(self, measurement: Measurement, ax: Axes | None = None) -> Axes:
+        """Quality metrics as bars against the area-under-ROC threshold, and the confusion matrix."""
+        if ax is not None:
+            return self.confusion_matrix.plot(self.positive_label, ax)
+        import matplotlib.pyplot as plt
+
+        fig, (bars, cm_ax) = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"width_ratios": [2.2, 1]})
+        without_log_loss = dataclasses.replace(
+            measurement, metrics={k: v for k, v in measurement.metrics.items() if k != "log_loss"})
+        super().plot(without_log_loss, bars)
+        bars.set_ylim(0, 1)
+        bars.set_title("Quality on feedback data")
+        self.confusion_matrix.plot(self.positive_label, cm_ax)
+        fig.tight_layout()
+        return bars
+
+
+class QualityMonitor(Monitor[QualityConfig, QualityDetails]):
+    """`enable()` stores the configuration; `run()` scores the window's feedback and stores a measurement."""
+
+    name = "quality"
+    default_schedule_hours = 1.0
+    config_type = QualityConfig
+    details_type = QualityDetails
+    data_description = "feedback records"
+
+    def enable(self, *, threshold: float = 0.7, min_records: int = 50, positive_label: str | None = None,
+               window_hours: float | None = None, schedule_hours: float | None = None) -> QualityConfig:
         """Alert when area_under_roc drops below `threshold`; needs `min_records` feedback records.
 
         The positive class defaults to the model's class 1 (the one Spark's areaUnderROC scores).
@@ -29,30 +118,31 @@ class QualityMonitor:
         labels = self.ctx.labels
         positive = positive_label or labels[1]
         if positive not in labels:
-            raise ValueError(f"positive_label {positive!r} is not one of the model's labels {labels}")
-        config = {"threshold": threshold, "min_records": min_records, "positive_label": positive,
-                  "window_hours": window_hours}
-        self.ctx.store.save_config(self.ctx.subscription.subscription_id, NAME, config, schedule_hours)
-        return config
+            raise LabError(f"positive_label {positive!r} is not one of the model's labels {labels}")
+        config = QualityConfig(threshold=threshold, min_records=min_records, positive_label=positive,
+                               window_hours=window_hours)
+        return self._store_config(config, schedule_hours)
 
-    def run(self, start: datetime | None = None, end: datetime | None = None) -> Measurement:
-        config = self.ctx.config(NAME)
-        thresholds = [Threshold("area_under_roc", "lower_limit", config["threshold"])]
-        start, end = self.ctx.window(start, end, config["window_hours"])
-        data = self.feedback.read(start, end)
-        if len(data) < config["min_records"]:
-            return self.ctx.not_evaluated(NAME, start, end, len(data), config["min_records"], "feedback records",
-                                          thresholds)
-        pred, probs = self.ctx.scorer.predict_frame(data)
-        pos = self.ctx.labels.index(config["positive_label"])
+    def thresholds(self, config: QualityConfig) -> list[Threshold]:
+        return [Threshold("area_under_roc", "lower_limit", config.threshold)]
+
+    def load(self, config: QualityConfig, start: datetime | None, end: datetime) -> pd.DataFrame:
+        return self.ctx.feedback.read(start, end)
+
+    def evaluate(self, config: QualityConfig, data: pd.DataFrame, start: datetime | None,
+                 end: datetime) -> Evaluation[QualityDetails]:
+        if data.empty:
+            raise NotEvaluated("no feedback records in the window")
         label_col = self.ctx.subscription.label_column
-        y_true = (data[label_col].to_numpy() == config["positive_label"]).astype(int)
+        y_true = (data[label_col].to_numpy() == config.positive_label).astype(int)
+        if y_true.min() == y_true.max():
+            raise NotEvaluated(f"the feedback holds only one class ({data[label_col].iloc[0]}); "
+                               "area under ROC needs both")
+        pred, probs = self.ctx.scorer.predict_frame(data)
+        pos = self.ctx.labels.index(config.positive_label)
         metrics = binary_quality(y_true, probs[:, pos], (pred == pos).astype(int))
-        confusion = metrics.pop("confusion_matrix")
-        details = {"confusion_matrix": confusion, "positive_label": config["positive_label"],
-                   "labels": self.ctx.labels, "records": len(data),
-                   "predicted_positive": int((pred == pos).sum()), "actual_positive": int(np.sum(y_true))}
-        return self.ctx.store.save(Measurement(
-            monitor=NAME, subscription_id=self.ctx.subscription.subscription_id, status="evaluated", message="",
-            window_start=start, window_end=end, record_count=len(data), metrics=metrics, thresholds=thresholds,
-            details=details))
+        details = QualityDetails(confusion_matrix=ConfusionMatrix(**metrics.pop("confusion_matrix")),
+                                 positive_label=config.positive_label, labels=list(self.ctx.labels),
+                                 records=len(data), predicted_positive=int((pred == pos).sum()),
+                                 actual_positive=int(np.sum(y_true)))
+        return Evaluation(metrics, details)

@@ -6,10 +6,13 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..datamart import DataMart
-from ..workspace import Workspace, utcnow
-from .base import Measurement, MonitorStore
-from .monitoring import RUN_ORDER, Monitoring
+from ..core.clock import utcnow
+from ..datamart.database import DataMart
+from ..workspace import Workspace
+from .base import MonitorStore
+from .monitoring import Monitoring
+from .registry import MONITORS
+from .results import Measurement
 
 
 class Scheduler:
@@ -41,13 +44,14 @@ class Scheduler:
             active &= set(self.subscription_ids)
         found = []
         for inst in MonitorStore(self.datamart).instances():
-            if inst["subscription_id"] not in active or inst["monitor"] not in RUN_ORDER:
+            if inst["subscription_id"] not in active or inst["monitor"] not in MONITORS:
                 continue
             hours = float(inst["schedule_hours"])
             last = inst["last_run_at"]
             if hours > 0 and (last is None or last + timedelta(hours=hours) <= now):
                 found.append((inst["subscription_id"], inst["monitor"]))
-        return sorted(found, key=lambda p: (p[0], RUN_ORDER.index(p[1])))
+        order = list(MONITORS)
+        return sorted(found, key=lambda p: (p[0], order.index(p[1])))
 
     def use(self, monitoring: Monitoring) -> None:
         """Evaluate this subscription with an already open Monitoring (its data mart and compiled scorer)."""

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from .datamart import DataMart, Subscription, in_window
-from .errors import LabError
+from ..errors import LabError
+from .database import DataMart, Subscription, in_window
 
 if TYPE_CHECKING:
     import pandas as pd

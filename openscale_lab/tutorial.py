@@ -1,5 +1,14 @@
-"""Names shared by the whole lab: columns, groups, model and deployment names."""
+"""The tutorial's own settings, in one place: the German credit columns, model and deployment names, the
+fairness configuration, the business application, the columns a transaction list shows, and the eight
+applicants of the first scoring request.
+
+Monitors take columns and training data from the model's repository metadata. The notebooks and the
+history replay (which plays the tutorial's scenario) use these settings; the dashboard uses only
+TRANSACTION_COLUMNS, as a preference it falls back from when a model lacks them.
+"""
 from __future__ import annotations
+
+from typing import Any
 
 CATEGORICAL_COLUMNS: list[str] = [
     "CheckingStatus", "CreditHistory", "LoanPurpose", "ExistingSavings", "EmploymentDuration",
@@ -55,3 +64,36 @@ SAMPLE_APPLICANTS: list[list[object]] = [
 def sample_payload() -> dict[str, list]:
     """The tutorial's first scoring request: eight applicants in `fields`/`values` form."""
     return {"fields": list(FEATURE_COLUMNS), "values": [list(v) for v in SAMPLE_APPLICANTS]}
+
+# The fairness monitor as the tutorial configures it (notebook 02).
+FAIRNESS_FEATURES: list[dict[str, object]] = [
+    {"feature": "Sex", "monitored": ["female"], "reference": ["male"]},
+    {"feature": "Age", "monitored": [[18, 25]], "reference": [[26, 75]]},
+]
+FAIRNESS_THRESHOLD = 0.95
+
+# Model inputs the dashboard's transaction list shows, when the model has them (else its first inputs).
+TRANSACTION_COLUMNS: list[str] = ["Sex", "Age", "LoanAmount", "LoanDuration"]
+
+# The business application of the tutorial: its payload is derived from the model's decisions, the amount
+# granted being the applicant's LoanAmount.
+CREDIT_AMOUNT_FIELD = "LoanAmount"
+TUTORIAL_APPLICATION: dict[str, Any] = {
+    "name": "Tutorial Credit Risk Application",
+    "description": "Loans granted by the credit-risk model's decisions",
+    "payload_fields": [
+        {"name": "LoanDuration", "type": "integer", "description": "Duration of the loan (months)"},
+        {"name": "LoanPurpose", "type": "string", "description": "Purpose of the loan"},
+        {"name": "LoanAmount", "type": "integer", "description": "Amount requested"},
+        {"name": "InstallmentPercent", "type": "integer", "description": "Installment percent"},
+        {"name": "AcceptedPercent", "type": "double", "description": "Share of the amount granted (0 or 100)"},
+        {"name": "AmountGranted", "type": "integer", "description": "Amount granted"},
+        {"name": "Accepted", "type": "integer", "description": "1 if the loan was accepted"},
+    ],
+    "business_metrics": [
+        {"name": "Accepted Credits", "field": "Accepted", "aggregation": "sum", "time_unit": "day",
+         "lower_limit": 2150, "description": "Accepted credits per day"},
+        {"name": "Credit Amount Granted", "field": "AmountGranted", "aggregation": "sum", "time_unit": "day",
+         "lower_limit": 5_500_000, "description": "Credit amount granted per day"},
+    ],
+}

@@ -1,21 +1,43 @@
-"""Running the lab's notebooks in order, headless, with papermill."""
+"""Running the lab's notebooks in order, headless (papermill), and the results they record for the tests.
+
+`record()` in a notebook, `read_records()` on the executed file: written here rather than taken from
+scrapbook, which is unmaintained and breaks on pandas 2.
+"""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-NOTEBOOKS_ENV = "OPENSCALE_LAB_NOTEBOOKS"
+from .core.paths import notebooks_dir
+from .provisioning import stop_lab
+from .workspace import CONFIG_FILE, resolve_workspace_path
+
+MIME_TYPE = "application/vnd.openscale-lab.record+json"
+
+
+def record(name: str, value: Any) -> None:
+    """Record a JSON-serialisable result in the notebook's output, shown as a short text line too."""
+    from IPython.display import display
+
+    data = json.loads(json.dumps(value, default=float))
+    display({MIME_TYPE: {"name": name, "value": data}, "text/plain": f"recorded {name} = {data!r}"}, raw=True)
+
+
+def read_records(notebook: str | Path) -> dict[str, Any]:
+    """Every value recorded in an executed notebook, by name (the last one wins)."""
+    nb = json.loads(Path(notebook).read_text())
+    found: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            item = output.get("data", {}).get(MIME_TYPE)
+            if item is not None:
+                found[item["name"]] = item["value"]
+    return found
+
+
 CELL_TIMEOUT_ENV = "OPENSCALE_LAB_CELL_TIMEOUT"
-
-
-def notebooks_dir() -> Path:
-    """The folder of the lab's notebooks: $OPENSCALE_LAB_NOTEBOOKS, else `notebooks/` of the source tree."""
-    chosen = os.environ.get(NOTEBOOKS_ENV)
-    path = Path(chosen) if chosen else Path(__file__).resolve().parent.parent / "notebooks"
-    if not path.is_dir():
-        raise FileNotFoundError(f"no notebooks folder at {path}; set {NOTEBOOKS_ENV}")
-    return path
 
 
 def lab_notebooks() -> list[Path]:
@@ -45,9 +67,6 @@ def run_lab(output_dir: str | os.PathLike[str], workspace: str | os.PathLike[str
 
     The workspace keeps the deployments; `openscale-lab deployment start` brings them back.
     """
-    from .lab import stop_lab
-    from .workspace import resolve_workspace_path
-
     out = Path(output_dir).resolve()
     ws = resolve_workspace_path(workspace)
     done = []
@@ -58,7 +77,7 @@ def run_lab(output_dir: str | os.PathLike[str], workspace: str | os.PathLike[str
             print(f"running {nb.name} ...", flush=True)
             done.append(run_notebook(nb, out, {"WORKSPACE": str(ws)}))
     finally:
-        if (ws / "lab.json").is_file():
+        if (ws / CONFIG_FILE).is_file():
             stopped = stop_lab(ws)
             if stopped:
                 print(f"stopped deployment(s): {', '.join(stopped)}")

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from .errors import ScoringInputError
+from ..errors import ScoringInputError
 
 MAX_RECORDS = 10_000
 MAX_ERRORS_SHOWN = 10
@@ -85,7 +85,7 @@ def parse_scoring_request(body: bytes, schema: list[dict[str, str]],
             errors.append(f"row {r}: expected a list of {width} values (one per field), got {got}")
         else:
             row = []
-            for name, pos, kind in zip(names, order, kinds):
+            for name, pos, kind in zip(names, order, kinds, strict=True):
                 value, problem = check_value(record[pos], kind)
                 if problem:
                     errors.append(f"row {r}, field '{name}': {problem}")

@@ -5,17 +5,20 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .constants import DEPLOYMENT_NAME, MODEL_NAME, SPLIT_SEED
-from .datamart import DataMart, redact
-from .engine import Deployment, MLEngine
+from .core.clock import utcnow
+from .core.jsonfile import write_json_atomic
+from .datamart.database import DataMart, redact
+from .deployments.artifacts import Deployment
+from .deployments.engine import MLEngine
 from .errors import LabError
-from .repository import ModelRepository, StoredModel
-from .workspace import CONFIG_FILE, DATAMART_ENV, Workspace, resolve_workspace_path, utcnow, write_json_atomic
+from .models.repository import ModelRepository, StoredModel
+from .models.spark import get_spark
+from .models.training import TrainingResult, train_model
+from .tutorial import DEPLOYMENT_NAME, MODEL_NAME, SPLIT_SEED
+from .workspace import CONFIG_FILE, DATAMART_ENV, Workspace, resolve_workspace_path
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-    from .training import TrainingResult
 
 
 @dataclass
@@ -136,9 +139,6 @@ def ensure_model(ws: Workspace, spark: SparkSession | None = None, name: str = M
     existing = ModelRepository(ws).latest(name)
     if existing is not None:
         return existing
-    from .spark import get_spark
-    from .training import train_model
-
     return publish_model(ws, train_model(spark or get_spark(), seed=seed), name)
 
 
@@ -150,8 +150,6 @@ def ensure_deployment(workspace: str | os.PathLike[str] | Workspace | None = Non
     found = engine.find(name)
     if found:
         return engine.start(found[-1])
-    from .spark import get_spark
-
     spark = get_spark(spark_master)  # deploying checks the compiled scorer against Spark
     model = ensure_model(ws, spark)
     return engine.deploy(model, name, spark)

@@ -9,66 +9,38 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
 import requests
 
-from .datamart import DataMart
-from .errors import DeploymentError
-from .repository import StoredModel
-from .scorer import CompiledPipeline
-from .service import DEPLOYMENT_FILE, SCORER_FILE, VERIFICATION_FILE
-from .workspace import Workspace, read_json, utcnow, write_json_atomic
+from ..core.clock import utcnow
+from ..core.jsonfile import read_json, write_json_atomic
+from ..datamart.database import DataMart
+from ..errors import DeploymentError
+from ..models.repository import StoredModel
+from ..models.scorer import CompiledPipeline
+from ..workspace import Workspace
+from .artifacts import (
+    DEPLOYMENT_FILE,
+    EARLIER_SERVE_MODULES,
+    LOG_FILE,
+    PID_FILE,
+    SCORER_FILE,
+    SERVE_MODULE,
+    VERIFICATION_FILE,
+    Deployment,
+)
+from .verification import verify_against_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-PID_FILE = "server.pid"
-LOG_FILE = "server.log"
-SERVE_MODULE = "openscale_lab.serve"
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """An online deployment: its folder and settings."""
-
-    path: Path
-    config: dict[str, Any]
-
-    @property
-    def deployment_id(self) -> str:
-        return str(self.config["deployment_id"])
-
-    @property
-    def name(self) -> str:
-        return str(self.config["name"])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.config['host']}:{self.config['port']}"
-
-    @property
-    def scoring_url(self) -> str:
-        return str(self.config["scoring_url"])
-
-    @property
-    def health_url(self) -> str:
-        return f"{self.base_url}/health"
-
-    @property
-    def docs_url(self) -> str:
-        return f"{self.base_url}/docs"
-
-    @property
-    def model_id(self) -> str:
-        return str(self.config["model"]["model_id"])
-
-    @property
-    def model_version(self) -> str:
-        return str(self.config["model"]["version"])
+# Server processes this process started, kept until stopped: a server outlives the call that started it,
+# and dropping its Popen handle while it runs would leave it unreaped.
+STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -116,8 +88,6 @@ class MLEngine:
         UnsupportedModelError or ModelMismatchError leave nothing behind: a deployment that could
         serve scores different from Spark's is never created.
         """
-        from .verification import verify_against_spark
-
         compiled = CompiledPipeline.from_spark_model(model.spark_path, model.input_schema)
         report = verify_against_spark(spark, model, compiled, verify_rows)
         deployment_id = uuid.uuid4().hex[:12]
@@ -162,7 +132,7 @@ class MLEngine:
                 return None
         except (ValueError, psutil.Error):
             return None
-        if SERVE_MODULE in cmdline and str(deployment.path) in cmdline:
+        if any(m in cmdline for m in (SERVE_MODULE, *EARLIER_SERVE_MODULES)) and str(deployment.path) in cmdline:
             return pid
         return None
 
@@ -192,10 +162,12 @@ class MLEngine:
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=dep.path, env=env,
                                 start_new_session=True)
         log.close()
+        STARTED[proc.pid] = proc
         (dep.path / PID_FILE).write_text(str(proc.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                STARTED.pop(proc.pid, None)
                 (dep.path / PID_FILE).unlink(missing_ok=True)
                 raise DeploymentError(f"deployment {dep.name!r} failed to start:\n{self.log_tail(dep)}")
             if self.is_healthy(dep, timeout=1.0):
@@ -207,6 +179,9 @@ class MLEngine:
     def stop(self, deployment: Deployment | str, timeout: float = 10.0) -> bool:
         """Stop the deployment's server (SIGTERM, then SIGKILL). True if one was running."""
         dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        for started_pid, handle in list(STARTED.items()):  # servers that ended on their own (killed, crashed)
+            if handle.poll() is not None:
+                del STARTED[started_pid]
         pid = self.pid(dep)
         if pid is None:
             (dep.path / PID_FILE).unlink(missing_ok=True)
@@ -221,6 +196,9 @@ class MLEngine:
                 proc.wait(timeout)
         except psutil.NoSuchProcess:
             pass
+        started = STARTED.pop(pid, None)
+        if started is not None:
+            started.wait(timeout)  # reaped by the process that started it: no zombie, no warning
         (dep.path / PID_FILE).unlink(missing_ok=True)
         return True
 

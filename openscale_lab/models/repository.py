@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ModelRepositoryError
-from .workspace import Workspace, read_json, utcnow, write_json_atomic
+from ..core.clock import utcnow
+from ..core.jsonfile import read_json, write_json_atomic
+from ..errors import ModelRepositoryError
+from ..workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .errors import DataMartError
+from ..core.clock import utcnow
+from ..errors import DataMartError
 from .tables import (
     PER_SUBSCRIPTION_PREFIXES,
     SQL_TYPES,
     bindings,
     debiased_scoring,
     metadata,
+    monitor_instances,
     rejected_requests,
     subscriptions,
 )
-from .workspace import utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -214,6 +215,14 @@ class DataMart:
         return int(result.rowcount or 0)
 
     # -- payload log ----------------------------------------------------------------------------
+    def monitor_config(self, subscription_id: str, monitor: str) -> dict[str, Any] | None:
+        """A monitor's stored configuration for a subscription, or None when it is not enabled."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(monitor_instances.c.config).where(
+                monitor_instances.c.subscription_id == subscription_id,
+                monitor_instances.c.monitor == monitor)).first()
+        return json.loads(row[0]) if row else None
+
     def payload_table(self, subscription: Subscription | str) -> sa.Table:
         sub = subscription if isinstance(subscription, Subscription) else self.get_subscription(subscription)
         if sub.payload_table not in self._tables:
@@ -258,8 +267,8 @@ class DataMart:
                  .order_by(table.c.scoring_timestamp, table.c.scoring_id))
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:
-            frame = pd.read_sql(query, conn)
+        with self.engine.connect() as conn:  # typed columns even when the window is empty
+            frame = pd.read_sql(query, conn, parse_dates=["scoring_timestamp"])
         frame["probability"] = frame["probability"].map(json.loads)
         return frame
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .constants import (
+from ..data import load_training_data_spark, training_data_reference
+from ..tutorial import (
     AUC_THRESHOLD,
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
@@ -13,7 +14,6 @@ from .constants import (
     NUMERIC_COLUMNS,
     SPLIT_SEED,
 )
-from .data import load_training_data_spark, training_data_reference
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,22 +1,22 @@
-"""Process entry point of a deployment: `python -m openscale_lab.serve <deployment folder>`."""
+"""Process entry point of a deployment: `python -m openscale_lab.deployments.serve <deployment folder>`."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from .errors import LabError
-from .workspace import read_json
+from ..core.jsonfile import read_json
+from ..errors import LabError
+from .app import create_app
+from .artifacts import DEPLOYMENT_FILE
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m openscale_lab.serve <deployment folder>", file=sys.stderr)
+        print("usage: python -m openscale_lab.deployments.serve <deployment folder>", file=sys.stderr)
         return 2
     folder = Path(args[0])
     try:
-        from .service import DEPLOYMENT_FILE, create_app
-
         deployment = read_json(folder / DEPLOYMENT_FILE)
         app = create_app(folder)
     except LabError as exc:

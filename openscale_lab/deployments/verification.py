@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ModelMismatchError
-from .repository import StoredModel
-from .scorer import CompiledPipeline
-from .workspace import utcnow
+from ..core.clock import utcnow
+from ..errors import ModelMismatchError
+from ..models.repository import StoredModel
+from ..models.scorer import CompiledPipeline
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +42,7 @@ def spark_predictions(spark: SparkSession, spark_path: str | Path, input_schema:
     kinds = {"string": T.StringType(), "integer": T.LongType(), "double": T.DoubleType()}
     schema = T.StructType([T.StructField(c["name"], kinds[c["type"]]) for c in input_schema])
     records = [tuple(r) for r in rows[schema.fieldNames()].itertuples(index=False, name=None)]
-    records = [tuple(int(v) if isinstance(f.dataType, T.LongType) else v for v, f in zip(r, schema.fields))
+    records = [tuple(int(v) if isinstance(f.dataType, T.LongType) else v for v, f in zip(r, schema.fields, strict=True))
                for r in records]
     frame = spark.createDataFrame(records, schema=schema)
     out = PipelineModel.load(str(spark_path)).transform(frame)
@@ -59,8 +59,8 @@ def verify_against_spark(spark: SparkSession, model: StoredModel, compiled: Comp
     ours = compiled.score(list(rows[names].itertuples(index=False, name=None)), names)
     theirs = spark_predictions(spark, model.spark_path, model.input_schema, rows)
     max_diff, mismatches = 0.0, []
-    for i, ((p1, label1, prob1), (p2, prob2, label2)) in enumerate(zip(ours, theirs)):
-        diff = max(abs(a - b) for a, b in zip(prob1, prob2))
+    for i, ((p1, label1, prob1), (p2, prob2, label2)) in enumerate(zip(ours, theirs, strict=True)):
+        diff = max(abs(a - b) for a, b in zip(prob1, prob2, strict=True))
         max_diff = max(max_diff, diff)
         if p1 != p2 or label1 != label2 or diff > TOLERANCE or len(prob1) != len(prob2):
             mismatches.append(f"row {i}: compiled {label1} {prob1} vs Spark {label2} {prob2}")

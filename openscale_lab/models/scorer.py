@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ScoringInputError, UnsupportedModelError
-from .sparkmodel import SavedStage, read_pipeline
+from ..errors import ScoringInputError, UnsupportedModelError
+from .saved_pipeline import SavedStage, read_pipeline
 
 FORMAT = "openscale-lab-compiled-pipeline/1"
 SMALL_BATCH = 16  # at or below this many rows, pure Python beats NumPy's per-call overhead

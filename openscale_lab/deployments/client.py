@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from .engine import Deployment
-from .errors import ScoringInputError
+from ..errors import ScoringInputError
+from .artifacts import Deployment
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,31 +11,18 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from .datamart import DataMart, Subscription
-from .errors import DeploymentError, ScoringInputError
-from .scorer import CompiledPipeline
+from ..core.clock import utcnow
+from ..core.fairness_groups import debias_rows
+from ..core.jsonfile import read_json
+from ..datamart.database import DataMart, Subscription
+from ..errors import ScoringInputError
+from ..workspace import Workspace
+from .artifacts import DEPLOYMENT_FILE, REPLAY_HEADER, REPLAY_PREFIX, load_verified_scorer
 from .validation import MAX_RECORDS, parse_scoring_request
-from .workspace import Workspace, read_json, utcnow
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-REPLAY_HEADER = "X-Scoring-Timestamp"  # replaying history: the time a record is logged at
-REPLAY_PREFIX = "replay-"  # request ids of replayed records, so a new replay can replace them
 BINDING_NAME = "Local ML engine"
-DEPLOYMENT_FILE = "deployment.json"
-SCORER_FILE = "scorer.json"
-VERIFICATION_FILE = "verification.json"
-
-
-def load_verified_scorer(deployment_dir: Path) -> CompiledPipeline:
-    """The deployment's compiled scorer, only if its verification against Spark passed for these exact bytes."""
-    scorer = CompiledPipeline.load(deployment_dir / SCORER_FILE)
-    path = deployment_dir / VERIFICATION_FILE
-    if not path.is_file():
-        raise DeploymentError(f"{deployment_dir}: no verification record; redeploy the model")
-    report = read_json(path)
-    if not report.get("passed") or report.get("scorer_digest") != scorer.digest:
-        raise DeploymentError(f"{deployment_dir}: the scorer was not verified against Spark; redeploy the model")
-    return scorer
+FAIRNESS_MONITOR = "fairness"  # whose stored configuration the debiased endpoint applies
 
 
 def ensure_subscription(datamart: DataMart, deployment: dict[str, Any], workspace: Workspace) -> Subscription:
@@ -133,10 +120,10 @@ def create_app(deployment_dir: Path) -> FastAPI:
             request_id = f"{REPLAY_PREFIX}{request_id}"
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         out_values, records = [], []
-        for i, (row, (pred, label, prob)) in enumerate(zip(rows, results)):
+        for i, (row, (pred, label, prob)) in enumerate(zip(rows, results, strict=True)):
             tid = f"{request_id}-{i + 1}"
             out_values.append([*row, pred, label, prob, tid])
-            record = dict(zip(fields, row))
+            record = dict(zip(fields, row, strict=True))
             record.update(scoring_id=tid, request_id=request_id, scoring_timestamp=now, prediction=pred,
                           predictedLabel=label, probability=orjson.dumps(prob).decode(),
                           prediction_probability=max(prob), response_time_ms=elapsed_ms,
@@ -157,10 +144,7 @@ def create_app(deployment_dir: Path) -> FastAPI:
               openapi_extra={"requestBody": REQUEST_SCHEMA},
               responses={409: {"description": "the fairness monitor is not enabled"}})
     async def debiased(request: Request) -> Response:
-        from .monitors.base import MonitorStore
-        from .monitors.debias import debias_rows
-
-        config = MonitorStore(datamart).config(subscription.subscription_id, "fairness")
+        config = datamart.monitor_config(subscription.subscription_id, FAIRNESS_MONITOR)
         if config is None:
             message = "debiasing needs the fairness monitor's configuration: enable the fairness monitor first"
             datamart.log_rejected(deployment_id, 409, message)
@@ -176,14 +160,14 @@ def create_app(deployment_dir: Path) -> FastAPI:
         try:
             datamart.store_debiased([
                 {"scoring_id": tid, "request_id": request_id, "deployment_id": deployment_id, "timestamp": now,
-                 "record": orjson.dumps(dict(zip(fields, row))).decode(), "predicted_label": label,
-                 "debiased_label": d} for tid, row, label, d in zip(ids, rows, labels, fair)])
+                 "record": orjson.dumps(dict(zip(fields, row, strict=True))).decode(), "predicted_label": label,
+                 "debiased_label": d} for tid, row, label, d in zip(ids, rows, labels, fair, strict=True)])
         except Exception as exc:
             return _error(503, f"the request could not be logged to the data mart, nothing was scored: {exc}")
         reply = {"fields": [*fields, "prediction", "predictedLabel", "probability", "debiased_predictedLabel",
                             "transaction_id"],
                  "values": [[*row, p, label, prob, d, tid]
-                            for row, (p, label, prob), d, tid in zip(rows, results, fair, ids)]}
+                            for row, (p, label, prob), d, tid in zip(rows, results, fair, ids, strict=True)]}
         return Response(orjson.dumps(reply), media_type="application/json")
 
     app.state.datamart = datamart

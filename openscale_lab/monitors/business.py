@@ -1,0 +1,349 @@
+"""Business applications: business payload derived from the model's decisions, daily KPIs with limits,
+and how the KPIs move with the model's fairness and quality.
+
+As in OpenScale's business applications: an application has a business payload (records of what the
+business did) and business metrics (KPIs: an aggregation of a payload field per day, with limits). The
+KPI monitor follows the monitor contract; it evaluates calendar days (`run_days`), so it has no schedule.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
+
+from ..core.clock import utcnow
+from ..datamart.analytics import AGGREGATIONS
+from ..datamart.database import DataMart, Subscription, in_window
+from ..datamart.tables import BUSINESS_PREFIX, SQL_TYPES, business_applications
+from ..errors import LabError
+from .base import Evaluation, Monitor, MonitorContext, MonitorStore
+from .results import Details, Measurement, MonitorConfig, Threshold
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MIN_DAYS_FOR_CORRELATION = 3
+
+
+class BusinessError(LabError):
+    """A business application, metric or payload that does not fit."""
+
+
+@dataclass(frozen=True)
+class BusinessApplication:
+    """A business application linked to subscriptions, with its payload schema and KPIs."""
+
+    application_id: str
+    name: str
+    description: str
+    payload_fields: list[dict[str, str]]
+    business_metrics: list[dict[str, Any]]
+    subscription_ids: list[str]
+
+    def table(self) -> sa.Table:
+        return sa.Table(
+            f"{BUSINESS_PREFIX}{self.application_id}", sa.MetaData(),
+            sa.Column("record_id", sa.String(64), primary_key=True),
+            sa.Column("subscription_id", sa.String(64), nullable=False),
+            sa.Column("timestamp", sa.DateTime, nullable=False, index=True),
+            *[sa.Column(f["name"], SQL_TYPES[f["type"]]()) for f in self.payload_fields])
+
+    def thresholds(self) -> list[Threshold]:
+        return [Threshold(m["name"], kind, float(m[kind])) for m in self.business_metrics
+                for kind in ("lower_limit", "upper_limit") if m.get(kind) is not None]
+
+
+def _validate(payload_fields: list[dict[str, str]], metrics: list[dict[str, Any]]) -> None:
+    names = {f["name"]: f["type"] for f in payload_fields}
+    for f in payload_fields:
+        if f.get("type") not in SQL_TYPES:
+            raise BusinessError(f"payload field {f.get('name')!r}: type must be one of {', '.join(SQL_TYPES)}")
+    for m in metrics:
+        if m.get("field") not in names:
+            raise BusinessError(f"business metric {m.get('name')!r} reads {m.get('field')!r}, not a payload field")
+        if m.get("aggregation") not in AGGREGATIONS or m.get("time_unit") != "day":
+            raise BusinessError(f"business metric {m.get('name')!r}: aggregation one of "
+                                f"{', '.join(AGGREGATIONS)}, time_unit 'day'")
+        if m["aggregation"] != "count" and names[m["field"]] == "string":
+            raise BusinessError(f"business metric {m['name']!r}: {m['aggregation']} needs a numeric field")
+
+
+class BusinessApplications:
+    """Creates and reads business applications in the data mart."""
+
+    def __init__(self, datamart: DataMart) -> None:
+        self.datamart = datamart
+
+    def create(self, name: str, payload_fields: list[dict[str, str]], business_metrics: list[dict[str, Any]],
+               subscription_ids: list[str], description: str = "") -> BusinessApplication:
+        """A new application (its business payload table too). An existing name is returned as it is, linked
+        to any of `subscription_ids` it did not watch yet (a redeployed model gets a new subscription)."""
+        found = self.get(name, missing_ok=True)
+        if found is not None:
+            return self.link(found, subscription_ids)
+        _validate(payload_fields, business_metrics)
+        app = BusinessApplication(uuid.uuid4().hex[:12], name, description, payload_fields, business_metrics,
+                                  list(subscription_ids))
+        with self.datamart.engine.begin() as conn:
+            conn.execute(business_applications.insert().values(
+                application_id=app.application_id, name=name, description=description,
+                payload_fields=json.dumps(payload_fields), business_metrics=json.dumps(business_metrics),
+                subscription_ids=json.dumps(app.subscription_ids), created_at=utcnow()))
+            app.table().create(conn, checkfirst=True)
+        return app
+
+    def link(self, app: BusinessApplication, subscription_ids: list[str]) -> BusinessApplication:
+        """The application, also watching `subscription_ids` (those it already watches stay)."""
+        new = [s for s in subscription_ids if s not in app.subscription_ids]
+        if not new:
+            return app
+        linked = [*app.subscription_ids, *new]
+        with self.datamart.engine.begin() as conn:
+            conn.execute(business_applications.update().where(
+                business_applications.c.application_id == app.application_id).values(
+                subscription_ids=json.dumps(linked)))
+        return dataclasses.replace(app, subscription_ids=linked)
+
+    def get(self, name: str, missing_ok: bool = False, *, application_id: str | None = None
+            ) -> BusinessApplication | None:
+        """The application called `name` (or with `application_id`)."""
+        column, value = ((business_applications.c.application_id, application_id) if application_id
+                         else (business_applications.c.name, name))
+        with self.datamart.engine.connect() as conn:
+            row = conn.execute(sa.select(business_applications).where(column == value)).first()
+        if row is None:
+            if missing_ok:
+                return None
+            raise BusinessError(f"no business application called {name!r}")
+        return BusinessApplication(row.application_id, row.name, row.description, json.loads(row.payload_fields),
+                                   json.loads(row.business_metrics), json.loads(row.subscription_ids))
+
+    def monitor(self, subscription: Subscription | str) -> BusinessKPIMonitor:
+        """The KPI monitor of a subscription (enable it with an application's name before its first run)."""
+        return BusinessKPIMonitor(MonitorContext.of(self.datamart, subscription))
+
+    # -- business payload ---------------------------------------------------------------------
+    def derive_credit_payload(self, app: BusinessApplication, subscription: Subscription,
+                              start: datetime | None = None, end: datetime | None = None, *,
+                              favourable: str, amount_field: str) -> int:
+        """Business records from the model's payload in [start, end): a favourable decision is an accepted
+        credit (`Accepted` 1, `AcceptedPercent` 100) whose `AmountGranted` is the record's `amount_field`;
+        every other field of the application's payload is copied from the scoring record. Rerunning a
+        window replaces its records."""
+        payload = self.datamart.get_payload(subscription, start, end)
+        if amount_field not in payload.columns:
+            raise BusinessError(f"amount_field {amount_field!r} is not a column of the scoring payload")
+        accepted = (payload[subscription.predicted_label_column] == favourable).to_numpy(dtype=int)
+        derived = {"Accepted": accepted, "AcceptedPercent": 100.0 * accepted,
+                   "AmountGranted": payload[amount_field].to_numpy(dtype=int) * accepted}
+        columns: dict[str, list[Any]] = {
+            "record_id": payload["scoring_id"].tolist(),
+            "subscription_id": [subscription.subscription_id] * len(payload),
+            "timestamp": [t.to_pydatetime() for t in payload["scoring_timestamp"]]}
+        for f in app.payload_fields:
+            name = f["name"]
+            if name in derived:
+                columns[name] = derived[name].tolist()
+            elif name in payload.columns:
+                columns[name] = payload[name].tolist()
+            else:
+                raise BusinessError(f"business payload field {name!r} is neither a scoring payload column nor one "
+                                    f"derived from the decision ({', '.join(derived)})")
+        rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+        table = app.table()
+        with self.datamart.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.subscription_id == subscription.subscription_id,
+                                              *in_window(table.c.timestamp, start, end)))
+            if rows:
+                conn.execute(table.insert(), rows)
+        return len(rows)
+
+    def business_payload(self, app: BusinessApplication, start: datetime | None = None,
+                         end: datetime | None = None, subscription_id: str | None = None) -> pd.DataFrame:
+        """Business records in [start, end), of one subscription or of all the application watches."""
+        import pandas as pd
+
+        table = app.table()
+        with self.datamart.engine.connect() as conn:
+            return pd.read_sql(sa.select(table).where(*self._where(table, start, end, subscription_id))
+                               .order_by(table.c.timestamp), conn)
+
+    # -- KPIs ---------------------------------------------------------------------------------
+    @staticmethod
+    def _where(table: sa.Table, start: datetime | None, end: datetime | None,
+               subscription_id: str | None) -> list[Any]:
+        where = in_window(table.c.timestamp, start, end)
+        return [*where, table.c.subscription_id == subscription_id] if subscription_id else where
+
+    def _kpi_columns(self, app: BusinessApplication, table: sa.Table) -> list[Any]:
+        return [AGGREGATIONS[m["aggregation"]](table.c[m["field"]]).label(f"kpi_{i}")
+                for i, m in enumerate(app.business_metrics)]
+
+    def daily_kpis(self, app: BusinessApplication, start: datetime | None = None, end: datetime | None = None,
+                   subscription_id: str | None = None) -> pd.DataFrame:
+        """Each KPI per day, computed in the database."""
+        import pandas as pd
+
+        table = app.table()
+        day = sa.func.date(table.c.timestamp).label("day")
+        query = (sa.select(day, *self._kpi_columns(app, table))
+                 .where(*self._where(table, start, end, subscription_id)).group_by(day).order_by(day))
+        with self.datamart.engine.connect() as conn:
+            frame = pd.read_sql(query, conn)
+        frame = frame.rename(columns={f"kpi_{i}": m["name"] for i, m in enumerate(app.business_metrics)})
+        frame["day"] = pd.to_datetime(frame["day"])
+        return frame
+
+    def window_kpis(self, app: BusinessApplication, start: datetime | None, end: datetime,
+                    subscription_id: str | None = None) -> dict[str, float]:
+        """Each KPI over [start, end), computed in the database (NaN when the window has no records)."""
+        table = app.table()
+        query = sa.select(*self._kpi_columns(app, table)).where(*self._where(table, start, end, subscription_id))
+        with self.datamart.engine.connect() as conn:
+            row = conn.execute(query).one()
+        return {m["name"]: (float(v) if v is not None else float("nan"))
+                for m, v in zip(app.business_metrics, row, strict=True)}
+
+    def correlations(self, app: BusinessApplication, model_metrics: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Pearson correlation, over days, of each KPI with the model's daily mean of each monitor metric
+        (`"monitor:metric"`; default: the fairness value of each monitored feature and the area under ROC)."""
+        import pandas as pd
+
+        store = MonitorStore(self.datamart)
+        rows = []
+        for sub_id in app.subscription_ids:
+            kpis = self._daily(store, sub_id, BusinessKPIMonitor.name, [m["name"] for m in app.business_metrics])
+            chosen = model_metrics if model_metrics is not None else self._model_metrics(sub_id)
+            wanted = [tuple(m.split(":", 1)) for m in chosen]
+            if not wanted:
+                continue
+            model = pd.concat([self._daily(store, sub_id, mon, [metric]).rename(columns={metric: f"{mon}:{metric}"})
+                               for mon, metric in wanted], axis=1)
+            joined = kpis.join(model, how="inner")
+            for kpi in kpis.columns:
+                for metric in model.columns:
+                    both = joined[[kpi, metric]].dropna()
+                    # a constant series has no correlation (and would only make numpy warn)
+                    enough = len(both) >= MIN_DAYS_FOR_CORRELATION and both.std().gt(0).all()
+                    corr = float(both[kpi].corr(both[metric])) if enough else float("nan")
+                    rows.append({"subscription_id": sub_id, "kpi": kpi, "model_metric": metric, "days": len(both),
+                                 "correlation": corr})
+        return pd.DataFrame(rows, columns=["subscription_id", "kpi", "model_metric", "days", "correlation"])
+
+    def _model_metrics(self, subscription_id: str) -> tuple[str, ...]:
+        """The fairness value of each feature the fairness monitor watches, and the quality monitor's metric."""
+        fairness = self.datamart.monitor_config(subscription_id, "fairness") or {"features": []}
+        quality = ("quality:area_under_roc",) if self.datamart.monitor_config(subscription_id, "quality") else ()
+        return (*(f"fairness:{f['feature']}" for f in fairness["features"]), *quality)
+
+    @staticmethod
+    def _daily(store: MonitorStore, sub_id: str, monitor: str, metrics: list[str]) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = store.measurements(sub_id, monitor)
+        frame = frame[frame["status"] == "evaluated"] if not frame.empty else frame
+        if frame.empty:
+            return pd.DataFrame(columns=metrics, index=pd.DatetimeIndex([], name="day"))
+        values = pd.DataFrame([{k: d.get(k) for k in metrics} for d in frame["metrics"]], index=frame.index,
+                              dtype=float)
+        daily = monitor == BusinessKPIMonitor.name
+        start = frame["window_start"].fillna(frame["window_end"]) if daily else frame["window_end"]
+        values["day"] = pd.to_datetime(start).dt.floor("D")
+        return values.groupby("day").mean()
+
+    def plot(self, app: BusinessApplication, correlations: pd.DataFrame) -> Any:
+        """Daily KPIs against their limits, and the correlation table as bars."""
+        import matplotlib.pyplot as plt
+
+        daily = self.daily_kpis(app)
+        fig, axes = plt.subplots(1, len(app.business_metrics) + 1, figsize=(12, 3.5))
+        for ax, m in zip(axes[:-1], app.business_metrics, strict=True):  # the last axes: correlations
+            ax.bar(daily["day"].dt.strftime("%m-%d"), daily[m["name"]], color="#1f6fb4")
+            if m.get("lower_limit") is not None:
+                ax.axhline(m["lower_limit"], color="#c0392b", ls="--", lw=1, label="lower limit")
+                ax.legend(fontsize=8)
+            ax.set_title(m["name"])
+            ax.tick_params(axis="x", rotation=45)
+        shown = correlations.dropna(subset=["correlation"])
+        ax = axes[-1]
+        if shown.empty:
+            ax.text(0.5, 0.5, f"correlations need\n{MIN_DAYS_FOR_CORRELATION}+ days of data", ha="center",
+                    va="center")
+            ax.set_axis_off()
+        else:
+            ax.barh(shown["kpi"] + " ~ " + shown["model_metric"], shown["correlation"], color="#8e44ad")
+            ax.set_xlim(-1, 1)
+            ax.set_title("Correlation with the model")
+        fig.tight_layout()
+        return axes
+
+
+@dataclass
+class BusinessKPIConfig(MonitorConfig):
+    application_id: str = ""
+    application: str = ""
+    window_hours: float | None = 24.0
+    min_records: int = 1
+
+
+@dataclass
+class BusinessKPIDetails(Details):
+    title: ClassVar[str] = "Business KPIs"
+    application_id: str = ""
+    application: str = ""
+
+
+class BusinessKPIMonitor(Monitor[BusinessKPIConfig, BusinessKPIDetails]):
+    """The KPIs of a business application per calendar day, over the business records of one subscription
+    the application watches (so they line up with that subscription's model metrics)."""
+
+    name = "business_kpis"
+    default_schedule_hours = 0.0  # evaluated per calendar day by run_days(), not on a rolling window
+    config_type = BusinessKPIConfig
+    details_type = BusinessKPIDetails
+    data_description = "business payload records"
+
+    @property
+    def applications(self) -> BusinessApplications:
+        return BusinessApplications(self.ctx.datamart)
+
+    def enable(self, *, application: str, min_records: int = 1) -> BusinessKPIConfig:
+        """Evaluate the KPIs of the business application called `application`."""
+        app = self.applications.get(application)
+        assert app is not None
+        if self.ctx.subscription.subscription_id not in app.subscription_ids:
+            raise BusinessError(f"business application {application!r} is not linked to subscription "
+                                f"{self.ctx.subscription.subscription_id}")
+        config = BusinessKPIConfig(application_id=app.application_id, application=app.name, min_records=min_records)
+        return self._store_config(config, None)
+
+    def application(self, config: BusinessKPIConfig) -> BusinessApplication:
+        app = self.applications.get(config.application, application_id=config.application_id)
+        assert app is not None
+        return app
+
+    def thresholds(self, config: BusinessKPIConfig) -> list[Threshold]:
+        return self.application(config).thresholds()
+
+    def load(self, config: BusinessKPIConfig, start: datetime | None, end: datetime) -> pd.DataFrame:
+        return self.applications.business_payload(self.application(config), start, end,
+                                                   self.ctx.subscription.subscription_id)
+
+    def evaluate(self, config: BusinessKPIConfig, data: pd.DataFrame, start: datetime | None,
+                 end: datetime) -> Evaluation[BusinessKPIDetails]:
+        app = self.application(config)
+        metrics = self.applications.window_kpis(app, start, end, self.ctx.subscription.subscription_id)
+        return Evaluation(metrics, BusinessKPIDetails(application_id=app.application_id, application=app.name))
+
+    def run_days(self, start: datetime | None = None, end: datetime | None = None) -> list[Measurement]:
+        """One KPI measurement per calendar day with business payload in [start, end), each replacing an
+        earlier one of that day; limits raise alerts."""
+        app = self.application(self.config())
+        days = self.applications.daily_kpis(app, start, end, self.ctx.subscription.subscription_id)["day"]
+        return [self.run(day.to_pydatetime(), day.to_pydatetime() + timedelta(days=1), replace=True)
+                for day in days]
