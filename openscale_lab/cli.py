@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .errors import LabError
@@ -15,6 +16,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run-lab", help="execute every notebook in order with papermill")
     run.add_argument("--output", default="output", help="folder for the executed notebooks")
     run.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 00 01)")
+    run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                     help="a notebook parameter for every notebook that has it, e.g. -p DAYS=2 (VALUE is read "
+                          "as JSON when it parses, else as text)")
     dep = sub.add_parser("deployment", help="manage the workspace's deployments")
     dep.add_argument("action", choices=["start", "stop", "status"])
     dep.add_argument("--name", help="only the deployment of this name")
@@ -27,6 +31,20 @@ def _parser() -> argparse.ArgumentParser:
     prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
     prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
     return parser
+
+
+def _parameters(given: list[str]) -> dict[str, object]:
+    """NAME=VALUE pairs as notebook parameters (VALUE as JSON when it parses, else as text)."""
+    out: dict[str, object] = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise LabError(f"parameter {item!r}: write it as NAME=VALUE, e.g. DAYS=2")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
 
 
 def _deployment(args: argparse.Namespace) -> int:
@@ -93,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
             java_version()  # a clear message now rather than a JVM error inside a notebook
 
-            done = run_lab(args.output, args.workspace, args.only)
+            done = run_lab(args.output, args.workspace, args.only, _parameters(args.parameter))
             print("executed notebooks:")
             for path in done:
                 print(f"  {path}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.paths import notebooks_dir
+from .errors import LabError
 from .provisioning import stop_lab
 from .workspace import CONFIG_FILE, resolve_workspace_path
 
@@ -62,20 +63,28 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any] | 
 
 
 def run_lab(output_dir: str | os.PathLike[str], workspace: str | os.PathLike[str] | None = None,
-            only: list[str] | None = None) -> list[Path]:
+            only: list[str] | None = None, parameters: dict[str, Any] | None = None) -> list[Path]:
     """Run every lab notebook in order into `output_dir`, then stop the deployments it started.
 
-    The workspace keeps the deployments; `openscale-lab deployment start` brings them back.
+    `parameters` (e.g. {"DAYS": 2}) go to each notebook whose parameters cell declares them. The
+    workspace keeps the deployments; `openscale-lab deployment start` brings them back.
     """
+    import papermill as pm
+
     out = Path(output_dir).resolve()
     ws = resolve_workspace_path(workspace)
+    chosen = [nb for nb in lab_notebooks() if not only or any(nb.name.startswith(o) for o in only)]
+    declared = {nb: set(pm.inspect_notebook(str(nb))) for nb in chosen}
+    unknown = set(parameters or {}) - set().union(*declared.values())
+    if unknown:
+        raise LabError(f"no notebook has a parameter {', '.join(sorted(unknown))}; the notebooks' parameters are "
+                       f"{', '.join(sorted(set().union(*declared.values())))}")
     done = []
     try:
-        for nb in lab_notebooks():
-            if only and not any(nb.name.startswith(o) for o in only):
-                continue
+        for nb in chosen:
             print(f"running {nb.name} ...", flush=True)
-            done.append(run_notebook(nb, out, {"WORKSPACE": str(ws)}))
+            given = {k: v for k, v in (parameters or {}).items() if k in declared[nb]}
+            done.append(run_notebook(nb, out, {**given, "WORKSPACE": str(ws)}))
     finally:
         if (ws / CONFIG_FILE).is_file():
             stopped = stop_lab(ws)

@@ -219,3 +219,17 @@ def test_measurements_stored_before_typed_details_still_load(fresh_monitoring: M
     quality = measurement_from_row({**row, "monitor": "quality", "details": {
         "confusion_matrix": {"tp": 1, "fp": 2, "tn": 3, "fn": 4}, "positive_label": "Risk"}})
     assert quality.details.confusion_matrix.sensitivity == pytest.approx(0.2)
+
+
+def test_a_run_is_stored_whole_or_not_at_all(fresh_monitoring: Monitoring, monkeypatch: pytest.MonkeyPatch) -> None:
+    mon = fresh_monitoring
+    mon.fairness.enable(**ENABLE["fairness"](mon))
+    normal(mon)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(mon.fairness, "save_with", broken)  # fails while writing the biased transactions
+    with pytest.raises(RuntimeError, match="disk is full"):
+        mon.fairness.run(*WINDOW)
+    assert mon.fairness.measurements().empty and mon.alerts().empty and mon.fairness.biased_transactions().empty

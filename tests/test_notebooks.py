@@ -183,13 +183,18 @@ def test_notebook_00_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
 @pytest.mark.slow
 def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, tmp_path: Path) -> None:
     out = tmp_path / "executed"
+    refused = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "run-lab",
+                              "-p", "WEEKS=2"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "no notebook has a parameter WEEKS" in refused.stderr
+    # two days of history are enough to show the command runs every notebook (the history has its own tests)
     done = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "run-lab",
-                           "--output", str(out)], capture_output=True, text=True, timeout=900)
+                           "--output", str(out), "-p", "DAYS=2"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     names = [p.name for p in lab_notebooks()]
     assert sorted(p.name for p in out.glob("*.ipynb")) == names
     assert str(out / names[0]) in done.stdout and f"--workspace {workspace} deployment start" in done.stdout
     assert read_records(out / "01_train_and_deploy_model.ipynb")["payload_count"] == 8
+    assert read_records(out / "04_load_history.ipynb")["hours"] == 48
     assert all(not row["running"] for row in MLEngine(Workspace.open(workspace)).status())
     status = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "deployment",
                              "start"], capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ from typing import Any
 
 import ipywidgets as w
 import pandas as pd
-from IPython.display import Image, display
+from matplotlib.figure import Figure
 
 from ..workspace import Workspace
 from . import charts
@@ -29,6 +29,13 @@ def table_html(frame: pd.DataFrame, max_rows: int = 50) -> str:
                    for row in frame.head(max_rows).itertuples(index=False))
     more = f"<p>… {len(frame) - max_rows} more</p>" if len(frame) > max_rows else ""
     return f"<table class='osl-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def picture(fig: Figure) -> w.Image:
+    """A chart as an image widget. The dashboard sets widgets' values rather than capturing displayed output
+    in Output widgets: a headless notebook runner then never has to send output state back to the kernel."""
+    width = f"{round(fig.get_figwidth() * charts.DPI)}px"  # its own size, not stretched to the page
+    return w.Image(value=charts.to_png(fig), format="png", layout=w.Layout(width=width, max_width="100%"))
 
 
 def headline(monitor: str, metrics: dict[str, Any], thresholds: list[dict[str, Any]]) -> dict[str, float]:
@@ -53,16 +60,16 @@ class InsightsDashboard:
         self.tiles = w.HBox(layout=w.Layout(flex_flow="row wrap"))
         self.header = w.HTML()
         self.hour_picker = w.Dropdown(description="Hour", options=[], layout=w.Layout(width="320px"))
-        self.charts = w.Output()
+        self.charts = w.VBox()
         self.hour_summary = w.HTML()
         self.view = w.ToggleButtons(options=list(FAIRNESS_VIEWS), description="Fairness on")
-        self.details = w.Output()
+        self.details = w.VBox()
         self.tx_kind = w.ToggleButtons(options=["All transactions", "Biased transactions"], value="All transactions")
         self.tx_table = w.HTML()
         self.tx_pick = w.Dropdown(description="Transaction", options=[], layout=w.Layout(width="420px"))
         self.tx_id = w.Text(description="or id", placeholder="a transaction id", layout=w.Layout(width="420px"))
         self.explain_button = w.Button(description="Explain", button_style="primary", icon="search")
-        self.explanation = w.Output()
+        self.explanation = w.VBox()
         self.status = w.HTML()
         self.deployment_box = w.VBox([
             self.header, self.hour_picker, self.charts, w.HTML("<h3>Details of the selected hour</h3>"),
@@ -123,16 +130,15 @@ class InsightsDashboard:
 
     def _draw_charts(self) -> None:
         sub_id = self.subscription_id
-        self.charts.clear_output(wait=True)
-        with self.charts:
-            for monitor, metrics, title in SERIES + self._extra_series():
-                series = self.data.series(sub_id, monitor)
-                if series.empty:
-                    continue
-                metrics = metrics or [t["metric"] for t in self.data.thresholds(sub_id, monitor)]
-                fig = charts.timeseries(series, metrics, self.data.thresholds(sub_id, monitor),
-                                        self.data.alerts(sub_id, monitor), title, self.hour)
-                display(Image(charts.to_png(fig)))
+        shown = []
+        for monitor, metrics, title in SERIES + self._extra_series():
+            series = self.data.series(sub_id, monitor)
+            if series.empty:
+                continue
+            metrics = metrics or [t["metric"] for t in self.data.thresholds(sub_id, monitor)]
+            shown.append(picture(charts.timeseries(series, metrics, self.data.thresholds(sub_id, monitor),
+                                                   self.data.alerts(sub_id, monitor), title, self.hour)))
+        self.charts.children = shown
 
     def _extra_series(self) -> list[tuple[str, list[str] | None, str]]:
         done = self.data.measurements(self.subscription_id)
@@ -159,32 +165,32 @@ class InsightsDashboard:
         quality = self.data.at_hour(sub_id, "quality", hour)
         drift = self.data.at_hour(sub_id, "drift", hour)
         parts = [f"<p>Hour ending <b>{hour:%Y-%m-%d %H:%M}</b>.</p>"]
-        self.details.clear_output(wait=True)
-        with self.details:
-            if fairness and fairness.evaluated:
-                self.rates = fairness_rates(fairness.details, self.view.value, self.data.training_rates(sub_id))
-                for r in self.rates.itertuples():
-                    verb = "less" if r[4] < r[5] else "more"
-                    parts.append(f"<p class='osl-fairness'>For {r.feature}, {html.escape(r[2])} got the favourable "
-                                 f"outcome {verb} often than {html.escape(r[3])}: {r[4]:.0%} vs {r[5]:.0%} "
-                                 f"({self.view.value.lower()} data).</p>")
-                display(Image(charts.to_png(charts.fairness_bars(self.rates, self.view.value))))
-            else:
-                self.rates = None
-                parts.append(f"<p>Fairness: {html.escape(fairness.message) if fairness else 'no run this hour'}"
-                             "</p>")
-            if quality and quality.evaluated:
-                parts.append(f"<p>Quality: area under ROC {quality.metrics['area_under_roc']:.3f} on "
-                             f"{quality.record_count} feedback records.</p>")
-                display(Image(charts.to_png(charts.confusion(quality.details))))
-            if drift and drift.evaluated:
-                d = drift.details
-                wrong = [t.scoring_id for t in d.transactions_driving_drift]
-                parts.append(f"<p>Drift: drop in accuracy {drift.metrics['drift_magnitude']:.3f}; features "
-                             f"driving it: {html.escape(', '.join(d.features_driving_drift[:3]))}; "
-                             f"{len(wrong)} transactions most likely scored wrong"
-                             f"{': ' + html.escape(', '.join(wrong[:5])) if wrong else ''}.</p>")
-                display(Image(charts.to_png(charts.drift_features(drift))))
+        pictures = []
+        if fairness and fairness.evaluated:
+            self.rates = fairness_rates(fairness.details, self.view.value, self.data.training_rates(sub_id))
+            for r in self.rates.itertuples():
+                verb = "less" if r[4] < r[5] else "more"
+                parts.append(f"<p class='osl-fairness'>For {r.feature}, {html.escape(r[2])} got the favourable "
+                             f"outcome {verb} often than {html.escape(r[3])}: {r[4]:.0%} vs {r[5]:.0%} "
+                             f"({self.view.value.lower()} data).</p>")
+            pictures.append(picture(charts.fairness_bars(self.rates, self.view.value)))
+        else:
+            self.rates = None
+            parts.append(f"<p>Fairness: {html.escape(fairness.message) if fairness else 'no run this hour'}"
+                         "</p>")
+        if quality and quality.evaluated:
+            parts.append(f"<p>Quality: area under ROC {quality.metrics['area_under_roc']:.3f} on "
+                         f"{quality.record_count} feedback records.</p>")
+            pictures.append(picture(charts.confusion(quality.details)))
+        if drift and drift.evaluated:
+            d = drift.details
+            wrong = [t.scoring_id for t in d.transactions_driving_drift]
+            parts.append(f"<p>Drift: drop in accuracy {drift.metrics['drift_magnitude']:.3f}; features "
+                         f"driving it: {html.escape(', '.join(d.features_driving_drift[:3]))}; "
+                         f"{len(wrong)} transactions most likely scored wrong"
+                         f"{': ' + html.escape(', '.join(wrong[:5])) if wrong else ''}.</p>")
+            pictures.append(picture(charts.drift_features(drift)))
+        self.details.children = pictures
         self.hour_summary.value = "".join(parts)
 
     # -- transactions and explanations --------------------------------------------------------
@@ -213,25 +219,23 @@ class InsightsDashboard:
         if not transaction_id or self.subscription_id is None:
             self.status.value = "<p>Pick a transaction or type its id.</p>"
             return None
-        self.explanation.clear_output(wait=True)
-        with self.explanation:
-            try:
-                result = self.data.explanation(self.subscription_id, transaction_id)
-            except Exception as error:  # shown to the learner, not raised into the page
-                display(w.HTML(f"<p class='osl-error'>{html.escape(str(error))}</p>"))
-                return None
-            lime, con = result["lime"], result["contrastive"]
-            neg, pos = con["pertinent_negative"], con["pertinent_positive"]
-            changes = "; ".join(f"{c['feature']}: {c['from']} → {c['to']}" for c in neg["changes"]) or "none found"
-            keeps = ", ".join(f"{p['feature']} = {p['value']}" for p in pos["features"]) or "none needed"
-            display(w.HTML(
-                f"<p class='osl-explained'>Transaction <b>{html.escape(transaction_id)}</b>: "
-                f"<b>{html.escape(lime['predicted_class'])}</b> with confidence {lime['confidence']:.0%}.</p>"
-                f"<p>Smallest change that flips it to {html.escape(neg['new_class'])}: {html.escape(changes)}.</p>"
-                f"<p>Features that alone keep the decision: {html.escape(keeps)}.</p>"))
-            display(Image(charts.to_png(charts.lime_bars(lime))))
-            attributes = pd.DataFrame([result["attributes"]])
-            display(w.HTML("<p>Attributes sent to the model:</p>" + table_html(attributes)))
+        try:
+            result = self.data.explanation(self.subscription_id, transaction_id)
+        except Exception as error:  # shown to the learner, not raised into the page
+            self.explanation.children = [w.HTML(f"<p class='osl-error'>{html.escape(str(error))}</p>")]
+            return None
+        lime, con = result["lime"], result["contrastive"]
+        neg, pos = con["pertinent_negative"], con["pertinent_positive"]
+        changes = "; ".join(f"{c['feature']}: {c['from']} → {c['to']}" for c in neg["changes"]) or "none found"
+        keeps = ", ".join(f"{p['feature']} = {p['value']}" for p in pos["features"]) or "none needed"
+        attributes = pd.DataFrame([result["attributes"]])
+        self.explanation.children = [
+            w.HTML(f"<p class='osl-explained'>Transaction <b>{html.escape(transaction_id)}</b>: "
+                   f"<b>{html.escape(lime['predicted_class'])}</b> with confidence {lime['confidence']:.0%}.</p>"
+                   f"<p>Smallest change that flips it to {html.escape(neg['new_class'])}: {html.escape(changes)}.</p>"
+                   f"<p>Features that alone keep the decision: {html.escape(keeps)}.</p>"),
+            picture(charts.lime_bars(lime)),
+            w.HTML("<p>Attributes sent to the model:</p>" + table_html(attributes))]
         self.last_explanation = result
         return result
 

@@ -11,6 +11,7 @@ from ..monitors.explain import plot_lime
 from ..monitors.quality import QualityDetails
 from ..monitors.results import Measurement
 
+DPI = 90  # pixels per inch of the PNG charts
 COLORS = ["#1f6fb4", "#e67e22", "#2e8b57", "#8e44ad"]
 
 
@@ -90,5 +91,5 @@ def to_png(fig: Figure) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..core.clock import utcnow
 from ..data import load_training_reference
@@ -83,8 +85,10 @@ class MonitorStore:
             row["config"] = json.loads(row["config"])
         return rows
 
-    def save(self, m: Measurement, replace: bool = False) -> Measurement:
-        """Store a measurement and the alerts its broken thresholds raise, in one transaction.
+    def save(self, m: Measurement, replace: bool = False,
+             with_it: Callable[[Connection], None] | None = None) -> Measurement:
+        """Store a measurement and the alerts its broken thresholds raise, in one transaction, with what
+        `with_it` writes on the same connection (rows that belong to the measurement).
 
         A measurement is stamped with the end of its data window, so a replayed history lines up in time.
         `replace` first removes earlier measurements (and their alerts) of the same monitor and window.
@@ -120,6 +124,8 @@ class MonitorStore:
             conn.execute(monitor_instances.update().where(
                 monitor_instances.c.subscription_id == m.subscription_id,
                 monitor_instances.c.monitor == m.monitor).values(last_run_at=m.timestamp))
+            if with_it is not None:
+                with_it(conn)
         return m
 
     def measurements(self, subscription_id: str, monitor: str | None = None) -> pd.DataFrame:
@@ -221,7 +227,7 @@ def resolve_window(start: datetime | None, end: datetime | None,
 
 @dataclass
 class Evaluation(Generic[D]):
-    """What `Monitor.evaluate` returns: metrics, typed details, and anything `after_save` needs."""
+    """What `Monitor.evaluate` returns: metrics, typed details, and anything `save_with` needs."""
 
     metrics: dict[str, float]
     details: D
@@ -316,8 +322,8 @@ class Monitor(ABC, Generic[C, D]):
             message="", window_start=start, window_end=end,
             record_count=have if result.record_count is None else result.record_count,
             metrics=result.metrics, thresholds=thresholds, details=result.details)
-        self.ctx.store.save(measurement, replace=replace)
-        self.after_save(measurement, result)
+        self.ctx.store.save(measurement, replace=replace,
+                            with_it=lambda conn: self.save_with(measurement, result, conn))
         return measurement
 
     # -- what a monitor implements --------------------------------------------------------------
@@ -333,8 +339,8 @@ class Monitor(ABC, Generic[C, D]):
     def evaluate(self, config: C, data: Any, start: datetime | None, end: datetime) -> Evaluation[D]:
         """Metrics and details of the window's data; raise NotEvaluated(reason) when they are undefined."""
 
-    def after_save(self, measurement: Measurement, result: Evaluation[D]) -> None:
-        """Store what belongs with a saved measurement (nothing by default)."""
+    def save_with(self, measurement: Measurement, result: Evaluation[D], conn: Connection) -> None:
+        """Write what belongs with the measurement, in its transaction (nothing by default)."""
 
     # -- shared helpers -------------------------------------------------------------------------
     def _store_config(self, config: C, schedule_hours: float | None) -> C:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..core.fairness_groups import combine_debiased, group_mask, representative
 from ..datamart.tables import biased_transactions
@@ -232,8 +233,8 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         details = FairnessDetails(features=run.features, favourable_classes=list(config.favourable_classes))
         return Evaluation(metrics, details, extra=(data, labels, run))
 
-    def after_save(self, measurement: Measurement, result: Evaluation[FairnessDetails]) -> None:
-        """Store the run's biased transactions, linked to the measurement."""
+    def save_with(self, measurement: Measurement, result: Evaluation[FairnessDetails], conn: Connection) -> None:
+        """Store the run's biased transactions, linked to the measurement, in its transaction."""
         payload, labels, run = result.extra
         rows = []
         for f, found in run.biased.items():
@@ -249,8 +250,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
                              "measurement_id": measurement.measurement_id,
                              "subscription_id": measurement.subscription_id})
         if rows:
-            with self.ctx.datamart.engine.begin() as conn:
-                conn.execute(biased_transactions.insert(), rows)
+            conn.execute(biased_transactions.insert(), rows)
 
     def _debiasing_accuracy(self, config: FairnessConfig, start: datetime | None,
                             end: datetime) -> dict[str, float]:
