@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ..datamart.database import DataMart, Subscription
 from ..datamart.tables import biased_transactions
 from ..monitors.base import MonitorContext, MonitorStore
+from ..monitors.explain import ExplanationService
 from ..monitors.fairness import FairnessConfig, FairnessDetails, training_rates
 from ..monitors.monitoring import Monitoring
 from ..monitors.registry import measurement_from_row
@@ -31,6 +32,7 @@ class InsightsData:
         self.datamart = DataMart(workspace.datamart_url)
         self.store = MonitorStore(self.datamart)
         self._training_rates: dict[str, dict[str, dict[str, float]]] = {}
+        self._explanations: dict[str, ExplanationService] = {}  # one per subscription: scorer and LIME set up once
 
     def close(self) -> None:
         self.datamart.close()
@@ -160,8 +162,10 @@ class InsightsData:
 
     def explanation(self, subscription_id: str, transaction_id: str) -> dict[str, Any]:
         """The stored explanations of a transaction, computed and stored first if there are none."""
-        sub = self.subscription(subscription_id)
-        service = Monitoring(self.workspace, self.datamart, sub).explanations
+        if subscription_id not in self._explanations:
+            sub = self.subscription(subscription_id)
+            self._explanations[subscription_id] = Monitoring(self.workspace, self.datamart, sub).explanations
+        service = self._explanations[subscription_id]
         stored = service.stored(transaction_id)
         if {"lime", "contrastive"} <= set(stored):
             record = service.transaction(transaction_id)
