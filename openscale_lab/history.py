@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from .core.clock import utcnow
 from .data import load_scoring_feed
-from .datamart.tables import alerts, biased_transactions, measurements
+from .datamart.tables import MEASUREMENT_ROWS, measurements
 from .deployments.artifacts import REPLAY_HEADER, REPLAY_PREFIX, Deployment
 from .monitors.business import BusinessApplications
 from .monitors.feedback import feedback_table
@@ -132,8 +132,8 @@ class HistoryReplay:
             ids = sa.select(measurements.c.measurement_id).where(
                 measurements.c.subscription_id == sub.subscription_id, measurements.c.window_end > lo,
                 measurements.c.window_end <= hi)
-            conn.execute(biased_transactions.delete().where(biased_transactions.c.measurement_id.in_(ids)))
-            conn.execute(alerts.delete().where(alerts.c.measurement_id.in_(ids)))
+            for table in MEASUREMENT_ROWS:
+                conn.execute(table.delete().where(table.c.measurement_id.in_(ids)))
             conn.execute(measurements.delete().where(measurements.c.measurement_id.in_(ids)))
 
     def _enable_monitors(self) -> None:

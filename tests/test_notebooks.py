@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import openscale_lab as lab
@@ -108,8 +109,8 @@ def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: P
         risk = mon.ctx.labels.index("Risk")
         assert rec["area_under_roc"] == pytest.approx(roc_auc_score(feedback["Risk"] == "Risk", probs[:, risk]))
         stored = mon.measurements()
-        assert len(stored) == rec["measurements"] == 5
-        assert list(stored["monitor"]) == ["quality", "quality", "fairness", "drift", "model_health"]
+        assert len(stored) == rec["measurements"] == 6
+        assert list(stored["monitor"]) == ["quality", "quality", "fairness", "drift", "drift", "model_health"]
         fairness = stored[stored["monitor"] == "fairness"].iloc[-1]
         payload = mon.ctx.payload(fairness["window_start"].to_pydatetime(), fairness["window_end"].to_pydatetime())
         assert len(payload) == rec["fairness_records"] == 208  # the eight applicants and 200 from the feed
@@ -117,13 +118,23 @@ def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: P
         by_sex = MetricFrame(metrics=selection_rate, y_true=fav, y_pred=fav, sensitive_features=payload["Sex"]).by_group
         assert rec["fairness_sex"] == pytest.approx(by_sex["female"] / by_sex["male"])
         assert rec["biased_transactions"] == len(mon.fairness.biased_transactions(fairness["measurement_id"]))
-        drift = stored[stored["monitor"] == "drift"].iloc[-1]
+        drift, shifted = (row for _, row in stored[stored["monitor"] == "drift"].iterrows())
         assert rec["drift_magnitude"] == pytest.approx(drift["metrics"]["drift_magnitude"])
+        assert rec["drift_feed_alerts"] == []  # the tutorial's own traffic: no false alarm
+        assert {"data_drift_magnitude", "feature_drift"} <= set(rec["drift_shifted_alerts"])
+        window = mon.ctx.payload(shifted["window_start"].to_pydatetime(), shifted["window_end"].to_pydatetime())
+        bad, _ = mon.drift.constraints().check(window)
+        assert len(window) == 408 and rec["data_drift_magnitude_shifted"] == pytest.approx(bad.mean())
+        assert rec["inconsistent_transactions"] == bad.sum() > 50
+        assert any("above the training range" in r for r in rec["inconsistent_reasons"])
+        assert rec["feedback_estimates"] == pytest.approx(mon.drift.estimate_accuracy(feedback))
+        assert rec["feedback_accuracy"] == pytest.approx(
+            np.mean(np.asarray(mon.ctx.labels, dtype=object)[probs.argmax(axis=1)] == feedback["Risk"]))
         explanation = mon.explanations.stored(rec["explained_transaction"])
         assert rec["explanation_top_feature"] in FEATURE_COLUMNS
         assert explanation["lime"]["features"][0]["feature"] == rec["explanation_top_feature"]
         assert rec["alerts"] == len(mon.alerts())
-        assert len(rec["debiased_labels"]) == 8 and rec["health_records"] == 208
+        assert len(rec["debiased_labels"]) == 8 and rec["health_records"] == 408
         mon.close()
     finally:
         lab.stop_lab(ws)

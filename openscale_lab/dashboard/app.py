@@ -14,7 +14,7 @@ from . import charts
 from .data import FAIRNESS_VIEWS, HEADLINE, TILE_MONITORS, InsightsData, fairness_rates
 
 SERIES = [("fairness", None, "Fairness (disparate impact)"), ("quality", ["area_under_roc"], "Quality"),
-          ("drift", ["drift_magnitude", "output_drift"], "Drift"),
+          ("drift", ["drift_magnitude", "data_drift_magnitude", "output_drift", "feature_drift"], "Drift"),
           ("model_health", ["response_time_avg_ms", "response_time_p95_ms"], "Model health (ms)")]
 
 
@@ -184,11 +184,13 @@ class InsightsDashboard:
             pictures.append(picture(charts.confusion(quality.details)))
         if drift and drift.evaluated:
             d = drift.details
-            wrong = [t.scoring_id for t in d.transactions_driving_drift]
-            parts.append(f"<p>Drift: drop in accuracy {drift.metrics['drift_magnitude']:.3f}; features "
-                         f"driving it: {html.escape(', '.join(d.features_driving_drift[:3]))}; "
-                         f"{len(wrong)} transactions most likely scored wrong"
-                         f"{': ' + html.escape(', '.join(wrong[:5])) if wrong else ''}.</p>")
+            m = drift.metrics
+            shown = [t.scoring_id for t in d.transactions_driving_drift]
+            features = ", ".join(d.features_driving_drift[:3]) or "none beyond chance"
+            parts.append(f"<p>Drift: drop in accuracy {m['drift_magnitude']:.3f}; "
+                         f"{m.get('data_drift_magnitude', 0.0):.1%} of transactions inconsistent with the "
+                         f"training data; features driving it: {html.escape(features)}; transactions responsible"
+                         f"{': ' + html.escape(', '.join(shown[:5])) if shown else ': none'}.</p>")
             pictures.append(picture(charts.drift_features(drift)))
         self.details.children = pictures
         self.hour_summary.value = "".join(parts)

@@ -79,6 +79,17 @@ alerts = sa.Table(
     sa.Column("timestamp", sa.DateTime, nullable=False),
     sa.Column("message", sa.Text, nullable=False),
 )
+drift_transactions = sa.Table(
+    "drift_transactions", metadata,
+    sa.Column("measurement_id", sa.String(64), sa.ForeignKey("measurements.measurement_id"), primary_key=True),
+    sa.Column("scoring_id", sa.String(64), primary_key=True),
+    sa.Column("subscription_id", sa.String(64), nullable=False, index=True),
+    sa.Column("scoring_timestamp", sa.DateTime, nullable=False),
+    sa.Column("view", sa.String(16), nullable=False),  # accuracy | consistency | both
+    sa.Column("p_correct", sa.Float, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),
+)
+
 biased_transactions = sa.Table(
     "biased_transactions", metadata,
     sa.Column("measurement_id", sa.String(64), sa.ForeignKey("measurements.measurement_id"), primary_key=True),
@@ -92,6 +103,9 @@ biased_transactions = sa.Table(
     sa.Column("original_label", sa.String(200), nullable=False),
     sa.Column("perturbed_label", sa.String(200), nullable=False),
 )
+# rows that belong to a measurement: removed with it (alerts first, then what its monitor stored)
+MEASUREMENT_ROWS = (alerts, drift_transactions, biased_transactions)
+
 explanations = sa.Table(
     "explanations", metadata,
     sa.Column("subscription_id", sa.String(64), primary_key=True),

@@ -1,10 +1,10 @@
 """Training the tutorial's credit-risk model: Spark StringIndexers, VectorAssembler, RandomForest, IndexToString."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..data import load_training_data_spark, training_data_reference
+from ..data import load_training_data, load_training_data_spark, training_data_reference
 from ..tutorial import (
     AUC_THRESHOLD,
     CATEGORICAL_COLUMNS,
@@ -35,6 +35,7 @@ class TrainingResult:
     input_schema: list[dict[str, str]]
     test_data: pd.DataFrame
     params: dict[str, Any]
+    evaluation_rows: list[int] = field(default_factory=list)
 
     def metadata(self, name: str = MODEL_NAME) -> dict[str, Any]:
         """What the repository stores beside the model."""
@@ -49,6 +50,8 @@ class TrainingResult:
             "categorical_columns": list(CATEGORICAL_COLUMNS),
             "input_schema": self.input_schema,
             "training": {"train_count": self.train_count, "test_count": self.test_count, **self.params},
+            # the training-data rows held out for evaluation: the drift monitor's base accuracy is measured on them
+            "evaluation_rows": self.evaluation_rows,
             "evaluation": {"method": "binary", "metrics": [
                 {"name": "areaUnderROC", "value": self.area_under_roc, "threshold": AUC_THRESHOLD}]},
         }
@@ -56,6 +59,15 @@ class TrainingResult:
     @property
     def passed(self) -> bool:
         return self.area_under_roc >= AUC_THRESHOLD
+
+
+def held_out_rows(training: pd.DataFrame, test: pd.DataFrame) -> list[int]:
+    """Positions in the training data of the rows Spark's split held out (matched on every column; identical
+    duplicate rows are interchangeable)."""
+    columns = [*FEATURE_COLUMNS, LABEL_COLUMN]
+    keyed = training[columns].reset_index(drop=True).reset_index()
+    matched = keyed.merge(test[columns].drop_duplicates(), on=columns, how="inner")
+    return sorted(int(i) for i in matched["index"].unique())
 
 
 def input_schema_of(frame: DataFrame) -> list[dict[str, str]]:
@@ -101,11 +113,12 @@ def train_model(spark: SparkSession, seed: int = SPLIT_SEED, num_trees: int = 20
     auc = BinaryClassificationEvaluator(rawPredictionCol="rawPrediction", labelCol="label",
                                         metricName="areaUnderROC").evaluate(predictions)
     test_pd = test.select(*FEATURE_COLUMNS, LABEL_COLUMN).toPandas()
+    held_out = held_out_rows(load_training_data(), test_pd)
     result = TrainingResult(model=model, area_under_roc=float(auc), train_count=train.count(),
                             test_count=test.count(), labels=labels, input_schema=input_schema_of(train),
                             test_data=test_pd,
                             params={"seed": seed, "num_trees": num_trees, "max_depth": max_depth,
-                                    "split": [0.8, 0.2]})
+                                    "split": [0.8, 0.2]}, evaluation_rows=held_out)
     train.unpersist()
     test.unpersist()
     return result

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from ..core.clock import utcnow
 from ..data import load_training_reference
 from ..datamart.database import DataMart, Subscription
-from ..datamart.tables import alerts, measurements, monitor_instances
+from ..datamart.tables import MEASUREMENT_ROWS, alerts, measurements, monitor_instances
 from ..errors import LabError
 from ..models.repository import ModelRepository
 from ..workspace import Workspace
@@ -112,7 +112,8 @@ class MonitorStore:
                     else measurements.c.window_start == m.window_start)
                 ids = [r[0] for r in conn.execute(same)]
                 if ids:
-                    conn.execute(alerts.delete().where(alerts.c.measurement_id.in_(ids)))
+                    for table in MEASUREMENT_ROWS:
+                        conn.execute(table.delete().where(table.c.measurement_id.in_(ids)))
                     conn.execute(measurements.delete().where(measurements.c.measurement_id.in_(ids)))
             conn.execute(measurements.insert().values(
                 measurement_id=m.measurement_id, subscription_id=m.subscription_id, monitor=m.monitor,

@@ -1,9 +1,20 @@
-"""The drift monitor: predicted drop in accuracy (a drift detection model), output drift and feature drift.
+"""The drift monitor: drop in accuracy, drop in data consistency, output drift and feature drift.
 
-OpenScale's definition of drift followed here: a drift detection model, trained on the training data and the
-deployed model's outcomes, predicts for each payload record whether the model scores it correctly; the drop
-in accuracy is the base accuracy minus the predicted accuracy of the window (upper limit 0.05), and the
-records predicted wrong are the transactions driving drift.
+OpenScale's definitions followed here:
+- drop in accuracy (`drift_magnitude`, upper limit 0.05 as in the tutorial): the base accuracy (the model's
+  accuracy on its held-out evaluation rows) minus the accuracy a drift detection model predicts for the
+  window, floored at 0 as OpenScale reports it; `predicted_accuracy` keeps the estimate itself;
+- drop in data consistency (`data_drift_magnitude`, upper limit 0.10): the share of the window's transactions
+  that break a constraint learned from the training data (see `consistency.py`);
+- drift v2 output drift and feature drift: the total variation distance between the training and the window's
+  distribution of the favourable-class probability, and of each feature (binned as `distributions.py`
+  describes). OpenScale's drift v2 default thresholds are upper limits of 0.05. A binned distance between a
+  window of a few hundred records and the training data is well above 0.05 by chance alone (about 0.08 for 200
+  records over ten bins), and OpenScale smooths with density estimates the lab does not reproduce; so the lab
+  applies the 0.05 limit to the distance *beyond chance*: the distance minus the one a window of as many
+  records drawn from the training data itself exceeds only 5 % of the time. Both numbers are in the details.
+Transactions responsible for the drop in accuracy (predicted wrong), for the drop in data consistency
+(inconsistent), or both, are stored with their reasons: OpenScale's three transaction views.
 """
 from __future__ import annotations
 
@@ -13,79 +24,66 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from ..datamart.tables import drift_transactions
+from ..errors import LabError
 from .base import Evaluation, Monitor
-from .metrics import category_counts, histogram, jensen_shannon_distance, total_variation_distance
-from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known
+from .consistency import Constraints
+from .distributions import chance_distances, jensen_shannon, probability_counts, total_variation
+from .drift_model import DriftModel, cbpe_accuracy, train_drift_model
+from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known, is_number
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
 MODEL_FILE = "drift_model.pkl"
-PROBABILITY_EDGES = np.linspace(0.0, 1.0, 11)
-TRANSACTIONS_SHOWN = 10  # the records most likely scored wrong, listed as driving drift
-
-
-@dataclass
-class DriftModel:
-    """Predicts, from a record's features, whether the deployed model scores it correctly."""
-
-    classifier: Any
-    columns: list[str]
-    categorical: list[str]
-    categories: dict[str, list[Any]]
-    numeric_edges: dict[str, list[float]]
-    training_counts: dict[str, list[float]]
-    training_output_counts: list[float]
-    base_accuracy: float
-    favourable_index: int
-
-    def encode(self, frame: pd.DataFrame) -> np.ndarray:
-        """Categories as codes (unseen: NaN), numbers as they are."""
-        out = np.empty((len(frame), len(self.columns)))
-        for j, col in enumerate(self.columns):
-            if col in self.categories:
-                index = {c: i for i, c in enumerate(self.categories[col])}
-                out[:, j] = frame[col].map(index).to_numpy(dtype=float, na_value=np.nan)
-            else:
-                out[:, j] = frame[col].to_numpy(dtype=float)
-        return out
-
-    def p_correct(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.classifier.predict_proba(self.encode(frame))[:, 1]
-
-    def feature_counts(self, frame: pd.DataFrame, col: str) -> np.ndarray:
-        if col in self.categories:
-            return category_counts(frame[col], self.categories[col])
-        return histogram(frame[col].to_numpy(dtype=float), np.asarray(self.numeric_edges[col]))
+TRANSACTIONS_SHOWN = 10  # transactions listed in the details; all are stored
+VIEWS = {"accuracy": ("accuracy", "both"), "consistency": ("consistency", "both"), "both": ("both",)}
+ESTIMATES_DISAGREE = 0.05  # the two label-free accuracy estimates disagree beyond this
+LABEL_FREE_NOTE = ("Both accuracy estimates assume the relation between features and labels is as in training; "
+                   "a change in that relation (concept drift) is invisible to them and shows only in feedback.")
 
 
 @dataclass
 class DriftConfig(MonitorConfig):
     threshold: float = 0.05
-    min_records: int = 100
+    data_drift_threshold: float = 0.10
+    output_drift_threshold: float = 0.05
+    feature_drift_threshold: float = 0.05
+    min_records: int = 200
     window_hours: float | None = 3.0
     base_accuracy: float = float("nan")
+    base_accuracy_rows: int = 0
     model_path: str = ""
     training_records: int = 0
     favourable_class: str = ""
+    constraints: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class FeatureDrift:
-    """How far one feature's payload distribution is from the training data's (0: same, 1: disjoint)."""
+    """How far one feature's window distribution is from the training data's (0: same, 1: disjoint)."""
 
     jensen_shannon: float = 0.0
     total_variation: float = 0.0
+    chance_total_variation: float = 0.0  # exceeded by chance in 5 % of windows of this size
+    drift: float = 0.0  # total variation beyond chance (what the threshold applies to)
+    bins: list[str] = field(default_factory=list)
+    training_share: list[float] = field(default_factory=list)
+    payload_share: list[float] = field(default_factory=list)
 
 
 @dataclass
 class DriftingTransaction:
-    """A payload record the drift detection model expects the deployed model to score wrong."""
+    """A transaction responsible for drift: predicted wrong ("accuracy"), inconsistent, or both."""
 
     scoring_id: str = ""
     p_correct: float = float("nan")
+    view: str = "accuracy"
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -94,6 +92,15 @@ class DriftDetails(Details):
     feature_drift: dict[str, FeatureDrift] = field(default_factory=dict)
     features_driving_drift: list[str] = field(default_factory=list)
     transactions_driving_drift: list[DriftingTransaction] = field(default_factory=list)
+    output_total_variation: float = float("nan")
+    output_chance_total_variation: float = float("nan")
+    label_shares_training: dict[str, float] = field(default_factory=dict)
+    label_shares_payload: dict[str, float] = field(default_factory=dict)
+    calibration_error: float = float("nan")
+    estimates_disagree: bool = False
+    note: str = ""
+    constraints: int = 0
+    expected_inconsistent: float = float("nan")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DriftDetails:
@@ -105,21 +112,43 @@ class DriftDetails(Details):
 
     def summary(self) -> dict[str, Any]:
         return {"features driving drift": ", ".join(self.features_driving_drift),
-                "transactions driving drift": len(self.transactions_driving_drift)}
+                "transactions driving drift (shown)": len(self.transactions_driving_drift),
+                "predicted label shares (training → window)": ", ".join(
+                    f"{k} {self.label_shares_training.get(k, 0):.2f} → {v:.2f}"
+                    for k, v in self.label_shares_payload.items()),
+                "constraints learned": self.constraints, "note": self.note}
 
     def plot(self, measurement: Measurement, ax: Axes | None = None, top: int = 10) -> Axes:
-        """Jensen-Shannon distance of each feature's payload distribution from the training data."""
+        """Total variation of each feature from the training data, and the part chance alone explains."""
         ax = axes(ax, (7, 3.5))
-        names = sorted(self.feature_drift, key=lambda f: self.feature_drift[f].jensen_shannon)[-top:]
-        ax.barh(names, [self.feature_drift[f].jensen_shannon for f in names], color="#8e44ad")
-        ax.set_xlabel("Jensen-Shannon distance to training data")
-        magnitude = measurement.metrics.get("drift_magnitude", float("nan"))
-        ax.set_title(f"Feature drift (drop in accuracy {magnitude:.3f})")
+        names = sorted(self.feature_drift, key=lambda f: self.feature_drift[f].total_variation)[-top:]
+        tv = [self.feature_drift[f].total_variation for f in names]
+        chance = [min(self.feature_drift[f].chance_total_variation, t) for f, t in zip(names, tv, strict=True)]
+        ax.barh(names, tv, color="#8e44ad", label="distance to training data")
+        ax.barh(names, chance, color="#d2b4de", label="explained by chance")
+        ax.set_xlabel("total variation distance")
+        m = measurement.metrics
+        ax.set_title(f"Feature drift — accuracy drop {m.get('drift_magnitude', float('nan')):.3f}, "
+                     f"inconsistent {m.get('data_drift_magnitude', float('nan')):.1%}")
+        ax.legend(loc="lower right", fontsize=8)
+        return ax
+
+    def plot_feature(self, feature: str, ax: Axes | None = None) -> Axes:
+        """Training vs window share of every bin of one feature."""
+        ax = axes(ax, (7, 3))
+        f = self.feature_drift[feature]
+        x = np.arange(len(f.bins))
+        ax.bar(x - 0.2, f.training_share, 0.4, label="training", color="#1f6fb4")
+        ax.bar(x + 0.2, f.payload_share, 0.4, label="window", color="#e67e22")
+        ax.set_xticks(x, f.bins, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("share of records")
+        ax.set_title(f"{feature}: total variation {f.total_variation:.3f} (chance {f.chance_total_variation:.3f})")
+        ax.legend()
         return ax
 
 
 class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
-    """`enable()` trains the drift detection model on the training data (seconds); `run()` measures drift."""
+    """`enable()` learns from the training data (seconds); `run()` measures the window's drift."""
 
     name = "drift"
     default_schedule_hours = 3.0
@@ -130,70 +159,171 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
     def model_path(self) -> Any:
         return self.ctx.folder / MODEL_FILE
 
-    def enable(self, *, threshold: float = 0.05, min_records: int = 100, window_hours: float | None = 3.0,
-               schedule_hours: float | None = None, favourable_class: str | None = None,
-               seed: int = 0) -> DriftConfig:
-        """Alert when the predicted accuracy falls more than `threshold` below the base accuracy."""
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
+    def enable(self, *, threshold: float = 0.05, data_drift_threshold: float = 0.10,
+               output_drift_threshold: float = 0.05, feature_drift_threshold: float = 0.05,
+               min_records: int = 200, window_hours: float | None = 3.0, schedule_hours: float | None = None,
+               favourable_class: str | None = None, seed: int = 0) -> DriftConfig:
+        """Train the drift detection model, learn the data constraints and the training distributions."""
+        for name, value in [("threshold", threshold), ("data_drift_threshold", data_drift_threshold),
+                            ("output_drift_threshold", output_drift_threshold),
+                            ("feature_drift_threshold", feature_drift_threshold)]:
+            if not (is_number(value) and 0 < value <= 1):
+                raise LabError(f"drift {name} must be a number in (0, 1], got {value!r}")
+        if not (isinstance(min_records, int) and min_records >= 1):
+            raise LabError(f"drift min_records must be a whole number ≥ 1, got {min_records!r}")
+        labels = self.ctx.labels
+        if favourable_class is not None and favourable_class not in labels:
+            raise LabError(f"favourable_class {favourable_class!r} is not one of the model's labels {labels}")
         sub = self.ctx.subscription
         data = self.ctx.training_data
         columns = self.ctx.input_columns
         categorical = [c["name"] for c in sub.input_schema if c["type"] == "string"]
+        numeric = [c for c in columns if c not in categorical]
         pred, probs = self.ctx.scorer.predict_frame(data)
-        labels = np.asarray(self.ctx.labels, dtype=object)
-        correct = (labels[pred] == data[sub.label_column].to_numpy(dtype=object)).astype(int)
-        categories = {c: sorted(data[c].dropna().unique().tolist()) for c in categorical}
-        edges = {}
-        for c in columns:
-            if c not in categories:
-                qs = np.unique(np.quantile(data[c].to_numpy(dtype=float), np.linspace(0, 1, 11)))
-                edges[c] = qs.tolist() if len(qs) > 1 else [float(qs[0]) - 0.5, float(qs[0]) + 0.5]
-        fav = self.ctx.labels.index(favourable_class) if favourable_class else 0
-        model = DriftModel(classifier=None, columns=columns, categorical=categorical, categories=categories,
-                           numeric_edges=edges, training_counts={}, training_output_counts=[],
-                           base_accuracy=float(correct.mean()), favourable_index=fav)
-        model.classifier = HistGradientBoostingClassifier(
-            categorical_features=[c in categories for c in columns], max_iter=150, learning_rate=0.08,
-            random_state=seed).fit(model.encode(data), correct)
-        model.training_counts = {c: model.feature_counts(data, c).tolist() for c in columns}
-        model.training_output_counts = histogram(probs[:, fav], PROBABILITY_EDGES).tolist()
+        held_out = self._held_out_rows(len(data))
+        fav = labels.index(favourable_class) if favourable_class else 0
+        model = train_drift_model(data, columns, categorical, labels, sub.label_column, pred, probs, held_out,
+                                  fav, seed)
         with self.model_path.open("wb") as f:
             pickle.dump(model, f)
-        config = DriftConfig(threshold=threshold, min_records=min_records, window_hours=window_hours,
-                             base_accuracy=model.base_accuracy, model_path=str(self.model_path),
-                             training_records=len(data), favourable_class=self.ctx.labels[fav])
+        constraints = Constraints.learn(data[columns], categorical, numeric)
+        config = DriftConfig(threshold=threshold, data_drift_threshold=data_drift_threshold,
+                             output_drift_threshold=output_drift_threshold,
+                             feature_drift_threshold=feature_drift_threshold, min_records=min_records,
+                             window_hours=window_hours, base_accuracy=model.base_accuracy,
+                             base_accuracy_rows=len(held_out), model_path=str(self.model_path),
+                             training_records=len(data), favourable_class=labels[fav],
+                             constraints=constraints.to_dict())
         return self._store_config(config, schedule_hours)
 
+    def _held_out_rows(self, n: int) -> np.ndarray:
+        """The training rows the deployed model was evaluated on (all rows for a model that did not record
+        them, which makes the base accuracy optimistic)."""
+        rows = self.ctx.model_metadata.get("evaluation_rows")
+        return np.asarray(rows, dtype=int) if rows else np.arange(n)
+
     def load_model(self) -> DriftModel:
+        if not self.model_path.exists():
+            raise LabError("the drift model is missing from the workspace: enable the drift monitor again")
         with self.model_path.open("rb") as f:
             model: DriftModel = pickle.load(f)
+        if not isinstance(model, DriftModel) or not hasattr(model, "calibration"):
+            raise LabError("the drift model was trained by an earlier version of the lab: enable the drift "
+                           "monitor again")
         return model
 
+    def constraints(self) -> Constraints:
+        """The data constraints learned at `enable` (`.describe()` says them in words)."""
+        return Constraints.from_dict(self.config().constraints)
+
+    def estimate_accuracy(self, frame: pd.DataFrame) -> dict[str, float]:
+        """Both label-free accuracy estimates for input records the deployed model scores now (e.g. feedback
+        records, to set them beside the accuracy their labels give)."""
+        model = self.load_model()
+        pred, probs = self.ctx.scorer.predict_frame(frame)
+        p_fav = probs[:, model.favourable_index]
+        cbpe = cbpe_accuracy(model.calibration(p_fav), pred == model.favourable_index)
+        return {"predicted_accuracy": float(model.p_correct(frame).mean()), "cbpe_accuracy": float(cbpe.mean())}
+
     def thresholds(self, config: DriftConfig) -> list[Threshold]:
-        return [Threshold("drift_magnitude", "upper_limit", config.threshold)]
+        return [Threshold("drift_magnitude", "upper_limit", config.threshold),
+                Threshold("data_drift_magnitude", "upper_limit", config.data_drift_threshold),
+                Threshold("output_drift", "upper_limit", config.output_drift_threshold),
+                Threshold("feature_drift", "upper_limit", config.feature_drift_threshold)]
 
     def evaluate(self, config: DriftConfig, data: pd.DataFrame, start: datetime | None,
                  end: datetime) -> Evaluation[DriftDetails]:
         model = self.load_model()
+        n = len(data)
+        data = data.copy()
+        for col in model.categories:  # hash each column's strings once; every later lookup reuses the codes
+            data[col] = data[col].astype("category")
         p_correct = model.p_correct(data)
         predicted_accuracy = float(p_correct.mean())
         probs = np.array(data["probability"].tolist(), dtype=float)
-        output = histogram(probs[:, model.favourable_index], PROBABILITY_EDGES)
-        features = {}
-        for col in model.columns:
-            now = model.feature_counts(data, col)
-            before = model.training_counts[col]
-            features[col] = FeatureDrift(jensen_shannon=jensen_shannon_distance(before, now),
-                                         total_variation=total_variation_distance(before, now))
-        ranked = sorted(features, key=lambda c: features[c].jensen_shannon, reverse=True)
-        suspicious = np.argsort(p_correct)[:TRANSACTIONS_SHOWN]
-        drivers = [DriftingTransaction(str(data["scoring_id"].iloc[i]), float(p_correct[i]))
-                   for i in suspicious if p_correct[i] < 0.5]
-        metrics = {"drift_magnitude": model.base_accuracy - predicted_accuracy,
-                   "predicted_accuracy": predicted_accuracy, "base_accuracy": model.base_accuracy,
-                   "output_drift": total_variation_distance(model.training_output_counts, output),
-                   "records_predicted_wrong": float((p_correct < 0.5).sum())}
-        details = DriftDetails(feature_drift=features, features_driving_drift=ranked[:5],
-                               transactions_driving_drift=drivers)
-        return Evaluation(metrics, details)
+        p_fav = probs[:, model.favourable_index]
+        predicted_fav = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object) == \
+            config.favourable_class
+        cbpe = float(cbpe_accuracy(model.calibration(p_fav), predicted_fav).mean())
+        features = {col: self._feature_drift(model, data, col, n) for col in model.columns}
+        ranked = sorted(features, key=lambda c: (features[c].drift, features[c].total_variation), reverse=True)
+        output = probability_counts(p_fav)
+        out_tv = float(total_variation(model.training_output_counts, output)[0])
+        out_chance, _ = chance_distances(np.asarray(model.training_output_counts), n)
+        constraints = Constraints.from_dict(config.constraints)
+        inconsistent, reasons = constraints.check(data)
+        wrong = p_correct < 0.5
+        labels = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
+        metrics = {
+            "drift_magnitude": max(0.0, model.base_accuracy - predicted_accuracy),
+            "predicted_accuracy": predicted_accuracy, "base_accuracy": model.base_accuracy,
+            "data_drift_magnitude": float(inconsistent.mean()),
+            "output_drift": max(0.0, out_tv - out_chance),
+            "feature_drift": features[ranked[0]].drift if ranked else 0.0,
+            "cbpe_accuracy": cbpe,
+            "records_predicted_wrong": float(wrong.sum()), "inconsistent_transactions": float(inconsistent.sum())}
+        transactions = _transactions(data, p_correct, wrong, inconsistent, reasons)
+        details = DriftDetails(
+            feature_drift=features, features_driving_drift=[c for c in ranked if features[c].drift > 0][:5],
+            transactions_driving_drift=transactions[:TRANSACTIONS_SHOWN], output_total_variation=out_tv,
+            output_chance_total_variation=out_chance, label_shares_training=model.training_label_shares,
+            label_shares_payload={lab: float(np.mean(labels == lab)) for lab in model.training_label_shares},
+            calibration_error=model.calibration.expected_calibration_error,
+            estimates_disagree=abs(cbpe - predicted_accuracy) > ESTIMATES_DISAGREE, note=LABEL_FREE_NOTE,
+            constraints=constraints.count, expected_inconsistent=constraints.expected_inconsistent)
+        return Evaluation(metrics, details, extra=(data, transactions))
+
+    @staticmethod
+    def _feature_drift(model: DriftModel, data: pd.DataFrame, col: str, n: int) -> FeatureDrift:
+        before = np.asarray(model.training_counts[col])
+        now = model.feature_counts(data, col)
+        tv = float(total_variation(before, now)[0])
+        chance, _ = chance_distances(before, n)
+        return FeatureDrift(jensen_shannon=float(jensen_shannon(before, now)[0]), total_variation=tv,
+                            chance_total_variation=chance, drift=max(0.0, tv - chance),
+                            bins=model.bins[col].labels, training_share=(before / before.sum()).tolist(),
+                            payload_share=(now / max(now.sum(), 1)).tolist())
+
+    def save_with(self, measurement: Measurement, result: Evaluation[DriftDetails], conn: Connection) -> None:
+        """Store every transaction responsible for drift, with its view and reasons, in the run's transaction."""
+        data, transactions = result.extra
+        stamps = dict(zip(data["scoring_id"], data["scoring_timestamp"], strict=True))
+        rows = [{"measurement_id": measurement.measurement_id, "scoring_id": t.scoring_id,
+                 "subscription_id": measurement.subscription_id,
+                 "scoring_timestamp": stamps[t.scoring_id].to_pydatetime(), "view": t.view,
+                 "p_correct": t.p_correct, "reasons": "; ".join(t.reasons)} for t in transactions]
+        if rows:
+            conn.execute(drift_transactions.insert(), rows)
+
+    def transactions(self, view: str = "both", measurement_id: str | None = None) -> pd.DataFrame:
+        """Transactions responsible for the drop in accuracy ("accuracy"), in data consistency ("consistency")
+        or for both ("both"), of one measurement (default: the latest evaluated), with their reasons."""
+        import pandas as pd
+
+        if view not in VIEWS:
+            raise LabError(f"drift transactions view {view!r}: one of {', '.join(VIEWS)}")
+        if measurement_id is None:
+            latest = self.latest()
+            if latest is None:
+                return pd.DataFrame(columns=[c.name for c in drift_transactions.columns])
+            measurement_id = latest.measurement_id
+        t = drift_transactions.c
+        query = (sa.select(drift_transactions).where(t.measurement_id == measurement_id, t.view.in_(VIEWS[view]))
+                 .order_by(t.p_correct, t.scoring_timestamp))
+        with self.ctx.datamart.engine.connect() as conn:
+            return pd.read_sql(query, conn)
+
+
+def _transactions(data: pd.DataFrame, p_correct: np.ndarray, wrong: np.ndarray, inconsistent: np.ndarray,
+                  reasons: list[list[str]]) -> list[DriftingTransaction]:
+    """Every transaction predicted wrong or inconsistent, the most likely wrong first."""
+    ids = data["scoring_id"].to_numpy(dtype=object)
+    chosen = np.flatnonzero(wrong | inconsistent)
+    out = []
+    for i in chosen[np.argsort(p_correct[chosen], kind="stable")]:
+        view = "both" if wrong[i] and inconsistent[i] else "accuracy" if wrong[i] else "consistency"
+        why = list(reasons[i])
+        if wrong[i]:
+            why.insert(0, f"the drift model expects the model to score it wrong (p correct {p_correct[i]:.2f})")
+        out.append(DriftingTransaction(str(ids[i]), float(p_correct[i]), view, why))
+    return out

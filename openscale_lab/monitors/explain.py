@@ -35,6 +35,8 @@ class ExplanationService:
         schema = ctx.subscription.input_schema
         self.columns = [c["name"] for c in schema]
         self.categorical = [c["name"] for c in schema if c["type"] == "string"]
+        # values suggested to a client must be ones it could send: whole numbers where the schema says integer
+        self.integer = {c["name"] for c in schema if c["type"] == "integer"}
         indexers = {i.input: i for i in ctx.scorer.indexers}
         # categorical values are coded as the model's own indices, so a LIME sample maps straight to features
         self.codes = {c: list(indexers[c].labels) for c in self.categorical}
@@ -55,6 +57,10 @@ class ExplanationService:
             else:
                 out[:, j] = frame[col].to_numpy(dtype=float)
         return out
+
+    def _sendable(self, col: str, values: Any) -> Any:
+        """Numbers as the schema lets a client send them (rounded for integer fields)."""
+        return np.round(values) if col in self.integer else values
 
     def decode_value(self, col: str, code: float) -> Any:
         if col in self.codes:
@@ -122,7 +128,7 @@ class ExplanationService:
             else:
                 values = data[:, j]
                 spread = float(np.subtract(*np.percentile(values, [75, 25]))) or float(values.std()) or 1.0
-                grid = np.unique(np.round(np.quantile(values, np.linspace(0.0, 1.0, 21))))
+                grid = np.unique(self._sendable(col, np.quantile(values, np.linspace(0.0, 1.0, 21))))
                 out += [(j, float(v), abs(float(v) - x[j]) / spread) for v in grid if v != x[j]]
         return out
 
@@ -175,7 +181,8 @@ class ExplanationService:
         data = self.training_encoded
         base = np.empty_like(x)
         for j, col in enumerate(self.columns):  # a typical applicant: most frequent category, median number
-            base[j] = np.bincount(data[:, j].astype(int)).argmax() if col in self.codes else np.median(data[:, j])
+            base[j] = (np.bincount(data[:, j].astype(int)).argmax() if col in self.codes
+                       else self._sendable(col, np.median(data[:, j])))
         current, kept = base.copy(), []
         for _ in range(len(self.columns)):
             if int(np.argmax(self.predict_proba(current[None, :])[0])) == cls:
