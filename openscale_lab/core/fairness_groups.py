@@ -1,12 +1,34 @@
-"""Fairness groups and the debiasing rule, in one place: used by the fairness monitor, the debiased scoring
-endpoint and the Insights dashboard.
+"""Fairness groups, perturbation and the debiasing rule, in one place: used by the fairness monitor, the
+debiased scoring endpoint and the Insights dashboard.
 
 A group is a list of categories (`["female"]`) and/or inclusive numeric ranges (`[[18, 25]]`), as in
 OpenScale's fairness configuration (`monitored_group` / `reference_group`).
+
+Perturbation, as OpenScale's "Calculating fairness" describes it: a record is copied into the other group
+with only its protected value changed, to a value of that group. The value is drawn at random across the
+whole group as found in the training data: a category with its training frequency, a number among the
+training values inside the range(s) with theirs. The configuration stores each group's training values and
+counts (`group_distribution`), so the scoring app needs no training data.
+
+The draw is deterministic per record, so the fairness monitor and the debiased endpoint give a record the
+same perturbed value whatever batch or window it comes in: with `seed` the configuration's
+`perturbation_seed` (default 0), `key` the record's canonical text (`record_keys`) and `group` the group it
+is moved into ("monitored" or "reference"),
+
+    u = int.from_bytes(sha256(f"{seed}|{feature}|{group}|{key}".encode()).digest()[:8], "big") / 2**64
+
+and the value is the first whose cumulative share of the group's training counts exceeds u.
+
+Biased transactions and debiasing follow IBM's "Reviewing debiased transactions" / "Calculating fairness":
+the protected value is perturbed from the monitored group to the reference group, and a transaction is
+biased when the model gives the monitored record an unfavourable outcome but the perturbed record a
+favourable one. Reference-group records, and favourable-to-unfavourable flips, are never biased. The
+perturbed record is the same copy the balanced data holds.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,31 +64,78 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
-def representative(values: pd.Series, group: Sequence[Any]) -> Any:
-    """The value a record takes when perturbed into `group`: its most frequent category, or the median of
-    its range(s), in `values` (the training data)."""
-    members = values[group_mask(values, group)]
-    if members.empty:
-        first = group[0]
-        return first[0] if isinstance(first, (list, tuple)) else first
-    if all(isinstance(g, (list, tuple)) for g in group):
-        return int(round(float(members.median())))
-    mode = members.mode().iloc[0]
-    return mode.item() if hasattr(mode, "item") else mode
+def group_distribution(training: pd.Series, group: Sequence[Any]) -> dict[str, list[Any]] | None:
+    """The group's values in the training data and how often each occurs: {"values": [...], "counts": [...]}
+    (sorted by value), or None when no training value falls in the group."""
+    counts = training[group_mask(training, group)].value_counts()
+    if counts.empty:
+        return None
+    counts = counts.sort_index()
+    return {"values": [v.item() if hasattr(v, "item") else v for v in counts.index],
+            "counts": [int(c) for c in counts.to_numpy()]}
 
 
-def combine_debiased(original: Sequence[str], flips: Sequence[dict[int, str]]) -> list[str]:
-    """The debiasing rule: a monitored-group record whose outcome changes when only its protected value is
-    set to the reference group's gets the reference group's outcome; every other record keeps its own.
+def stored_distribution(feature: dict[str, Any], group: str) -> dict[str, list[Any]]:
+    """The training values of `group` ("monitored" or "reference") of a configured feature.
 
-    `flips` holds, per protected feature in configured order, the flipped outcome of each monitored-group
-    record (by position); the first feature whose flip changes the outcome decides.
+    Configurations stored before the values were kept hold one value per group (`to_monitored` /
+    `to_reference`): that value, alone.
+    """
+    perturbation = feature["perturbation"]
+    if group in perturbation:
+        return dict(perturbation[group])
+    return {"values": [perturbation[f"to_{group}"]], "counts": [1]}
+
+
+def _canonical(value: Any) -> str:
+    return repr(float(value)) if _is_number(value) else str(value)
+
+
+def record_keys(fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """Each record's canonical text: its fields sorted by name as `name=value`, numbers written as floats
+    (so 25 from a JSON request and 25 from the payload log read the same)."""
+    order = sorted(range(len(fields)), key=lambda i: fields[i])
+    return ["\x1f".join(f"{fields[i]}={_canonical(row[i])}" for i in order) for row in rows]
+
+
+def uniform_draws(keys: Sequence[str], seed: int, feature: str, group: str) -> np.ndarray:
+    """One number in [0, 1) per record, from a hash of the seed, feature, target group and record."""
+    return np.array([int.from_bytes(hashlib.sha256(f"{seed}|{feature}|{group}|{k}".encode()).digest()[:8], "big")
+                     / 2.0**64 for k in keys], dtype=float)
+
+
+def draw_values(distribution: dict[str, list[Any]], keys: Sequence[str], seed: int, feature: str,
+                group: str) -> list[Any]:
+    """The value each record (by key) takes when moved into `group`, drawn with the training frequencies."""
+    values, counts = distribution["values"], np.asarray(distribution["counts"], dtype=float)
+    cdf = np.cumsum(counts) / counts.sum()
+    idx = np.minimum(np.searchsorted(cdf, uniform_draws(keys, seed, feature, group), side="right"), len(values) - 1)
+    return [values[i] for i in idx]
+
+
+def is_biased(original: str, perturbed: str, favourable: Sequence[str], unfavourable: Sequence[str] = ()) -> bool:
+    """A monitored record's outcome is biased when it is unfavourable and its perturbed copy's is favourable.
+
+    Unfavourable means one of `unfavourable` when given, else any outcome that is not favourable.
+    """
+    bad = original in unfavourable if unfavourable else original not in favourable
+    return bad and perturbed in favourable
+
+
+def combine_debiased(original: Sequence[str], flips: Sequence[dict[int, str]], favourable: Sequence[str],
+                     unfavourable: Sequence[str] = ()) -> list[str]:
+    """The debiasing rule: a biased monitored-group record (`is_biased`) gets its perturbed copy's favourable
+    outcome; every other record keeps its own.
+
+    `flips` holds, per protected feature in configured order, the outcome of the perturbed copy (moved into
+    the reference group) of each monitored-group record, by position; the first feature whose copy shows
+    bias decides.
     """
     result = list(original)
     decided: set[int] = set()
     for flip in flips:
         for i, label in flip.items():
-            if i not in decided and label != original[i]:
+            if i not in decided and is_biased(original[i], label, favourable, unfavourable):
                 result[i] = label
                 decided.add(i)
     return result
@@ -76,15 +145,20 @@ def debias_rows(scorer: Any, config: dict[str, Any], fields: Sequence[str], rows
                 labels: Sequence[str]) -> list[str]:
     """Debiased labels for rows already scored with `labels` (see `combine_debiased`).
 
-    `config` is the fairness monitor's stored configuration; `scorer` a compiled scorer (`score(rows, fields)`).
+    `config` is the fairness monitor's stored configuration; `scorer` a compiled scorer (`score(rows, fields)`);
+    `fields` the model's input fields, which `rows` hold in that order.
     """
     pos = {f: i for i, f in enumerate(fields)}
+    keys = record_keys(fields, rows)
+    seed = int(config.get("perturbation_seed", 0))
     flips = []
     for feature in config["features"]:
-        col = pos[feature["feature"]]
+        name = feature["feature"]
+        col = pos[name]
         chosen = np.flatnonzero(group_mask([row[col] for row in rows], feature["monitored"])).tolist()
-        flipped = [[*row[:col], feature["perturbation"]["to_reference"], *row[col + 1:]]
-                   for row in (rows[i] for i in chosen)]
+        moved = draw_values(stored_distribution(feature, "reference"), [keys[i] for i in chosen], seed, name,
+                            "reference")
+        flipped = [[*rows[i][:col], value, *rows[i][col + 1:]] for i, value in zip(chosen, moved, strict=True)]
         scored = scorer.score(flipped, fields) if flipped else []
         flips.append({i: label for i, (_, label, _) in zip(chosen, scored, strict=True)})
-    return combine_debiased(labels, flips)
+    return combine_debiased(labels, flips, config["favourable_classes"], config.get("unfavourable_classes", ()))

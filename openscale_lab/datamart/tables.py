@@ -97,7 +97,7 @@ biased_transactions = sa.Table(
     sa.Column("scoring_id", sa.String(64), primary_key=True),
     sa.Column("subscription_id", sa.String(64), nullable=False, index=True),
     sa.Column("scoring_timestamp", sa.DateTime, nullable=False),
-    sa.Column("group_name", sa.String(16), nullable=False),  # monitored | reference
+    sa.Column("group_name", sa.String(16), nullable=False),  # monitored (only its records can be biased)
     sa.Column("original_value", sa.String(200), nullable=False),
     sa.Column("perturbed_value", sa.String(200), nullable=False),
     sa.Column("original_label", sa.String(200), nullable=False),

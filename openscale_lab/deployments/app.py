@@ -139,8 +139,9 @@ def create_app(deployment_dir: Path) -> FastAPI:
 
     @app.post(f"/v1/deployments/{deployment_id}/predictions/debiased", summary="Score records, debiased",
               description="The model's outcome and the debiased outcome of the fairness monitor: a record of a "
-                          "monitored group whose outcome changes when only its protected value is set to the "
-                          "reference group's gets the reference group's outcome.",
+                          "monitored group that the model refuses, but grants once only its protected value is "
+                          "moved to a value of the reference group, gets the favourable outcome; no other "
+                          "outcome changes.",
               openapi_extra={"requestBody": REQUEST_SCHEMA},
               responses={409: {"description": "the fairness monitor is not enabled"}})
     async def debiased(request: Request) -> Response:

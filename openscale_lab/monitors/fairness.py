@@ -1,50 +1,118 @@
 """The fairness monitor: disparate impact per protected feature, with perturbation, biased transactions and
-debiasing.
+debiasing, and (beyond OpenScale) group error rates on labelled feedback.
 
-OpenScale's definitions followed here: the fairness value of a feature is the disparate impact, the rate of
-favourable outcomes of the monitored group divided by that of the reference group, with an alert below a
-lower limit (the tutorial's 0.95); "balanced" data is the payload plus perturbed
-copies of each record moved into the other group; a transaction is biased when moving only its protected
-value into the other group changes the outcome; debiased outcomes apply those changes to the monitored
-group.
+OpenScale's definitions followed here ("Calculating fairness", "Reviewing debiased transactions" in IBM's
+docs):
+
+* the fairness value of a feature is the disparate impact, the rate of favourable outcomes of the monitored
+  group divided by that of the reference group, with an alert below a lower limit (the tutorial's 0.95; a
+  feature may set its own `threshold`);
+* "balanced" (perturbed) data is the payload plus a perturbed copy of each record moved into the other
+  group, its protected value drawn at random across the other group's training values with their
+  frequencies (deterministic per record: see `core.fairness_groups`);
+* a transaction is biased when the model gives a monitored-group record an unfavourable outcome and its copy
+  perturbed into the reference group (the same copy) a favourable one; reference-group records and
+  favourable-to-unfavourable flips are never biased;
+* debiased outcomes replace the outcome of each biased record by its copy's favourable outcome, and nothing
+  else.
+
+Undefined values are never stored as evaluated: one group missing, no favourable outcome in the reference
+group, or any disparate impact (payload, balanced, debiased) not finite gives "not evaluated: <reason>".
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core.fairness_groups import combine_debiased, group_mask, representative
+from ..core.fairness_groups import (
+    combine_debiased,
+    draw_values,
+    group_distribution,
+    group_mask,
+    is_biased,
+    record_keys,
+    stored_distribution,
+)
 from ..datamart.tables import biased_transactions
 from ..errors import LabError
 from .base import Evaluation, Monitor, NotEvaluated
-from .metrics import disparate_impact, favourable_rate
-from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known
+from .metrics import (
+    disparate_impact,
+    equal_opportunity_difference,
+    equalized_odds_difference,
+    favourable_rate,
+    group_rates,
+)
+from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known, is_number
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
 VIEWS = ("payload", "balanced", "debiased")  # the data a disparate impact is measured on
+GROUPS = ("monitored", "reference")
+FEATURE_KEYS = {"feature", "monitored", "reference", "threshold", "perturbation"}  # perturbation: recomputed
 
 
 @dataclass
 class FairnessConfig(MonitorConfig):
+    """Features as [{"feature", "monitored", "reference", optional "threshold", "perturbation"}]; the
+    perturbation holds each group's training values and counts; `perturbation_seed` seeds the draws."""
+
     features: list[dict[str, Any]] = field(default_factory=list)
     favourable_classes: list[str] = field(default_factory=list)
     unfavourable_classes: list[str] = field(default_factory=list)
     threshold: float = 0.95
     min_records: int = 200
     window_hours: float | None = 1.0
+    perturbation_seed: int = 0
+
+    def threshold_of(self, feature: dict[str, Any]) -> float:
+        """A feature's own threshold, else the monitor's."""
+        return float(feature.get("threshold", self.threshold))
+
+
+@dataclass
+class GroupQuality:
+    """One group's outcomes on labelled data, favourable counting as positive."""
+
+    records: int = 0
+    positives: int = 0  # records whose true label is favourable
+    negatives: int = 0
+    true_positive_rate: float = float("nan")
+    false_positive_rate: float = float("nan")
+    accuracy: float = float("nan")
+    selection_rate: float = float("nan")
+
+
+@dataclass
+class LabelledFairness:
+    """Fairness on labelled feedback (beyond OpenScale): each group's rates, and the equal-opportunity
+    difference (TPR monitored − TPR reference) and equalized-odds difference (max |TPR gap|, |FPR gap|)."""
+
+    monitored: GroupQuality = field(default_factory=GroupQuality)
+    reference: GroupQuality = field(default_factory=GroupQuality)
+    equal_opportunity_difference: float = float("nan")
+    equalized_odds_difference: float = float("nan")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabelledFairness:
+        found = from_known(cls, data)
+        found.monitored = from_known(GroupQuality, data.get("monitored"))
+        found.reference = from_known(GroupQuality, data.get("reference"))
+        return found
 
 
 @dataclass
 class FeatureFairness:
-    """One protected feature in one run: group sizes, favourable rates and disparate impact per view."""
+    """One protected feature in one run: group sizes, favourable rates and disparate impact per view, and
+    group rates on labelled feedback when the window has some."""
 
     monitored_group: list[Any] = field(default_factory=list)
     reference_group: list[Any] = field(default_factory=list)
@@ -59,7 +127,9 @@ class FeatureFairness:
     debiased_monitored_favourable_rate: float = float("nan")
     debiased_reference_favourable_rate: float = float("nan")
     debiased_disparate_impact: float = float("nan")
+    biased_count: int = 0
     perturbation: dict[str, Any] = field(default_factory=dict)
+    labelled: LabelledFairness | None = None
 
     def rates(self, view: str = "payload") -> tuple[float, float, float]:
         """(monitored rate, reference rate, disparate impact) on payload, balanced or debiased data."""
@@ -73,6 +143,20 @@ class FeatureFairness:
                     self.debiased_disparate_impact)
         raise LabError(f"fairness view {view!r}: one of {', '.join(VIEWS)}")
 
+    def undefined(self, feature: str) -> str | None:
+        """Why this feature's fairness cannot be evaluated, or None."""
+        if self.monitored_count == 0 or self.reference_count == 0:
+            return (f"{feature}: {self.monitored_count} records in the monitored group and "
+                    f"{self.reference_count} in the reference group; both are needed")
+        if self.reference_favourable_rate == 0:
+            return (f"{feature}: no favourable outcome among the {self.reference_count} records of the reference "
+                    f"group, so disparate impact is undefined")
+        for view in VIEWS:
+            value = self.rates(view)[2]
+            if not math.isfinite(value):
+                return f"{feature}: the disparate impact on {view} data is {value}, not a finite number"
+        return None
+
 
 @dataclass
 class FairnessDetails(Details):
@@ -83,13 +167,23 @@ class FairnessDetails(Details):
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> FairnessDetails:
         data = dict(data or {})
-        data["features"] = {f: from_known(FeatureFairness, d) for f, d in data.get("features", {}).items()}
+        features = {}
+        for name, stored in data.get("features", {}).items():
+            found = from_known(FeatureFairness, stored)
+            if isinstance(stored.get("labelled"), dict):  # details stored before labelled fairness have none
+                found.labelled = LabelledFairness.from_dict(stored["labelled"])
+            features[name] = found
+        data["features"] = features
         return super().from_dict(data)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"favourable classes": ", ".join(self.favourable_classes)}
         for name, f in self.features.items():
             out[f"{name}: monitored / reference records"] = f"{f.monitored_count} / {f.reference_count}"
+            out[f"{name}: biased transactions"] = f.biased_count
+            if f.labelled is not None:
+                out[f"{name}: equal opportunity / equalized odds difference (feedback)"] = (
+                    f"{f.labelled.equal_opportunity_difference:.3f} / {f.labelled.equalized_odds_difference:.3f}")
         return out
 
     def plot(self, measurement: Measurement, ax: Axes | None = None, view: str = "payload") -> Axes:
@@ -110,13 +204,35 @@ class FairnessDetails(Details):
         return ax
 
 
+class BiasedRecord(NamedTuple):
+    """A biased monitored-group record: its position, the reference value it was moved to, the new outcome."""
+
+    position: int
+    perturbed_value: Any
+    perturbed_label: str
+
+
+@dataclass
+class Perturbed:
+    """One feature's perturbation of a frame: group masks, and each group's copies moved into the other
+    group (values and the model's outcomes), in record order within the group."""
+
+    monitored: np.ndarray
+    reference: np.ndarray
+    to_reference_values: list[Any]
+    to_reference_labels: np.ndarray
+    to_monitored_values: list[Any]
+    to_monitored_labels: np.ndarray
+
+
 @dataclass
 class FairnessRun:
     """The raw outcome of evaluating records: per-feature results, biased records, debiased labels."""
 
     features: dict[str, FeatureFairness]
-    biased: dict[str, list[tuple[int, str, str]]]
+    biased: dict[str, list[BiasedRecord]]
     debiased_labels: np.ndarray
+    perturbed: dict[str, Perturbed] = field(default_factory=dict)
 
 
 class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
@@ -129,11 +245,14 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
 
     def enable(self, *, features: list[dict[str, Any]], favourable_classes: list[str],
                unfavourable_classes: list[str], threshold: float = 0.95, min_records: int = 200,
-               window_hours: float | None = 1.0, schedule_hours: float | None = None) -> FairnessConfig:
-        """`features`: [{"feature": "Sex", "monitored": ["female"], "reference": ["male"]},
-        {"feature": "Age", "monitored": [[18, 25]], "reference": [[26, 75]]}].
+               window_hours: float | None = 1.0, schedule_hours: float | None = None,
+               perturbation_seed: int = 0) -> FairnessConfig:
+        """`features`: [{"feature": "Sex", "monitored": ["female"], "reference": ["male"], "threshold": 0.9},
+        {"feature": "Age", "monitored": [[18, 25]], "reference": [[26, 75]]}]; a feature without its own
+        `threshold` gets `threshold`. Both are lower limits on disparate impact, in (0, 1].
 
-        The values used to perturb records into the other group come from the model's training data.
+        Each group's values and their counts in the model's training data are stored with the configuration:
+        perturbed records draw their protected value from them, seeded by `perturbation_seed`.
         """
         labels = self.ctx.labels
         for cls in [*favourable_classes, *unfavourable_classes]:
@@ -141,95 +260,147 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
                 raise LabError(f"class {cls!r} is not one of the model's labels {labels}")
         if not favourable_classes:
             raise LabError("fairness needs at least one favourable class")
-        names = self.ctx.input_columns
-        configured = []
-        for spec in features:
-            feature = spec.get("feature")
-            if feature not in names:
-                raise LabError(f"fairness feature {feature!r} is not a model input ({', '.join(names)})")
-            for key in ("monitored", "reference"):
-                if not spec.get(key):
-                    raise LabError(f"fairness feature {feature!r}: give the {key} group")
-            training = self.ctx.training_data[feature]
-            configured.append({
-                "feature": feature, "monitored": list(spec["monitored"]), "reference": list(spec["reference"]),
-                "perturbation": {"to_reference": representative(training, spec["reference"]),
-                                 "to_monitored": representative(training, spec["monitored"])}})
+        if set(favourable_classes) & set(unfavourable_classes):
+            raise LabError(f"classes {sorted(set(favourable_classes) & set(unfavourable_classes))} are both "
+                           "favourable and unfavourable")
+        threshold = _checked_threshold(threshold, "the fairness threshold")
+        if isinstance(perturbation_seed, bool) or not isinstance(perturbation_seed, (int, np.integer)):
+            raise LabError(f"perturbation_seed must be an integer, got {perturbation_seed!r}")
+        configured = [self._configured(spec) for spec in features]
+        names = [c["feature"] for c in configured]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise LabError(f"fairness feature(s) {', '.join(map(repr, twice))} configured more than once")
         if not configured:
             raise LabError("fairness needs at least one feature")
         config = FairnessConfig(features=configured, favourable_classes=list(favourable_classes),
                                 unfavourable_classes=list(unfavourable_classes), threshold=threshold,
-                                min_records=min_records, window_hours=window_hours)
+                                min_records=min_records, window_hours=window_hours,
+                                perturbation_seed=int(perturbation_seed))
         return self._store_config(config, schedule_hours)
 
+    def _configured(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """One feature checked, with its groups' training values for perturbation."""
+        if not isinstance(spec, dict):
+            raise LabError(f"a fairness feature is a dict with feature, monitored and reference, got {spec!r}")
+        names = self.ctx.input_columns
+        feature = spec.get("feature")
+        if feature not in names:
+            raise LabError(f"fairness feature {feature!r} is not a model input ({', '.join(names)})")
+        unknown = sorted(set(spec) - FEATURE_KEYS)
+        if unknown:
+            raise LabError(f"fairness feature {feature!r}: unknown setting(s) {', '.join(unknown)}; "
+                           f"known: {', '.join(sorted(FEATURE_KEYS - {'perturbation'}))}")
+        for key in GROUPS:
+            if not spec.get(key):
+                raise LabError(f"fairness feature {feature!r}: give the {key} group")
+        training = self.ctx.training_data[feature]
+        if (group_mask(training, spec["monitored"]) & group_mask(training, spec["reference"])).any():
+            raise LabError(f"fairness feature {feature!r}: the monitored group {spec['monitored']} and the "
+                           f"reference group {spec['reference']} overlap")
+        out: dict[str, Any] = {"feature": feature, "monitored": list(spec["monitored"]),
+                               "reference": list(spec["reference"])}
+        if "threshold" in spec:
+            out["threshold"] = _checked_threshold(spec["threshold"], f"fairness feature {feature!r}: threshold")
+        out["perturbation"] = {}
+        for key in GROUPS:
+            found = group_distribution(training, spec[key])
+            if found is None:
+                raise LabError(f"fairness feature {feature!r}: no training record is in the {key} group "
+                               f"{spec[key]}, so records cannot be perturbed into it")
+            out["perturbation"][key] = found
+        return out
+
     def thresholds(self, config: FairnessConfig) -> list[Threshold]:
-        return [Threshold(s["feature"], "lower_limit", config.threshold) for s in config.features]
+        return [Threshold(s["feature"], "lower_limit", config.threshold_of(s)) for s in config.features]
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _perturbed_labels(self, frame: pd.DataFrame, feature: str, value: Any) -> np.ndarray:
-        changed = frame.copy()
-        changed[feature] = value
-        pred, _ = self.ctx.scorer.predict_frame(changed)
+    def _labels_of(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's labels for a frame of inputs."""
+        if frame.empty:
+            return np.array([], dtype=object)
+        pred, _ = self.ctx.scorer.predict_frame(frame)
         return np.asarray(self.ctx.labels, dtype=object)[pred]
 
-    def assess(self, frame: pd.DataFrame, labels: np.ndarray, config: FairnessConfig) -> FairnessRun:
-        """Per feature: group rates and counts, disparate impact on payload, balanced and debiased data,
-        and the records whose outcome the flip changes. `labels` are the model's outcomes for `frame`."""
-        fav = list(config.favourable_classes)
-        is_fav = np.isin(labels, fav)
-        features: dict[str, FeatureFairness] = {}
-        biased: dict[str, list[tuple[int, str, str]]] = {}
-        flips, masks = [], {}
+    def _moved(self, frame: pd.DataFrame, keys: list[str], mask: np.ndarray, spec: dict[str, Any], group: str,
+               seed: int) -> tuple[list[Any], np.ndarray]:
+        """The records of `mask` moved into `group`: their drawn values and the model's outcomes."""
+        f = spec["feature"]
+        chosen = np.flatnonzero(mask)
+        values = draw_values(stored_distribution(spec, group), [keys[i] for i in chosen], seed, f, group)
+        changed = frame.iloc[chosen].copy()
+        if values:
+            changed[f] = values
+        return values, self._labels_of(changed)
+
+    def perturb(self, frame: pd.DataFrame, config: FairnessConfig) -> dict[str, Perturbed]:
+        """Each feature's perturbed copies of the records of `frame` (see `core.fairness_groups`)."""
+        frame = frame.reset_index(drop=True)
+        cols = self.ctx.input_columns
+        keys = record_keys(cols, frame[cols].itertuples(index=False, name=None))
+        out = {}
         for spec in config.features:
             f = spec["feature"]
             mon, ref = group_mask(frame[f], spec["monitored"]), group_mask(frame[f], spec["reference"])
-            masks[f] = (mon, ref)
-            mon_flip = self._perturbed_labels(frame[mon], f, spec["perturbation"]["to_reference"])
-            ref_flip = self._perturbed_labels(frame[ref], f, spec["perturbation"]["to_monitored"])
-            mon_rate, ref_rate = favourable_rate(is_fav[mon]), favourable_rate(is_fav[ref])
-            # balanced data: the payload plus each record copied into the other group
-            bal_mon = favourable_rate(np.concatenate([is_fav[mon], np.isin(ref_flip, fav)]))
-            bal_ref = favourable_rate(np.concatenate([is_fav[ref], np.isin(mon_flip, fav)]))
-            mon_idx, ref_idx = np.flatnonzero(mon), np.flatnonzero(ref)
-            biased[f] = [(int(i), "monitored", new) for i, new in zip(mon_idx, mon_flip, strict=True)
-                         if new != labels[i]]
-            biased[f] += [(int(i), "reference", new) for i, new in zip(ref_idx, ref_flip, strict=True)
-                          if new != labels[i]]
-            flips.append({int(i): str(new) for i, new in zip(mon_idx, mon_flip, strict=True)})
+            to_ref = self._moved(frame, keys, mon, spec, "reference", config.perturbation_seed)
+            to_mon = self._moved(frame, keys, ref, spec, "monitored", config.perturbation_seed)
+            out[f] = Perturbed(mon, ref, *to_ref, *to_mon)
+        return out
+
+    def assess(self, frame: pd.DataFrame, labels: np.ndarray, config: FairnessConfig) -> FairnessRun:
+        """Per feature: group rates and counts, disparate impact on payload, balanced and debiased data,
+        and the biased records. `labels` are the model's outcomes for `frame`."""
+        fav, unfav = list(config.favourable_classes), list(config.unfavourable_classes)
+        labels = np.asarray(labels, dtype=object)
+        is_fav = np.isin(labels, fav)
+        perturbed = self.perturb(frame, config)
+        features: dict[str, FeatureFairness] = {}
+        biased: dict[str, list[BiasedRecord]] = {}
+        flips = []
+        for spec in config.features:
+            f = spec["feature"]
+            p = perturbed[f]
+            mon_idx = np.flatnonzero(p.monitored)
+            biased[f] = [BiasedRecord(int(i), value, str(new)) for i, value, new
+                         in zip(mon_idx, p.to_reference_values, p.to_reference_labels, strict=True)
+                         if is_biased(labels[i], new, fav, unfav)]
+            flips.append({int(i): str(new) for i, new in zip(mon_idx, p.to_reference_labels, strict=True)})
+            mon_rate, ref_rate = favourable_rate(is_fav[p.monitored]), favourable_rate(is_fav[p.reference])
+            # balanced data: the payload plus each group's records copied into the other group
+            bal_mon = favourable_rate(np.concatenate([is_fav[p.monitored], np.isin(p.to_monitored_labels, fav)]))
+            bal_ref = favourable_rate(np.concatenate([is_fav[p.reference], np.isin(p.to_reference_labels, fav)]))
             features[f] = FeatureFairness(
                 monitored_group=spec["monitored"], reference_group=spec["reference"],
-                monitored_count=int(mon.sum()), reference_count=int(ref.sum()),
+                monitored_count=int(p.monitored.sum()), reference_count=int(p.reference.sum()),
                 monitored_favourable_rate=mon_rate, reference_favourable_rate=ref_rate,
                 disparate_impact=disparate_impact(mon_rate, ref_rate),
                 balanced_monitored_favourable_rate=bal_mon, balanced_reference_favourable_rate=bal_ref,
-                balanced_disparate_impact=disparate_impact(bal_mon, bal_ref), perturbation=spec["perturbation"])
-        debiased = np.asarray(combine_debiased(list(labels), flips), dtype=object)
+                balanced_disparate_impact=disparate_impact(bal_mon, bal_ref), biased_count=len(biased[f]),
+                perturbation=spec["perturbation"])
+        debiased = np.asarray(combine_debiased(list(labels), flips, fav, unfav), dtype=object)
         is_fav_debiased = np.isin(debiased, fav)
-        for f, (mon, ref) in masks.items():
-            d_mon, d_ref = favourable_rate(is_fav_debiased[mon]), favourable_rate(is_fav_debiased[ref])
-            r = features[f]
+        for f, r in features.items():
+            p = perturbed[f]
+            d_mon, d_ref = favourable_rate(is_fav_debiased[p.monitored]), favourable_rate(is_fav_debiased[p.reference])
             r.debiased_monitored_favourable_rate, r.debiased_reference_favourable_rate = d_mon, d_ref
             r.debiased_disparate_impact = disparate_impact(d_mon, d_ref)
-        return FairnessRun(features, biased, debiased)
+        return FairnessRun(features, biased, debiased, perturbed)
 
     def evaluate(self, config: FairnessConfig, data: pd.DataFrame, start: datetime | None,
                  end: datetime) -> Evaluation[FairnessDetails]:
         labels = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
         run = self.assess(data, labels, config)
         for f, r in run.features.items():
-            if r.monitored_count == 0 or r.reference_count == 0:
-                raise NotEvaluated(f"{f}: {r.monitored_count} records in the monitored group and "
-                                   f"{r.reference_count} in the reference group; both are needed")
-            if r.reference_favourable_rate == 0:
-                raise NotEvaluated(f"{f}: no favourable outcome in the reference group, so disparate impact "
-                                   "is undefined")
+            reason = r.undefined(f)
+            if reason:
+                raise NotEvaluated(reason)
         metrics: dict[str, float] = {}
         for f, r in run.features.items():
             metrics[f] = r.disparate_impact
             metrics[f"{f}_balanced"] = r.balanced_disparate_impact
             metrics[f"{f}_debiased"] = r.debiased_disparate_impact
             metrics[f"{f}_biased_transactions"] = float(len(run.biased[f]))
-        metrics.update(self._debiasing_accuracy(config, start, end))
+        metrics.update(self._on_feedback(config, run, start, end))
         details = FairnessDetails(features=run.features, favourable_classes=list(config.favourable_classes))
         return Evaluation(metrics, details, extra=(data, labels, run))
 
@@ -238,39 +409,50 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         payload, labels, run = result.extra
         rows = []
         for f, found in run.biased.items():
-            perturbation = run.features[f].perturbation
-            for i, group, new in found:
-                rec = payload.iloc[i]
+            for b in found:
+                rec = payload.iloc[b.position]
                 rows.append({"feature": f, "scoring_id": rec["scoring_id"],
-                             "scoring_timestamp": rec["scoring_timestamp"].to_pydatetime(), "group_name": group,
-                             "original_value": str(rec[f]),
-                             "perturbed_value": str(perturbation["to_reference" if group == "monitored"
-                                                                 else "to_monitored"]),
-                             "original_label": str(labels[i]), "perturbed_label": str(new),
+                             "scoring_timestamp": rec["scoring_timestamp"].to_pydatetime(),
+                             "group_name": "monitored",  # reference-group records are never biased
+                             "original_value": str(rec[f]), "perturbed_value": str(b.perturbed_value),
+                             "original_label": str(labels[b.position]), "perturbed_label": b.perturbed_label,
                              "measurement_id": measurement.measurement_id,
                              "subscription_id": measurement.subscription_id})
         if rows:
             conn.execute(biased_transactions.insert(), rows)
 
-    def _debiasing_accuracy(self, config: FairnessConfig, start: datetime | None,
-                            end: datetime) -> dict[str, float]:
-        """Accuracy of the model and of its debiased outcomes on the feedback logged in the run's window."""
+    def _on_feedback(self, config: FairnessConfig, run: FairnessRun, start: datetime | None,
+                     end: datetime) -> dict[str, float]:
+        """On the feedback logged in the run's window: accuracy before and after debiasing, and per feature
+        each group's rates (stored on `run`'s features) and the equal-opportunity and equalized-odds
+        differences. Metrics undefined on this feedback are left out."""
         data = self.ctx.feedback.read(start, end)
         if data.empty:
             return {}
-        pred, _ = self.ctx.scorer.predict_frame(data)
-        labels = np.asarray(self.ctx.labels, dtype=object)[pred]
-        debiased = self.assess(data, labels, config).debiased_labels
+        data = data.reset_index(drop=True)
+        labels = self._labels_of(data)
         truth = data[self.ctx.subscription.label_column].to_numpy(dtype=object)
-        return {"accuracy_before_debiasing": float(np.mean(labels == truth)),
-                "accuracy_after_debiasing": float(np.mean(debiased == truth))}
+        debiased = self.assess(data, labels, config).debiased_labels
+        metrics = {"accuracy_before_debiasing": float(np.mean(labels == truth)),
+                   "accuracy_after_debiasing": float(np.mean(debiased == truth))}
+        fav = list(config.favourable_classes)
+        for spec in config.features:
+            f = spec["feature"]
+            found = labelled_fairness(np.isin(truth, fav), np.isin(labels, fav),
+                                      group_mask(data[f], spec["monitored"]), group_mask(data[f], spec["reference"]))
+            run.features[f].labelled = found
+            for name in ("equal_opportunity_difference", "equalized_odds_difference"):
+                value = getattr(found, name)
+                if math.isfinite(value):
+                    metrics[f"{f}_{name}"] = value
+        return metrics
 
     # -- views a learner asks for ---------------------------------------------------------------
     def debiased_labels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The model's labels and the debiased labels for input records."""
         config = self.config()
-        pred, _ = self.ctx.scorer.predict_frame(frame)
-        labels = np.asarray(self.ctx.labels, dtype=object)[pred]
+        frame = frame.reset_index(drop=True)
+        labels = self._labels_of(frame)
         return labels, self.assess(frame, labels, config).debiased_labels
 
     def training_view(self) -> pd.DataFrame:
@@ -290,6 +472,25 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         with self.ctx.datamart.engine.connect() as conn:
             return pd.read_sql(query.order_by(biased_transactions.c.feature, biased_transactions.c.scoring_timestamp),
                                conn)
+
+
+def _checked_threshold(value: Any, what: str) -> float:
+    if not (is_number(value) and 0 < value <= 1):
+        raise LabError(f"{what} must be a number in (0, 1] (a lower limit on disparate impact), got {value!r}")
+    return float(value)
+
+
+def labelled_fairness(truth: np.ndarray, predicted: np.ndarray, monitored: np.ndarray,
+                      reference: np.ndarray) -> LabelledFairness:
+    """Each group's rates on labelled records (`truth`/`predicted` True for favourable) and the
+    equal-opportunity and equalized-odds differences between the groups."""
+    mon = GroupQuality(**group_rates(truth[monitored], predicted[monitored]))
+    ref = GroupQuality(**group_rates(truth[reference], predicted[reference]))
+    return LabelledFairness(
+        monitored=mon, reference=ref,
+        equal_opportunity_difference=equal_opportunity_difference(mon.true_positive_rate, ref.true_positive_rate),
+        equalized_odds_difference=equalized_odds_difference(mon.true_positive_rate, ref.true_positive_rate,
+                                                            mon.false_positive_rate, ref.false_positive_rate))
 
 
 def training_rates(config: FairnessConfig, training: pd.DataFrame, label_column: str) -> pd.DataFrame:

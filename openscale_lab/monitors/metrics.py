@@ -86,3 +86,34 @@ def category_counts(values: Sequence[object], categories: Sequence[object]) -> n
     codes = pd.Series(list(values) if not isinstance(values, pd.Series) else values, dtype=object).map(index)
     codes = codes.fillna(len(categories)).to_numpy(dtype=int)
     return np.bincount(codes, minlength=len(categories) + 1).astype(float)
+
+
+def group_rates(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Outcomes of one group on labelled data, 1 meaning positive (fairness: the favourable outcome).
+
+    Records, positives in the truth, true- and false-positive rate, accuracy and selection rate (share
+    predicted positive); a rate whose denominator is 0 is NaN.
+    """
+    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
+    positives, negatives = int(truth.sum()), int((~truth).sum())
+    tp, fp = int((predicted & truth).sum()), int((predicted & ~truth).sum())
+    n = len(truth)
+    return {"records": n, "positives": positives, "negatives": negatives,
+            "true_positive_rate": tp / positives if positives else float("nan"),
+            "false_positive_rate": fp / negatives if negatives else float("nan"),
+            "accuracy": float(np.mean(truth == predicted)) if n else float("nan"),
+            "selection_rate": float(np.mean(predicted)) if n else float("nan")}
+
+
+def equal_opportunity_difference(tpr_monitored: float, tpr_reference: float) -> float:
+    """True-positive rate of the monitored group minus that of the reference group (0: equal opportunity;
+    below 0: the monitored group's deserving members get the favourable outcome less often)."""
+    return float(tpr_monitored - tpr_reference)
+
+
+def equalized_odds_difference(tpr_monitored: float, tpr_reference: float, fpr_monitored: float,
+                              fpr_reference: float) -> float:
+    """The larger of the absolute true-positive-rate and false-positive-rate differences between two
+    groups (0: equalized odds); NaN when either rate is undefined for a group."""
+    gaps = [abs(tpr_monitored - tpr_reference), abs(fpr_monitored - fpr_reference)]
+    return float("nan") if any(np.isnan(gaps)) else float(max(gaps))
