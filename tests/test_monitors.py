@@ -290,6 +290,25 @@ def test_scheduler_runs_what_is_due(monitored) -> None:  # type: ignore[no-untyp
     assert not thread.is_alive()
 
 
+def test_scheduler_skips_a_subscription_whose_deployment_is_gone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from openscale_lab.monitors.base import MonitorStore
+
+    from .helpers import make_subscription
+
+    ws = lab.provision(tmp_path / "ws").workspace
+    dm = lab.DataMart(ws.datamart_url)
+    sub = make_subscription(dm, "removed-by-hand")
+    MonitorStore(dm).save_config(sub.subscription_id, "drift", {}, 3.0)
+    sched = Scheduler(ws)
+    try:
+        assert sched.due(datetime(2030, 1, 1)) == [(sub.subscription_id, "drift")]
+        assert sched.run_pending(datetime(2030, 1, 1)) == []
+        assert "no longer in" in sched.skipped[sub.subscription_id]
+    finally:
+        sched.close()
+        dm.close()
+
+
 def test_monitors_on_postgresql(trained, spark, tmp_path, postgres_url) -> None:  # type: ignore[no-untyped-def]
     _, _, result = trained
     ws = lab.provision(tmp_path / "pg-ws", datamart_url=postgres_url).workspace

@@ -210,8 +210,15 @@ class MLEngine:
         """Stop and remove a deployment; its subscription is marked deleted, its payload log stays."""
         dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
         self.stop(dep)
+        # retired first: the scheduler must never find a subscription whose deployment is gone
         if datamart is not None:
             datamart.retire_deployment(dep.deployment_id)
+        else:
+            own = DataMart(self.workspace.datamart_url)
+            try:
+                own.retire_deployment(dep.deployment_id)
+            finally:
+                own.close()
         shutil.rmtree(dep.path)
 
     def status(self) -> list[dict[str, Any]]:

@@ -217,6 +217,15 @@ class MonitorContext:
         return self.datamart.get_payload(self.subscription, start, end)
 
 
+def check_window_settings(monitor: str, min_records: Any, window_hours: Any) -> None:
+    """Refuse settings a run could not use, naming the setting (at `enable`, not at the first run)."""
+    if not (isinstance(min_records, int) and not isinstance(min_records, bool) and min_records >= 1):
+        raise LabError(f"{monitor} min_records must be a whole number ≥ 1, got {min_records!r}")
+    if window_hours is not None and not (is_number(window_hours) and window_hours > 0):
+        raise LabError(f"{monitor} window_hours must be a number of hours > 0 (None: every record), "
+                       f"got {window_hours!r}")
+
+
 def resolve_window(start: datetime | None, end: datetime | None,
                    hours: float | None) -> tuple[datetime | None, datetime]:
     """The [start, end) a run covers: `end` defaults to now, `start` to `hours` before it (None: all)."""

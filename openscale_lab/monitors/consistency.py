@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .distributions import category_codes
+from .results import from_known
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +62,7 @@ class Constraints:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Constraints:
-        return cls(**(data or {}))
+        return from_known(cls, data)
 
     @property
     def count(self) -> int:
@@ -100,7 +101,9 @@ class Constraints:
 
     def _expected_inconsistent(self, data: pd.DataFrame) -> float:
         """Mean, over training records, of the chance that a record like it breaks a range learned from n
-        records (2/(n+1) per applicable range): the share a window of training-like traffic shows anyway."""
+        records (2/(n+1) per applicable range): the share a window of training-like traffic shows anyway.
+        An approximation: 2/(n+1) holds for continuous values (ties make it smaller), and the rare category
+        combinations (at most `RARE_MAX_COUNT` in n) add about their own frequency."""
         risk = np.zeros(len(data))
         n = self.records
         risk += len(self.numeric_range) * 2 / (n + 1)

@@ -9,10 +9,12 @@ OpenScale's definitions followed here:
 - drift v2 output drift and feature drift: the total variation distance between the training and the window's
   distribution of the favourable-class probability, and of each feature (binned as `distributions.py`
   describes). OpenScale's drift v2 default thresholds are upper limits of 0.05. A binned distance between a
-  window of a few hundred records and the training data is well above 0.05 by chance alone (about 0.08 for 200
-  records over ten bins), and OpenScale smooths with density estimates the lab does not reproduce; so the lab
-  applies the 0.05 limit to the distance *beyond chance*: the distance minus the one a window of as many
-  records drawn from the training data itself exceeds only 5 % of the time. Both numbers are in the details.
+  window of a few hundred records and the training data is well above 0.05 by chance alone (on average about
+  0.08 for 200 records over ten equally likely bins, 0.12 at the 95th percentile), and OpenScale smooths with
+  density estimates the lab does not reproduce; so the lab applies the 0.05 limit to the distance *beyond
+  chance*: the distance minus the one a window of as many records drawn from the training data itself
+  exceeds only 5 % of the time. Feature drift reports the largest of the features' values, so it is the 0.05
+  margin above that level, not the 5 %, that keeps false alarms rare. Both numbers are in the details.
 Transactions responsible for the drop in accuracy (predicted wrong), for the drop in data consistency
 (inconsistent), or both, are stored with their reasons: OpenScale's three transaction views.
 """
@@ -29,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from ..datamart.tables import drift_transactions
 from ..errors import LabError
-from .base import Evaluation, Monitor
+from .base import Evaluation, Monitor, check_window_settings
 from .consistency import Constraints
 from .distributions import chance_distances, jensen_shannon, probability_counts, total_variation
 from .drift_model import DriftModel, cbpe_accuracy, train_drift_model
@@ -169,8 +171,7 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
                             ("feature_drift_threshold", feature_drift_threshold)]:
             if not (is_number(value) and 0 < value <= 1):
                 raise LabError(f"drift {name} must be a number in (0, 1], got {value!r}")
-        if not (isinstance(min_records, int) and min_records >= 1):
-            raise LabError(f"drift min_records must be a whole number ≥ 1, got {min_records!r}")
+        check_window_settings("drift", min_records, window_hours)
         labels = self.ctx.labels
         if favourable_class is not None and favourable_class not in labels:
             raise LabError(f"favourable_class {favourable_class!r} is not one of the model's labels {labels}")
@@ -219,6 +220,8 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
     def estimate_accuracy(self, frame: pd.DataFrame) -> dict[str, float]:
         """Both label-free accuracy estimates for input records the deployed model scores now (e.g. feedback
         records, to set them beside the accuracy their labels give)."""
+        if len(frame) == 0:
+            raise LabError("no records to estimate the accuracy of (log feedback or payload first)")
         model = self.load_model()
         pred, probs = self.ctx.scorer.predict_frame(frame)
         p_fav = probs[:, model.favourable_index]

@@ -41,7 +41,7 @@ from ..core.fairness_groups import (
 )
 from ..datamart.tables import biased_transactions
 from ..errors import LabError
-from .base import Evaluation, Monitor, NotEvaluated
+from .base import Evaluation, Monitor, NotEvaluated, check_window_settings
 from .metrics import (
     disparate_impact,
     equal_opportunity_difference,
@@ -264,6 +264,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
             raise LabError(f"classes {sorted(set(favourable_classes) & set(unfavourable_classes))} are both "
                            "favourable and unfavourable")
         threshold = _checked_threshold(threshold, "the fairness threshold")
+        check_window_settings("fairness", min_records, window_hours)
         if isinstance(perturbation_seed, bool) or not isinstance(perturbation_seed, (int, np.integer)):
             raise LabError(f"perturbation_seed must be an integer, got {perturbation_seed!r}")
         configured = [self._configured(spec) for spec in features]
@@ -294,6 +295,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         for key in GROUPS:
             if not spec.get(key):
                 raise LabError(f"fairness feature {feature!r}: give the {key} group")
+            _check_group(feature, key, spec[key])
         training = self.ctx.training_data[feature]
         if (group_mask(training, spec["monitored"]) & group_mask(training, spec["reference"])).any():
             raise LabError(f"fairness feature {feature!r}: the monitored group {spec['monitored']} and the "
@@ -491,6 +493,18 @@ def labelled_fairness(truth: np.ndarray, predicted: np.ndarray, monitored: np.nd
         equal_opportunity_difference=equal_opportunity_difference(mon.true_positive_rate, ref.true_positive_rate),
         equalized_odds_difference=equalized_odds_difference(mon.true_positive_rate, ref.true_positive_rate,
                                                             mon.false_positive_rate, ref.false_positive_rate))
+
+
+def _check_group(feature: str, key: str, group: Any) -> None:
+    """A group is a list of categories and/or [low, high] number ranges (low ≤ high)."""
+    if not isinstance(group, (list, tuple)):
+        raise LabError(f"fairness feature {feature!r}: give the {key} group as a list, e.g. ['female'] or "
+                       f"[[18, 25]], got {group!r}")
+    for item in group:
+        if isinstance(item, (list, tuple)) and not (
+                len(item) == 2 and all(is_number(v) for v in item) and item[0] <= item[1]):
+            raise LabError(f"fairness feature {feature!r}: {key} range {item!r} must be [low, high] with two "
+                           "numbers, low ≤ high")
 
 
 def training_rates(config: FairnessConfig, training: pd.DataFrame, label_column: str) -> pd.DataFrame:

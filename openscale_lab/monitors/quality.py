@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import LabError
-from .base import Evaluation, Monitor, NotEvaluated
+from .base import Evaluation, Monitor, NotEvaluated, check_window_settings
 from .metrics import binary_quality
 from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known
 
@@ -119,6 +119,7 @@ class QualityMonitor(Monitor[QualityConfig, QualityDetails]):
         positive = positive_label or labels[1]
         if positive not in labels:
             raise LabError(f"positive_label {positive!r} is not one of the model's labels {labels}")
+        check_window_settings("quality", min_records, window_hours)
         config = QualityConfig(threshold=threshold, min_records=min_records, positive_label=positive,
                                window_hours=window_hours)
         return self._store_config(config, schedule_hours)

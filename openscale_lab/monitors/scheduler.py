@@ -1,6 +1,7 @@
 """Running every enabled monitor of every subscription when its schedule says it is due."""
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from datetime import datetime, timedelta
@@ -8,19 +9,22 @@ from typing import Any
 
 from ..core.clock import utcnow
 from ..datamart.database import DataMart
+from ..errors import LabError
 from ..workspace import Workspace
 from .base import MonitorStore
 from .monitoring import Monitoring
 from .registry import MONITORS
 from .results import Measurement
 
+LOG = logging.getLogger(__name__)
 
 class Scheduler:
     """`run_pending()` evaluates what is due once; `run_forever()` loops until stopped (SIGINT/SIGTERM).
 
     A monitor is due when it never ran or its last window ended `schedule_hours` ago or more. Each
     measurement is written in one transaction, so stopping at any moment leaves no half-written result.
-    `subscription_ids` limits it to some subscriptions (default: every active one).
+    `subscription_ids` limits it to some subscriptions (default: every active one). A subscription that
+    cannot be monitored (its deployment is gone) is skipped, with the reason in `skipped`.
     """
 
     def __init__(self, workspace: Workspace, subscription_ids: list[str] | None = None) -> None:
@@ -29,6 +33,7 @@ class Scheduler:
         self.stop_event = threading.Event()
         self._datamart: DataMart | None = None
         self._monitoring: dict[str, Monitoring] = {}
+        self.skipped: dict[str, str] = {}
 
     @property
     def datamart(self) -> DataMart:
@@ -72,7 +77,15 @@ class Scheduler:
         for sub_id, monitor in self.due(now):
             if self.stop_event.is_set():
                 break
-            results.append(self.monitoring(sub_id).monitor(monitor).run(end=now))
+            if sub_id in self.skipped:
+                continue
+            try:
+                monitoring = self.monitoring(sub_id)
+            except LabError as exc:  # e.g. its deployment was removed by hand: the others still run
+                self.skipped[sub_id] = str(exc)
+                LOG.warning("skipping subscription %s: %s", sub_id, exc)
+                continue
+            results.append(monitoring.monitor(monitor).run(end=now))
         return results
 
     def run_forever(self, poll_seconds: float = 60.0, on_result: Any = print) -> None:
