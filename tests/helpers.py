@@ -11,7 +11,9 @@ from openscale_lab.tutorial import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, SAMPLE_
 if TYPE_CHECKING:
     import pandas as pd
 
+    from openscale_lab.deployments.artifacts import Deployment
     from openscale_lab.monitors import Monitoring
+    from openscale_lab.workspace import Workspace
 
 SCHEMA = [{"name": c, "type": "string" if c in CATEGORICAL_COLUMNS else "integer"} for c in FEATURE_COLUMNS]
 T0 = datetime(2026, 11, 20, 12, 0, 0)
@@ -25,6 +27,24 @@ def make_subscription(dm: DataMart, deployment_id: str = "dep1") -> Subscription
         scoring_url="http://127.0.0.1:1/x", model_id="m1", model_name="model", model_version="1",
         input_schema=SCHEMA, feature_columns=FEATURE_COLUMNS, categorical_columns=CATEGORICAL_COLUMNS,
         payload_table=f"payload_{sub_id}"))
+
+
+def own_subscription(workspace: Workspace, deployment: Deployment, prefix: str) -> Monitoring:
+    """Monitoring of a new, empty subscription of a running deployment: its own payload log and monitor
+    configurations, and a status that keeps the scheduler away from it. Close it when done."""
+    from openscale_lab.monitors import Monitoring
+
+    dm = DataMart(workspace.datamart_url)
+    model = deployment.config["model"]
+    sub_id = f"{prefix}{uuid.uuid4().hex[:8]}"
+    binding = dm.ensure_binding("Local ML engine", "openscale_lab_local", str(workspace.deployments_dir))
+    sub = dm.add_subscription(Subscription(
+        subscription_id=sub_id, binding_id=binding, deployment_id=deployment.deployment_id,
+        deployment_name=deployment.name, scoring_url=deployment.scoring_url, model_id=model["model_id"],
+        model_name=model["name"], model_version=model["version"], input_schema=model["input_schema"],
+        feature_columns=model["feature_columns"], categorical_columns=model["categorical_columns"],
+        label_column=model["label_column"], payload_table=f"payload_{sub_id}", status=f"{prefix} tests"))
+    return Monitoring(workspace, dm, sub)
 
 
 def payload_rows(n: int, start: datetime, step: timedelta) -> list[dict[str, object]]:

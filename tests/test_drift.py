@@ -2,7 +2,6 @@
 alerts, the tutorial's own traffic raises none, and every number matches an independent computation."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -11,14 +10,13 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 
 from openscale_lab.data import load_scoring_feed, load_training_data
-from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.errors import LabError
 from openscale_lab.monitors import Monitoring
 from openscale_lab.monitors.consistency import Constraints
 from openscale_lab.monitors.distributions import Bins, chance_distances, jensen_shannon, total_variation
 from openscale_lab.tutorial import FEATURE_COLUMNS
 
-from .helpers import insert_payload
+from .helpers import insert_payload, own_subscription
 
 FALSE_ALARM_WINDOWS = 20
 
@@ -97,15 +95,12 @@ def test_constraints_learned_from_a_small_frame_and_the_reasons_they_give() -> N
 
 
 @pytest.fixture(scope="module")
-def monitored(trained, spark):  # type: ignore[no-untyped-def]
-    ws, model, result = trained
-    engine = MLEngine(ws)
-    dep = engine.deploy(model, f"drift {uuid.uuid4().hex[:6]}", spark, verify_rows=50)
-    mon = Monitoring.for_deployment(ws, dep)
+def monitored(trained, deployment):  # type: ignore[no-untyped-def]
+    ws, _, result = trained
+    mon = own_subscription(ws, deployment, "drift")
     config = mon.drift.enable()
     yield mon, config, result
     mon.close()
-    engine.delete(dep)
 
 
 def model_p_correct(mon: Monitoring, payload: pd.DataFrame) -> np.ndarray:

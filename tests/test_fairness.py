@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -16,13 +15,12 @@ import pytest
 
 from openscale_lab.core.fairness_groups import debias_rows
 from openscale_lab.data import feed_sample, load_feedback_data, load_training_data
-from openscale_lab.datamart.database import DataMart, Subscription
 from openscale_lab.errors import LabError
 from openscale_lab.monitors import Monitoring
 from openscale_lab.monitors.fairness import FairnessDetails, FeatureFairness, labelled_fairness
 from openscale_lab.tutorial import FEATURE_COLUMNS
 
-from .helpers import T0, insert_payload
+from .helpers import T0, insert_payload, own_subscription
 
 pytestmark = pytest.mark.spark
 
@@ -37,18 +35,7 @@ WINDOW = (T0, T0 + timedelta(hours=1))
 @pytest.fixture
 def mon(trained, deployment) -> Iterator[Monitoring]:  # type: ignore[no-untyped-def]
     """Monitoring of a new, empty subscription of the suite's deployment (its own payload log)."""
-    ws, _, _ = trained
-    dm = DataMart(ws.datamart_url)
-    model = deployment.config["model"]
-    sub_id = f"fair{uuid.uuid4().hex[:8]}"
-    binding = dm.ensure_binding("Local ML engine", "openscale_lab_local", str(ws.deployments_dir))
-    sub = dm.add_subscription(Subscription(
-        subscription_id=sub_id, binding_id=binding, deployment_id=deployment.deployment_id,
-        deployment_name=deployment.name, scoring_url=deployment.scoring_url, model_id=model["model_id"],
-        model_name=model["name"], model_version=model["version"], input_schema=model["input_schema"],
-        feature_columns=model["feature_columns"], categorical_columns=model["categorical_columns"],
-        label_column=model["label_column"], payload_table=f"payload_{sub_id}", status="fairness tests"))
-    monitoring = Monitoring(ws, dm, sub)
+    monitoring = own_subscription(trained[0], deployment, "fair")
     yield monitoring
     monitoring.close()
 

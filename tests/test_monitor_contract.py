@@ -8,7 +8,6 @@ import json
 import math
 import sys
 import types
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,6 @@ import pandas as pd
 import pytest
 
 from openscale_lab.data import feed_sample, load_feedback_data
-from openscale_lab.datamart.database import DataMart, Subscription
 from openscale_lab.monitors import (
     MONITORS,
     BusinessApplications,
@@ -37,7 +35,7 @@ from openscale_lab.tutorial import (
     UNFAVOURABLE_LABEL,
 )
 
-from .helpers import T0, insert_payload
+from .helpers import T0, insert_payload, own_subscription
 
 matplotlib.use("Agg")
 pytestmark = pytest.mark.spark
@@ -88,18 +86,7 @@ CASES = {"no data": no_data, "too little data": too_little, "one class and one g
 @pytest.fixture
 def fresh_monitoring(trained, deployment):  # type: ignore[no-untyped-def]
     """Monitoring of a new, empty subscription of the suite's deployment (its own payload log)."""
-    ws, _, _ = trained
-    dm = DataMart(ws.datamart_url)
-    model = deployment.config["model"]
-    sub_id = f"contract{uuid.uuid4().hex[:8]}"
-    binding = dm.ensure_binding("Local ML engine", "openscale_lab_local", str(ws.deployments_dir))
-    sub = dm.add_subscription(Subscription(
-        subscription_id=sub_id, binding_id=binding, deployment_id=deployment.deployment_id,
-        deployment_name=deployment.name, scoring_url=deployment.scoring_url, model_id=model["model_id"],
-        model_name=model["name"], model_version=model["version"], input_schema=model["input_schema"],
-        feature_columns=model["feature_columns"], categorical_columns=model["categorical_columns"],
-        label_column=model["label_column"], payload_table=f"payload_{sub_id}", status="contract"))
-    mon = Monitoring(ws, dm, sub)
+    mon = own_subscription(trained[0], deployment, "contract")
     yield mon
     mon.close()
 

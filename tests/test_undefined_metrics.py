@@ -2,27 +2,22 @@
 "not evaluated: <reason>" instead."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 import pytest
 
 from openscale_lab.data import load_feedback_data
-from openscale_lab.deployments.engine import MLEngine
-from openscale_lab.monitors import Monitoring
+
+from .helpers import own_subscription
 
 pytestmark = pytest.mark.spark
 
 
-@pytest.fixture(scope="module")
-def mon(trained, spark):  # type: ignore[no-untyped-def]
-    ws, model, _ = trained
-    engine = MLEngine(ws)
-    dep = engine.deploy(model, f"undefined {uuid.uuid4().hex[:6]}", spark, verify_rows=20)
-    monitoring = Monitoring.for_deployment(ws, dep)
+@pytest.fixture
+def mon(trained, deployment):  # type: ignore[no-untyped-def]
+    monitoring = own_subscription(trained[0], deployment, "undefined")
     yield monitoring
     monitoring.close()
-    engine.delete(dep)
 
 
 def test_feedback_of_one_class_leaves_quality_not_evaluated(mon) -> None:  # type: ignore[no-untyped-def]
