@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from .core.clock import utcnow
 from .data import load_scoring_feed
-from .datamart.tables import MEASUREMENT_ROWS, measurements
+from .datamart.tables import delete_measurements, measurements
 from .deployments.artifacts import REPLAY_HEADER, REPLAY_PREFIX, Deployment
 from .monitors.business import BusinessApplications
 from .monitors.feedback import feedback_table
@@ -132,9 +132,7 @@ class HistoryReplay:
             ids = sa.select(measurements.c.measurement_id).where(
                 measurements.c.subscription_id == sub.subscription_id, measurements.c.window_end > lo,
                 measurements.c.window_end <= hi)
-            for table in MEASUREMENT_ROWS:
-                conn.execute(table.delete().where(table.c.measurement_id.in_(ids)))
-            conn.execute(measurements.delete().where(measurements.c.measurement_id.in_(ids)))
+            delete_measurements(conn, ids)
 
     def _enable_monitors(self) -> None:
         """Hourly windows, as a scheduler evaluates them (enabling again also resets the schedules)."""

@@ -13,7 +13,7 @@ from openscale_lab.data import load_scoring_feed, load_training_data
 from openscale_lab.errors import LabError
 from openscale_lab.monitors import Monitoring
 from openscale_lab.monitors.consistency import Constraints
-from openscale_lab.monitors.distributions import Bins, chance_distances, jensen_shannon, total_variation
+from openscale_lab.monitors.distributions import Bins, chance_distance, jensen_shannon, total_variation
 from openscale_lab.tutorial import FEATURE_COLUMNS
 
 from .helpers import insert_payload, own_subscription
@@ -57,8 +57,8 @@ def test_distances_match_scipy_and_chance_shrinks_with_window_size() -> None:
     for q, js in zip(qs, jensen_shannon(p, qs), strict=True):
         assert js == pytest.approx(jensenshannon(p / p.sum(), q / q.sum(), base=2), abs=1e-12)
     assert total_variation(p, qs)[0] == pytest.approx(0.5 * np.abs(p / p.sum() - qs[0] / qs[0].sum()).sum())
-    tv200, _ = chance_distances(p, 200)
-    tv5000, _ = chance_distances(p, 5000)
+    tv200 = chance_distance(p, 200)
+    tv5000 = chance_distance(p, 5000)
     assert 0 < tv5000 < tv200 < 0.2
     # what chance gives at 200 records is what windows drawn from the distribution show
     draws = rng.multinomial(200, p / p.sum(), size=2000)

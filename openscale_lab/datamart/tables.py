@@ -1,7 +1,12 @@
 """Every table of the data mart, in one SQLAlchemy MetaData (per-subscription tables are built on demand)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 SQL_TYPES = {"string": sa.String, "integer": sa.BigInteger, "double": sa.Float}
 PAYLOAD_PREFIX = "payload_"
@@ -105,6 +110,13 @@ biased_transactions = sa.Table(
 )
 # rows that belong to a measurement: removed with it (alerts first, then what its monitor stored)
 MEASUREMENT_ROWS = (alerts, drift_transactions, biased_transactions)
+
+
+def delete_measurements(conn: Connection, ids: Any) -> None:
+    """Remove measurements (`ids`: a list or a select of measurement ids) with the rows that belong to them."""
+    for table in MEASUREMENT_ROWS:
+        conn.execute(table.delete().where(table.c.measurement_id.in_(ids)))
+    conn.execute(measurements.delete().where(measurements.c.measurement_id.in_(ids)))
 
 explanations = sa.Table(
     "explanations", metadata,

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from ..core.clock import utcnow
 from ..data import load_training_reference
 from ..datamart.database import DataMart, Subscription
-from ..datamart.tables import MEASUREMENT_ROWS, alerts, measurements, monitor_instances
+from ..datamart.tables import alerts, delete_measurements, measurements, monitor_instances
 from ..errors import LabError
 from ..models.repository import ModelRepository
 from ..workspace import Workspace
@@ -112,9 +112,7 @@ class MonitorStore:
                     else measurements.c.window_start == m.window_start)
                 ids = [r[0] for r in conn.execute(same)]
                 if ids:
-                    for table in MEASUREMENT_ROWS:
-                        conn.execute(table.delete().where(table.c.measurement_id.in_(ids)))
-                    conn.execute(measurements.delete().where(measurements.c.measurement_id.in_(ids)))
+                    delete_measurements(conn, ids)
             conn.execute(measurements.insert().values(
                 measurement_id=m.measurement_id, subscription_id=m.subscription_id, monitor=m.monitor,
                 timestamp=m.timestamp, window_start=m.window_start, window_end=m.window_end, status=m.status,
@@ -296,6 +294,20 @@ class Monitor(ABC, Generic[C, D]):
 
     def alerts(self) -> pd.DataFrame:
         return self.ctx.store.alerts(self.ctx.subscription.subscription_id, self.name)
+
+    def measurement_rows(self, table: sa.Table, measurement_id: str | None, *where: Any,
+                         order_by: tuple[Any, ...] = ()) -> pd.DataFrame:
+        """Rows `table` holds for one measurement (default: the latest evaluated one), empty if there is none."""
+        import pandas as pd
+
+        if measurement_id is None:
+            latest = self.latest()
+            if latest is None:
+                return pd.DataFrame(columns=[c.name for c in table.columns])
+            measurement_id = latest.measurement_id
+        query = sa.select(table).where(table.c.measurement_id == measurement_id, *where).order_by(*order_by)
+        with self.ctx.datamart.engine.connect() as conn:
+            return pd.read_sql(query, conn)
 
     def latest(self, evaluated_only: bool = True) -> Measurement | None:
         """The newest stored measurement (default: the newest evaluated one), with typed details."""

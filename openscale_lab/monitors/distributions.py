@@ -123,13 +123,11 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(0.5 * kl(a) + 0.5 * kl(b), 0.0))
 
 
-def chance_distances(training_counts: np.ndarray, n: int, seed: int = 0) -> tuple[float, float]:
-    """(total variation, Jensen-Shannon) that a window of `n` records drawn from the training distribution
-    itself exceeds only 5 % of the time: distances below these are what sampling alone produces."""
+def chance_distance(training_counts: np.ndarray, n: int, seed: int = 0) -> float:
+    """The total variation that a window of `n` records drawn from the training distribution itself exceeds
+    only 5 % of the time: distances below it are what sampling alone produces."""
     p = _rows_normalised(training_counts)[0]
     if n <= 0 or p.sum() == 0:
-        return float("nan"), float("nan")
+        return float("nan")
     draws = np.random.default_rng(seed + n).multinomial(n, p, size=NOISE_DRAWS)
-    tv = np.quantile(total_variation(p, draws), NOISE_QUANTILE)
-    js = np.quantile(jensen_shannon(p, draws), NOISE_QUANTILE)
-    return float(tv), float(js)
+    return float(np.quantile(total_variation(p, draws), NOISE_QUANTILE))

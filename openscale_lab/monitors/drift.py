@@ -26,15 +26,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..datamart.tables import drift_transactions
 from ..errors import LabError
 from .base import Evaluation, Monitor, check_window_settings
 from .consistency import Constraints
-from .distributions import chance_distances, jensen_shannon, probability_counts, total_variation
-from .drift_model import DriftModel, cbpe_accuracy, train_drift_model
+from .distributions import chance_distance, jensen_shannon, probability_counts, total_variation
+from .drift_model import DriftModel, train_drift_model
 from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known, is_number
 
 if TYPE_CHECKING:
@@ -224,9 +223,8 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
             raise LabError("no records to estimate the accuracy of (log feedback or payload first)")
         model = self.load_model()
         pred, probs = self.ctx.scorer.predict_frame(frame)
-        p_fav = probs[:, model.favourable_index]
-        cbpe = cbpe_accuracy(model.calibration(p_fav), pred == model.favourable_index)
-        return {"predicted_accuracy": float(model.p_correct(frame).mean()), "cbpe_accuracy": float(cbpe.mean())}
+        cbpe = model.cbpe(probs[:, model.favourable_index], pred == model.favourable_index)
+        return {"predicted_accuracy": float(model.p_correct(frame).mean()), "cbpe_accuracy": cbpe}
 
     def thresholds(self, config: DriftConfig) -> list[Threshold]:
         return [Threshold("drift_magnitude", "upper_limit", config.threshold),
@@ -245,18 +243,16 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         predicted_accuracy = float(p_correct.mean())
         probs = np.array(data["probability"].tolist(), dtype=float)
         p_fav = probs[:, model.favourable_index]
-        predicted_fav = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object) == \
-            config.favourable_class
-        cbpe = float(cbpe_accuracy(model.calibration(p_fav), predicted_fav).mean())
+        labels = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
+        cbpe = model.cbpe(p_fav, labels == config.favourable_class)
         features = {col: self._feature_drift(model, data, col, n) for col in model.columns}
         ranked = sorted(features, key=lambda c: (features[c].drift, features[c].total_variation), reverse=True)
         output = probability_counts(p_fav)
         out_tv = float(total_variation(model.training_output_counts, output)[0])
-        out_chance, _ = chance_distances(np.asarray(model.training_output_counts), n)
+        out_chance = chance_distance(np.asarray(model.training_output_counts), n)
         constraints = Constraints.from_dict(config.constraints)
         inconsistent, reasons = constraints.check(data)
         wrong = p_correct < 0.5
-        labels = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
         metrics = {
             "drift_magnitude": max(0.0, model.base_accuracy - predicted_accuracy),
             "predicted_accuracy": predicted_accuracy, "base_accuracy": model.base_accuracy,
@@ -281,7 +277,7 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         before = np.asarray(model.training_counts[col])
         now = model.feature_counts(data, col)
         tv = float(total_variation(before, now)[0])
-        chance, _ = chance_distances(before, n)
+        chance = chance_distance(before, n)
         return FeatureDrift(jensen_shannon=float(jensen_shannon(before, now)[0]), total_variation=tv,
                             chance_total_variation=chance, drift=max(0.0, tv - chance),
                             bins=model.bins[col].labels, training_share=(before / before.sum()).tolist(),
@@ -301,20 +297,11 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
     def transactions(self, view: str = "both", measurement_id: str | None = None) -> pd.DataFrame:
         """Transactions responsible for the drop in accuracy ("accuracy"), in data consistency ("consistency")
         or for both ("both"), of one measurement (default: the latest evaluated), with their reasons."""
-        import pandas as pd
-
         if view not in VIEWS:
             raise LabError(f"drift transactions view {view!r}: one of {', '.join(VIEWS)}")
-        if measurement_id is None:
-            latest = self.latest()
-            if latest is None:
-                return pd.DataFrame(columns=[c.name for c in drift_transactions.columns])
-            measurement_id = latest.measurement_id
         t = drift_transactions.c
-        query = (sa.select(drift_transactions).where(t.measurement_id == measurement_id, t.view.in_(VIEWS[view]))
-                 .order_by(t.p_correct, t.scoring_timestamp))
-        with self.ctx.datamart.engine.connect() as conn:
-            return pd.read_sql(query, conn)
+        return self.measurement_rows(drift_transactions, measurement_id, t.view.in_(VIEWS[view]),
+                                     order_by=(t.p_correct, t.scoring_timestamp))
 
 
 def _transactions(data: pd.DataFrame, p_correct: np.ndarray, wrong: np.ndarray, inconsistent: np.ndarray,

@@ -95,6 +95,10 @@ class DriftModel:
     def p_correct(self, frame: pd.DataFrame) -> np.ndarray:
         return self.classifier.predict_proba(self.encode(frame))[:, 1]
 
+    def cbpe(self, p_fav: np.ndarray, predicted_fav: np.ndarray) -> float:
+        """The confidence-based accuracy estimate of records with these favourable-class probabilities."""
+        return float(cbpe_accuracy(self.calibration(p_fav), predicted_fav).mean())
+
     def feature_counts(self, frame: pd.DataFrame, col: str) -> np.ndarray:
         return self.bins[col].counts(frame[col])
 

@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..core.fairness_groups import (
@@ -463,17 +462,8 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
 
     def biased_transactions(self, measurement_id: str | None = None) -> pd.DataFrame:
         """Biased transactions of one measurement (default: the latest evaluated fairness measurement)."""
-        import pandas as pd
-
-        if measurement_id is None:
-            latest = self.latest()
-            if latest is None:
-                return pd.DataFrame(columns=[c.name for c in biased_transactions.columns])
-            measurement_id = latest.measurement_id
-        query = sa.select(biased_transactions).where(biased_transactions.c.measurement_id == measurement_id)
-        with self.ctx.datamart.engine.connect() as conn:
-            return pd.read_sql(query.order_by(biased_transactions.c.feature, biased_transactions.c.scoring_timestamp),
-                               conn)
+        t = biased_transactions.c
+        return self.measurement_rows(biased_transactions, measurement_id, order_by=(t.feature, t.scoring_timestamp))
 
 
 def _checked_threshold(value: Any, what: str) -> float:
