@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ..core.clock import check_window
 from ..errors import LabError
 from .database import DataMart, Subscription, in_window
 
@@ -32,6 +33,7 @@ def payload_distribution(datamart: DataMart, subscription: Subscription | str, g
     """
     import pandas as pd
 
+    start, end = check_window(start, end, AnalyticsError)
     table = datamart.payload_table(subscription)
     columns = {c.name: c for c in table.columns}
 

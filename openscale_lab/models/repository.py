@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.clock import utcnow
 from ..core.jsonfile import read_json, write_json_atomic
+from ..core.paths import child_folder
 from ..errors import ModelRepositoryError
 from ..workspace import Workspace
 
@@ -87,7 +88,8 @@ class ModelRepository:
         return read_json(path) if path.is_file() else {}
 
     def get(self, model_id: str) -> StoredModel:
-        path = self.root / model_id
+        """The stored model `model_id`; an id that is not a plain folder name of the repository is refused."""
+        path = child_folder(self.root, model_id, "model_id", ModelRepositoryError)
         if not (path / METADATA_FILE).is_file():
             raise ModelRepositoryError(f"no model {model_id!r} in the repository at {self.root}")
         return StoredModel(path, read_json(path / METADATA_FILE))
@@ -106,5 +108,6 @@ class ModelRepository:
         return found[-1] if found else None
 
     def delete(self, model_id: str) -> None:
+        """Remove a stored model's folder (`get` checks the id first: nothing outside the repository)."""
         path = self.get(model_id).path
         shutil.rmtree(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,18 +17,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from ..core.clock import utcnow
+from ..core.clock import check_window, utcnow
 from ..datamart.analytics import AGGREGATIONS
 from ..datamart.database import DataMart, Subscription, in_window
 from ..datamart.tables import BUSINESS_PREFIX, SQL_TYPES, business_applications
 from ..errors import LabError
 from .base import Evaluation, Monitor, MonitorContext, MonitorStore
-from .results import Details, Measurement, MonitorConfig, Threshold
+from .results import Details, Measurement, MonitorConfig, Threshold, is_number
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MIN_DAYS_FOR_CORRELATION = 3
+NAME_LENGTH = 200  # application and metric names: the width of the data mart's name columns (String(200))
+# payload field names become column names of a table: letters, digits and underscores, starting with a letter
+# or underscore (nothing to quote on any database), at most 63 characters (PostgreSQL's identifier limit: a
+# longer one fails there), and none of the columns every business payload table has
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+FIXED_COLUMNS = ("record_id", "subscription_id", "timestamp")
 
 
 class BusinessError(LabError):
@@ -58,12 +65,49 @@ class BusinessApplication:
                 for kind in ("lower_limit", "upper_limit") if m.get(kind) is not None]
 
 
-def _validate(payload_fields: list[dict[str, str]], metrics: list[dict[str, Any]]) -> None:
-    names = {f["name"]: f["type"] for f in payload_fields}
-    for f in payload_fields:
+def _check_list(value: Any, what: str) -> list[dict[str, Any]]:
+    if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)) or not value:
+        raise BusinessError(f"{what} must be a non-empty list of dicts, got {value!r}")
+    for item in value:
+        if not isinstance(item, dict):
+            raise BusinessError(f"each of {what} must be a dict, got {item!r}")
+    return list(value)
+
+
+def _validate(name: Any, payload_fields: list[dict[str, str]], metrics: list[dict[str, Any]],
+              subscription_ids: Any, description: Any) -> None:
+    """Refuse, naming the argument, what the data mart could not store or a query could not use."""
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_LENGTH:
+        raise BusinessError(f"business application name must be a non-empty string of at most {NAME_LENGTH} "
+                            f"characters, got {name!r}")
+    if not isinstance(description, str):
+        raise BusinessError(f"description must be a string, got {description!r}")
+    if isinstance(subscription_ids, str) or not isinstance(subscription_ids, (list, tuple)) or not all(
+            isinstance(s, str) for s in subscription_ids):
+        raise BusinessError(f"subscription_ids must be a list of subscription ids, got {subscription_ids!r}")
+    seen: set[str] = set()
+    for f in _check_list(payload_fields, "payload_fields"):
+        field_name = f.get("name")
+        if not isinstance(field_name, str) or not FIELD_NAME.fullmatch(field_name):
+            raise BusinessError(f"payload_fields: field name {field_name!r} must be letters, digits and "
+                                f"underscores, not starting with a digit, at most 63 characters (it names a "
+                                f"column of the data mart)")
+        # SQLite's column names ignore case: Amount and amount would be one column
+        if field_name.lower() in seen or field_name.lower() in FIXED_COLUMNS:
+            raise BusinessError(f"payload_fields: field name {field_name!r} is used twice (or is one of "
+                                f"{', '.join(FIXED_COLUMNS)}, which every business payload has)")
+        seen.add(field_name.lower())
         if f.get("type") not in SQL_TYPES:
             raise BusinessError(f"payload field {f.get('name')!r}: type must be one of {', '.join(SQL_TYPES)}")
-    for m in metrics:
+    names = {f["name"]: f["type"] for f in payload_fields}
+    for m in _check_list(metrics, "business_metrics"):
+        metric = m.get("name")
+        if not isinstance(metric, str) or not metric.strip() or len(metric) > NAME_LENGTH:
+            raise BusinessError(f"business_metrics: a metric name must be a non-empty string of at most {NAME_LENGTH} "
+                                f"characters, got {metric!r}")
+        for kind in ("lower_limit", "upper_limit"):
+            if m.get(kind) is not None and not is_number(m[kind]):
+                raise BusinessError(f"business metric {metric!r}: {kind} must be a finite number, got {m[kind]!r}")
         if m.get("field") not in names:
             raise BusinessError(f"business metric {m.get('name')!r} reads {m.get('field')!r}, not a payload field")
         if m.get("aggregation") not in AGGREGATIONS or m.get("time_unit") != "day":
@@ -83,10 +127,10 @@ class BusinessApplications:
                subscription_ids: list[str], description: str = "") -> BusinessApplication:
         """A new application (its business payload table too). An existing name is returned as it is, linked
         to any of `subscription_ids` it did not watch yet (a redeployed model gets a new subscription)."""
+        _validate(name, payload_fields, business_metrics, subscription_ids, description)
         found = self.get(name, missing_ok=True)
         if found is not None:
             return self.link(found, subscription_ids)
-        _validate(payload_fields, business_metrics)
         app = BusinessApplication(uuid.uuid4().hex[:12], name, description, payload_fields, business_metrics,
                                   list(subscription_ids))
         with self.datamart.engine.begin() as conn:
@@ -114,6 +158,9 @@ class BusinessApplications:
         """The application called `name` (or with `application_id`)."""
         column, value = ((business_applications.c.application_id, application_id) if application_id
                          else (business_applications.c.name, name))
+        if not isinstance(value, str):
+            what = "application_id" if application_id else "name"
+            raise BusinessError(f"business application {what} must be a string, got {value!r}")
         with self.datamart.engine.connect() as conn:
             row = conn.execute(sa.select(business_applications).where(column == value)).first()
         if row is None:
@@ -135,6 +182,7 @@ class BusinessApplications:
         credit (`Accepted` 1, `AcceptedPercent` 100) whose `AmountGranted` is the record's `amount_field`;
         every other field of the application's payload is copied from the scoring record. Rerunning a
         window replaces its records."""
+        start, end = check_window(start, end, BusinessError)
         payload = self.datamart.get_payload(subscription, start, end)
         if amount_field not in payload.columns:
             raise BusinessError(f"amount_field {amount_field!r} is not a column of the scoring payload")
@@ -168,6 +216,7 @@ class BusinessApplications:
         """Business records in [start, end), of one subscription or of all the application watches."""
         import pandas as pd
 
+        start, end = check_window(start, end, BusinessError)
         table = app.table()
         with self.datamart.engine.connect() as conn:
             return pd.read_sql(sa.select(table).where(*self._where(table, start, end, subscription_id))
@@ -189,6 +238,7 @@ class BusinessApplications:
         """Each KPI per day, computed in the database."""
         import pandas as pd
 
+        start, end = check_window(start, end, BusinessError)
         table = app.table()
         day = sa.func.date(table.c.timestamp).label("day")
         query = (sa.select(day, *self._kpi_columns(app, table))
@@ -202,8 +252,9 @@ class BusinessApplications:
     def window_kpis(self, app: BusinessApplication, start: datetime | None, end: datetime,
                     subscription_id: str | None = None) -> dict[str, float]:
         """Each KPI over [start, end), computed in the database (NaN when the window has no records)."""
+        lo, hi = check_window(start, end, BusinessError)
         table = app.table()
-        query = sa.select(*self._kpi_columns(app, table)).where(*self._where(table, start, end, subscription_id))
+        query = sa.select(*self._kpi_columns(app, table)).where(*self._where(table, lo, hi, subscription_id))
         with self.datamart.engine.connect() as conn:
             row = conn.execute(query).one()
         return {m["name"]: (float(v) if v is not None else float("nan"))
@@ -343,6 +394,7 @@ class BusinessKPIMonitor(Monitor[BusinessKPIConfig, BusinessKPIDetails]):
     def run_days(self, start: datetime | None = None, end: datetime | None = None) -> list[Measurement]:
         """One KPI measurement per calendar day with business payload in [start, end), each replacing an
         earlier one of that day; limits raise alerts."""
+        start, end = check_window(start, end, BusinessError)
         app = self.application(self.config())
         days = self.applications.daily_kpis(app, start, end, self.ctx.subscription.subscription_id)["day"]
         return [self.run(day.to_pydatetime(), day.to_pydatetime() + timedelta(days=1), replace=True)

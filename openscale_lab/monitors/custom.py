@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
-from ..core.clock import utcnow
+from ..core.clock import naive_utc, utcnow
 from ..datamart.database import DataMart, Subscription
 from ..datamart.tables import custom_monitor_definitions
 from ..errors import LabError
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 LIMIT_TYPES = ("lower_limit", "upper_limit")
+NAME_LENGTH = 200  # monitor, metric and tag names: the width of the data mart's name columns (String(200))
 
 
 class CustomMonitorError(LabError):
@@ -54,20 +55,60 @@ class CustomMonitorDefinition:
         return out
 
 
+def _check_name(value: Any, what: str) -> str:
+    """A name stored in the data mart: a non-blank string of at most NAME_LENGTH characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise CustomMonitorError(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > NAME_LENGTH:
+        raise CustomMonitorError(f"{what} must be at most {NAME_LENGTH} characters, got {len(value)}")
+    return value
+
+
 def _check_metrics(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(metrics, (str, dict)) or not isinstance(metrics, (list, tuple)):
+        raise CustomMonitorError(f"metrics must be a list of {{'name': ...}} dicts, got {metrics!r}")
     if not metrics:
         raise CustomMonitorError("a custom monitor needs at least one metric")
-    clean = []
+    clean, seen = [], set()
     for m in metrics:
-        if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not m["name"]:
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not m["name"].strip():
             raise CustomMonitorError(f"each metric needs a name, got {m!r}")
+        _check_name(m["name"], "metric name")
+        if m["name"] in seen:
+            raise CustomMonitorError(f"metric {m['name']!r} is listed twice")
+        seen.add(m["name"])
         unknown = set(m) - {"name", "description", *LIMIT_TYPES}
         if unknown:
             raise CustomMonitorError(f"metric {m['name']!r}: unknown key(s) {', '.join(sorted(unknown))}")
-        for kind in LIMIT_TYPES:
+        if not isinstance(m.get("description", ""), str):
+            raise CustomMonitorError(f"metric {m['name']!r}: description must be a string")
+        for kind in LIMIT_TYPES:  # is_number: finite (NaN or infinity would never, or always, alert)
             if m.get(kind) is not None and not is_number(m[kind]):
-                raise CustomMonitorError(f"metric {m['name']!r}: {kind} must be a number, got {m[kind]!r}")
-        clean.append(dict(m))
+                raise CustomMonitorError(f"metric {m['name']!r}: {kind} must be a number (finite), got {m[kind]!r}")
+        low, high = m.get("lower_limit"), m.get("upper_limit")
+        if low is not None and high is not None and low > high:
+            raise CustomMonitorError(f"metric {m['name']!r}: lower_limit {low} is above upper_limit {high}")
+        clean.append({k: float(v) if k in LIMIT_TYPES and v is not None else v for k, v in m.items()})
+    return clean
+
+
+def _check_tags(tags: list[dict[str, str]] | None) -> list[dict[str, str]]:
+    """Tag definitions as stored: a name (unique) and a description."""
+    if tags is None:
+        return []
+    if isinstance(tags, (str, dict)) or not isinstance(tags, (list, tuple)):
+        raise CustomMonitorError(f"tags must be a list of {{'name': ...}} dicts, got {tags!r}")
+    clean: list[dict[str, str]] = []
+    for t in tags:
+        if not isinstance(t, dict):
+            raise CustomMonitorError(f"each tag must be a {{'name': ...}} dict, got {t!r}")
+        name = _check_name(t.get("name"), "tag name")
+        if any(c["name"] == name for c in clean):
+            raise CustomMonitorError(f"tag {name!r} is listed twice")
+        description = t.get("description", "")
+        if not isinstance(description, str):
+            raise CustomMonitorError(f"tag {name!r}: description must be a string")
+        clean.append({"name": name, "description": description})
     return clean
 
 
@@ -104,9 +145,14 @@ class CustomMonitor(Monitor[CustomConfig, CustomDetails]):
         """Enable the definition for the subscription, optionally overriding limits:
         `thresholds={"sensitivity": {"lower_limit": 0.9}}`."""
         names = self.definition.metric_names
+        if thresholds is not None and not isinstance(thresholds, dict):
+            raise CustomMonitorError(f"thresholds must be a dict of metric name to limits, got {thresholds!r}")
         for metric, limits in (thresholds or {}).items():
             if metric not in names:
                 raise CustomMonitorError(f"{self.name!r} has no metric {metric!r} (it has {', '.join(names)})")
+            if not isinstance(limits, dict):
+                raise CustomMonitorError(f"thresholds of {metric}: a dict such as {{'lower_limit': 0.9}}, "
+                                         f"got {limits!r}")
             for kind, value in limits.items():
                 if kind not in LIMIT_TYPES or not is_number(value):
                     raise CustomMonitorError(
@@ -128,6 +174,11 @@ class CustomMonitor(Monitor[CustomConfig, CustomDetails]):
             timestamp: datetime | None = None) -> Measurement:
         """Store one set of metric values (checked first: nothing is stored if any is wrong); a value
         outside its threshold raises an alert."""
+        if not isinstance(values, dict) or not values:
+            raise CustomMonitorError(f"values must be a non-empty dict of metric values, got {values!r}")
+        if tags is not None and not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
+            raise CustomMonitorError(f"tags must be a dict of tag name to string value, got {tags!r}")
+        when = utcnow() if timestamp is None else naive_utc(timestamp, "timestamp", CustomMonitorError)
         config = self.config()
         names = self.definition.metric_names
         unknown = [m for m in values if m not in names]
@@ -142,7 +193,6 @@ class CustomMonitor(Monitor[CustomConfig, CustomDetails]):
         if extra:
             raise CustomMonitorError(f"{self.name!r} has no tag(s) {', '.join(extra)}; its tags are "
                                      f"{', '.join(sorted(known_tags)) or 'none'}")
-        when = timestamp or utcnow()
         return self.ctx.store.save(Measurement(
             monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status="evaluated",
             message="", window_start=None, window_end=when, record_count=0,
@@ -199,16 +249,18 @@ class CustomMonitors:
 
     def register(self, name: str, metrics: list[dict[str, Any]],
                  tags: list[dict[str, str]] | None = None) -> CustomMonitorDefinition:
-        """A new definition; registering an existing name returns the stored one unchanged."""
+        """A new definition; registering an existing name returns the stored one unchanged.
+
+        `name` (at most 200 characters), every metric's name and limits (finite numbers) and every tag are
+        checked before the data mart is asked, so no database error reaches the caller."""
+        _check_name(name, "custom monitor name")
         existing = self.get(name, missing_ok=True)
         if existing is not None:
             return existing
-        if not isinstance(name, str) or not name.strip():
-            raise CustomMonitorError(f"a custom monitor needs a name, got {name!r}")
         if name in built_in_names():
             raise CustomMonitorError(f"{name!r} is the name of a built-in monitor; choose another name")
         clean = _check_metrics(metrics)
-        tag_list = [{"name": t["name"], "description": t.get("description", "")} for t in tags or []]
+        tag_list = _check_tags(tags)
         definition = CustomMonitorDefinition(uuid.uuid4().hex[:12], name, clean, tag_list)
         with self.datamart.engine.begin() as conn:
             conn.execute(custom_monitor_definitions.insert().values(
@@ -217,6 +269,9 @@ class CustomMonitors:
         return definition
 
     def get(self, name: str, missing_ok: bool = False) -> CustomMonitorDefinition | None:
+        """The definition called `name`; CustomMonitorError if there is none (None with `missing_ok`)."""
+        if not isinstance(name, str):
+            raise CustomMonitorError(f"custom monitor name must be a string, got {name!r}")
         with self.datamart.engine.connect() as conn:
             row = conn.execute(sa.select(custom_monitor_definitions).where(
                 custom_monitor_definitions.c.name == name)).first()

@@ -20,7 +20,6 @@ Transactions responsible for the drop in accuracy (predicted wrong), for the dro
 """
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,14 +32,14 @@ from ..errors import LabError
 from .base import Evaluation, Monitor, check_window_settings
 from .consistency import Constraints
 from .distributions import chance_distance, jensen_shannon, probability_counts, total_variation
-from .drift_model import DriftModel, train_drift_model
+from .drift_model import DriftModel, load_drift_model, save_drift_model, train_drift_model
 from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known, is_number
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-MODEL_FILE = "drift_model.pkl"
+MODEL_FILE = "drift_model.skops"  # skops, not pickle: loading cannot run code (see drift_model.py)
 TRANSACTIONS_SHOWN = 10  # transactions listed in the details; all are stored
 VIEWS = {"accuracy": ("accuracy", "both"), "consistency": ("consistency", "both"), "both": ("both",)}
 ESTIMATES_DISAGREE = 0.05  # the two label-free accuracy estimates disagree beyond this
@@ -184,8 +183,7 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         fav = labels.index(favourable_class) if favourable_class else 0
         model = train_drift_model(data, columns, categorical, labels, sub.label_column, pred, probs, held_out,
                                   fav, seed)
-        with self.model_path.open("wb") as f:
-            pickle.dump(model, f)
+        save_drift_model(model, self.model_path)
         constraints = Constraints.learn(data[columns], categorical, numeric)
         config = DriftConfig(threshold=threshold, data_drift_threshold=data_drift_threshold,
                              output_drift_threshold=output_drift_threshold,
@@ -205,9 +203,8 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
     def load_model(self) -> DriftModel:
         if not self.model_path.exists():
             raise LabError("the drift model is missing from the workspace: enable the drift monitor again")
-        with self.model_path.open("rb") as f:
-            model: DriftModel = pickle.load(f)
-        if not isinstance(model, DriftModel) or not hasattr(model, "calibration"):
+        model = load_drift_model(self.model_path)
+        if not hasattr(model, "calibration"):
             raise LabError("the drift model was trained by an earlier version of the lab: enable the drift "
                            "monitor again")
         return model

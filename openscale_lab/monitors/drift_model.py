@@ -16,11 +16,15 @@ Neither estimate can see a change in how labels relate to features (concept drif
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import LabError
 from .distributions import Bins, category_codes, probability_counts
 
 if TYPE_CHECKING:
@@ -68,7 +72,7 @@ def cbpe_accuracy(p_fav_calibrated: np.ndarray, predicted_fav: np.ndarray) -> np
 
 @dataclass
 class DriftModel:
-    """Everything `run` compares a window with; pickled beside the monitor's configuration."""
+    """Everything `run` compares a window with; stored beside the monitor's configuration (`save_drift_model`)."""
 
     classifier: Any
     columns: list[str]
@@ -133,4 +137,62 @@ def train_drift_model(data: pd.DataFrame, columns: list[str], categorical: list[
         categorical_features=[c in categories for c in columns], max_iter=60, learning_rate=0.12,
         max_leaf_nodes=15,
         random_state=seed).fit(model.encode(data), correct)
+    return model
+
+
+# The drift model is stored with skops, not pickle: unpickling a file runs whatever code the file names, so
+# anyone able to replace it in the workspace could run code in the learner's kernel or the scheduler. skops
+# rebuilds only the types it is told to trust and refuses any other before building anything. A digest of a
+# pickle would protect as well only if kept in another store; a format that cannot run code needs no second
+# store. Trusted beyond skops' own defaults (scikit-learn estimators, NumPy, builtins): the lab's plain
+# dataclasses, the trees of HistGradientBoostingClassifier, and the check_array partial its preprocessor
+# holds (a partial's function is audited on its own: a partial of anything else is still refused).
+def _trusted_types() -> list[str]:
+    own = [f"{cls.__module__}.{cls.__qualname__}" for cls in (DriftModel, Calibration, Bins)]
+    return [*own, "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "functools.partial",
+            "sklearn.utils.validation.check_array"]
+
+
+def save_drift_model(model: DriftModel, path: Path) -> None:
+    """Write the drift model with skops, atomically (readers see the old file or the new one)."""
+    import skops.io as sio
+
+    data = sio.dumps(model)
+    untrusted = set(sio.get_untrusted_types(data=data)) - set(_trusted_types())
+    if untrusted:  # a newer scikit-learn holding new types: refuse now rather than at every run
+        raise LabError(f"the drift model holds types the lab does not trust yet: {', '.join(sorted(untrusted))}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def load_drift_model(path: Path) -> DriftModel:
+    """Read a drift model written by `save_drift_model`, building no type outside the trusted list.
+
+    A file that is not such a model (replaced, truncated, or written by an earlier version) raises LabError
+    saying to enable the drift monitor again; nothing in it has run.
+    """
+    import skops.io as sio
+
+    again = "enable the drift monitor again to train a new one"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LabError(f"cannot read the drift model file {path} ({exc.strerror}): {again}") from exc
+    try:
+        untrusted = set(sio.get_untrusted_types(data=data))
+    except Exception as exc:  # not a skops file (a pickle, say): BadZipFile, KeyError, JSON errors
+        raise LabError(f"the drift model file {path} changed: it is not a drift model the lab wrote "
+                       f"({type(exc).__name__}); {again}") from exc
+    refused = untrusted - set(_trusted_types())
+    if refused:
+        raise LabError(f"the drift model file {path} changed: it holds types the lab does not trust "
+                       f"({', '.join(sorted(refused))}); {again}")
+    try:
+        model = sio.loads(data, trusted=sorted(untrusted))
+    except Exception as exc:  # any failure to rebuild it means the file is not one the lab wrote
+        raise LabError(f"the drift model file {path} cannot be read ({exc}): {again}") from exc
+    if not isinstance(model, DriftModel):
+        raise LabError(f"the drift model file {path} changed: it holds a {type(model).__name__}; {again}")
     return model
