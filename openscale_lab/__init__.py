@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     # monitors
     **dict.fromkeys(["Monitoring", "Scheduler", "Monitor", "MONITORS", "Measurement", "Threshold", "CustomMonitors",
                      "BusinessApplications", "ExplanationService", "plot_lime", "plot_hourly"], "monitors"),
+    "run_monitors": "monitors.report",
     # history and Insights
     **dict.fromkeys(["HistoryReplay", "Scenario", "plot_history_traffic"], "history"),
     **dict.fromkeys(["InsightsDashboard", "InsightsData", "write_report", "dashboard_served"], "dashboard"),
@@ -60,8 +61,8 @@ __all__ = [
     "load_feedback_data", "load_scoring_feed", "load_training_data", "load_training_data_spark", "open_workspace",
     "payload_distribution", "plot_distribution", "plot_feature_importances", "plot_history_traffic", "plot_hourly",
     "plot_lime", "plot_scored_probabilities", "provision", "publish_model", "read_records", "record",
-    "remove_earlier", "reply_frame", "run_lab", "run_notebook", "sample_payload", "score", "score_in_batches",
-    "split_training_data", "stop_lab", "train_model", "write_report",
+    "remove_earlier", "reply_frame", "run_lab", "run_monitors", "run_notebook", "sample_payload", "score",
+    "score_in_batches", "split_training_data", "stop_lab", "train_model", "write_report",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from .errors import LabError
 
@@ -25,12 +26,50 @@ def _parser() -> argparse.ArgumentParser:
     sched = sub.add_parser("scheduler", help="run every enabled monitor when its schedule says it is due")
     sched.add_argument("--once", action="store_true", help="evaluate what is due now, then exit")
     sched.add_argument("--poll", type=float, default=60.0, help="seconds between checks (default 60)")
+    _monitor_parser(sub)
     dash = sub.add_parser("dashboard", help="serve the Insights dashboard as a web page (Voila) on 127.0.0.1")
     dash.add_argument("--port", type=int, default=8866)
     prov = sub.add_parser("provision", help="create or check the workspace")
     prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
     prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
     return parser
+
+
+MONITOR_RUN_HELP = """\
+Evaluate now every enabled registered monitor (quality, fairness, drift, ...), scheduled or not,
+of a deployment's subscription or of every deployment's, and print each measurement: status,
+metrics, thresholds and alerts. Each measurement is stored in the data mart, as a scheduled run's
+would be. Custom monitors are not run: their values are stored by their owners
+(monitoring.custom(name).run(values)).
+
+The window is [--start, --end): --end defaults to now, --start to each monitor's configured window.
+Times are ISO 8601 (2026-01-31T12:00, 2026-01-31T12:00+01:00); a time without an offset is UTC.
+
+exit codes: 0 the monitors were evaluated, even if alerts were raised or a monitor had too little
+data ("not_evaluated"); 3 with --fail-on-alert when any alert was raised; 1 on an error (unknown
+deployment or monitor, bad time, empty workspace); 2 on bad usage."""
+
+
+def _monitor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `monitor run` and `monitor list` commands."""
+    mon = sub.add_parser("monitor", help="evaluate the enabled monitors now (run) or show them (list)",
+                         description="Evaluate the enabled monitors now (run) or show what is enabled (list).")
+    actions = mon.add_subparsers(dest="action", required=True, metavar="{run,list}")
+    run = actions.add_parser("run", help="evaluate the enabled monitors now and print the measurements",
+                             description=MONITOR_RUN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    listing = actions.add_parser("list", help="show the enabled monitors: deployment, subscription, schedule, "
+                                              "last run", description="Show the enabled monitors of each "
+                                              "deployment's subscription: schedule and last run.")
+    for action in (run, listing):
+        action.add_argument("--deployment", metavar="NAME", help="only the deployment of this name (or id); "
+                                                                  "default: every deployment of the workspace")
+    run.add_argument("--monitor", action="append", metavar="NAME",
+                     help="only this registered monitor, e.g. quality (repeat for more); default: every enabled one")
+    run.add_argument("--start", metavar="ISO", help="start of the window (default: the monitor's own window)")
+    run.add_argument("--end", metavar="ISO", help="end of the window, not included (default: now)")
+    run.add_argument("--fail-on-alert", action="store_true", help="exit with code 3 when any alert is raised")
+    for action in (run, listing):
+        action.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _parameters(given: list[str]) -> dict[str, object]:
@@ -89,17 +128,98 @@ def _scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+ALERT_EXIT_CODE = 3  # `monitor run --fail-on-alert` when any alert was raised
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from .monitors.report import enabled_monitors, monitor_report, parse_time
+
+    if args.action == "list":
+        rows = enabled_monitors(args.workspace, args.deployment)
+        if args.json:
+            print(json.dumps(rows, indent=2, allow_nan=False))
+        elif not rows:
+            print("no monitors enabled: enable them in notebook 02_configure_monitors")
+        else:
+            _table([[f"{r['deployment_name']} [{r['deployment_id']}]", r["subscription_id"],
+                     r["monitor"] + (" (custom)" if r["custom"] else ""),
+                     f"{r['schedule_hours']:g} h" if r["schedule_hours"] else "not scheduled",
+                     r["last_run_at"] or "never"] for r in rows],
+                   ["deployment", "subscription", "monitor", "schedule", "last run"])
+        return 0
+    report = monitor_report(args.workspace, args.deployment, args.monitor,
+                            parse_time(args.start, "--start"), parse_time(args.end, "--end"))
+    if args.json:
+        print(json.dumps(report, indent=2, allow_nan=False))
+    elif not report:
+        print("no monitors enabled: enable them in notebook 02_configure_monitors")
+    else:
+        for m in report:
+            _show_measurement(m)
+    alerts = sum(len(m["alerts"]) for m in report)
+    return ALERT_EXIT_CODE if args.fail_on_alert and alerts else 0
+
+
+def _show_measurement(m: dict[str, Any]) -> None:
+    """One measurement summary as a heading line and a table of its metrics."""
+    window = f"{m['window_start']} – {m['window_end']}" if m["window_start"] else f"until {m['window_end']}"
+    print(f"{m['deployment_name']} [{m['deployment_id']}] {m['monitor']}: {m['status']}, {window}, "
+          f"{m['record_count']} records, {len(m['alerts'])} alert(s)")
+    if m["message"]:
+        print(f"  {m['message']}")
+    limits = {t["metric"]: f"{'≥' if t['type'] == 'lower_limit' else '≤'} {t['value']}" for t in m["thresholds"]}
+    broken = {a["metric"] for a in m["alerts"]}
+    _table([[f"  {name}", f"{value:.4g}" if isinstance(value, (int, float)) else str(value),
+             limits.get(name, ""), "ALERT" if name in broken else ""] for name, value in m["metrics"].items()])
+
+
+def _table(rows: list[list[object]], header: list[str] | None = None) -> None:
+    """Rows printed as left-aligned columns."""
+    cells = [[str(c) for c in row] for row in ([header] if header else []) + rows]
+    if not cells:
+        return
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
 def _dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard until Ctrl-C, SIGTERM or SIGHUP, which all stop Voilà and its kernels."""
+    import signal
+    import subprocess
+
     from .dashboard import start_dashboard, stop_dashboard
+    from .dashboard.serve import LOG_FILE
     from .workspace import Workspace
 
-    proc = start_dashboard(Workspace.open(args.workspace), args.port)
-    print(f"Insights dashboard at http://127.0.0.1:{args.port}/ ; Ctrl-C stops it", flush=True)
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    names = ["SIGINT", "SIGTERM", "SIGHUP"]
+    # a signal ignored on purpose (nohup, a background job of a script) stays ignored
+    stops = [sig for sig in (getattr(signal, n) for n in names if hasattr(signal, n))
+             if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.getsignal(sig) for sig in stops}
+    for sig in stops:
+        signal.signal(sig, interrupt)
+    ws = Workspace.open(args.workspace)
+    proc: subprocess.Popen[bytes] | None = None
     try:
+        proc = start_dashboard(ws, args.port)
+        print(f"Insights dashboard at http://127.0.0.1:{args.port}/ ; Ctrl-C stops it", flush=True)
         proc.wait()
+        print(f"error: the dashboard server stopped; see {ws.root / LOG_FILE}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        stop_dashboard(proc)
-    return 0
+        return 0
+    finally:
+        for sig in stops:  # a second signal must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        if proc is not None:
+            stop_dashboard(proc)
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             return _dashboard(args)
         if args.command == "scheduler":
             return _scheduler(args)
+        if args.command == "monitor":
+            return _monitor(args)
         return _deployment(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

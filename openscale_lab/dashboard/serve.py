@@ -7,7 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
+
+import psutil
 
 from ..core.paths import notebooks_dir
 from ..errors import LabError
@@ -16,6 +19,13 @@ from ..workspace import WORKSPACE_ENV, Workspace
 SERVED_ENV = "OPENSCALE_LAB_DASHBOARD_SERVED"
 NOTEBOOK = "05_insights_dashboard.ipynb"
 LOG_FILE = "dashboard.log"  # in the workspace
+# Every page load starts a kernel (~260 MB). One that has been idle this long with no page connected to it
+# (the page was closed, or the request never opened a websocket, like curl) is shut down; an open page keeps its
+# kernel however long it sits idle, and a kernel still rendering the notebook is never culled.
+CULL_IDLE_SECONDS = 40
+# How often Voilà looks for such kernels: one ends at most CULL_IDLE_SECONDS + CULL_INTERVAL_SECONDS after its
+# last activity.
+CULL_INTERVAL_SECONDS = 10
 
 
 def served() -> bool:
@@ -23,39 +33,75 @@ def served() -> bool:
     return os.environ.get(SERVED_ENV) == "1"
 
 
-def start_dashboard(workspace: Workspace, port: int, notebooks: Path | None = None,
-                    timeout: float = 60.0) -> subprocess.Popen[bytes]:
-    """Start Voilà serving notebook 05 for `workspace`; returns once the page answers."""
+def _voila_command(notebook: Path, port: int, cull_idle_seconds: int, cull_interval_seconds: int) -> list[str]:
+    """Voilà's command line: 127.0.0.1 only, no file served but the notebook, idle kernels culled."""
+    return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1",
+            "--show_tracebacks=True", "--VoilaConfiguration.file_allowlist=[]",
+            # jupyter_server's kernel culler (Voilà's kernel manager is a MappingKernelManager)
+            f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
+            f"--MappingKernelManager.cull_interval={cull_interval_seconds}",
+            "--MappingKernelManager.cull_connected=False", "--MappingKernelManager.cull_busy=False"]
+
+
+def start_dashboard(workspace: Workspace, port: int, notebooks: Path | None = None, timeout: float = 60.0, *,
+                    cull_idle_seconds: int = CULL_IDLE_SECONDS,
+                    cull_interval_seconds: int = CULL_INTERVAL_SECONDS) -> subprocess.Popen[bytes]:
+    """Start Voilà serving notebook 05 for `workspace`; returns once the port answers."""
     notebook = (notebooks or notebooks_dir()) / NOTEBOOK
     env = dict(os.environ, **{WORKSPACE_ENV: str(workspace.root), SERVED_ENV: "1"})
     log_path = workspace.root / LOG_FILE
     with log_path.open("ab") as log:  # a file, not a pipe: a chatty server never blocks on a full pipe
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1",
-             "--show_tracebacks=True", "--VoilaConfiguration.file_allowlist=[]"],
-            env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            detail = log_path.read_text(errors="replace")[-2000:]
-            raise LabError(f"the dashboard server stopped: {detail}")
-        # a connection, not a page: every page request starts a kernel that renders the whole notebook
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_dashboard(proc)
-    raise LabError(f"the dashboard server did not answer on port {port} within {timeout:.0f} s")
+        proc = subprocess.Popen(_voila_command(notebook, port, cull_idle_seconds, cull_interval_seconds),
+                                env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                detail = log_path.read_text(errors="replace")[-2000:]
+                raise LabError(f"the dashboard server stopped: {detail}")
+            # a connection, not a page: every page request starts a kernel that renders the whole notebook
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return proc
+            except OSError:
+                time.sleep(0.2)
+        raise LabError(f"the dashboard server did not answer on port {port} within {timeout:.0f} s")
+    except BaseException:  # a timeout, Ctrl-C or a signal while waiting: no server is left behind
+        stop_dashboard(proc)
+        raise
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    """Every process below `pid`, found while they are still its descendants."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def stop_dashboard(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Stop Voilà and its kernels (they share its process group)."""
-    try:
+    """Stop Voilà and every process it started.
+
+    Voilà shuts its kernels down on SIGTERM; the kernels run in sessions of their own, outside Voilà's process
+    group, so whatever of them is left afterwards is found among Voilà's descendants, listed before any signal.
+    """
+    family = _descendants(proc.pid) if proc.poll() is None else []
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
+    try:
         proc.wait(timeout)
-    except ProcessLookupError:
-        return
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout)
+    with suppress(ProcessLookupError, PermissionError):  # anything still in Voilà's process group
+        os.killpg(proc.pid, signal.SIGKILL)
+    left = [p for p in family if p.is_running()]
+    for p in left:
+        with suppress(psutil.Error):
+            p.terminate()
+    _, left = psutil.wait_procs(left, timeout=3)
+    for p in left:
+        with suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(left, timeout=3)
