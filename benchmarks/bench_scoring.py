@@ -3,12 +3,17 @@
 Run with `make bench` (or `python benchmarks/bench_scoring.py`). Prints a table and writes
 benchmarks/results/scoring.json. Goals on a 2-core machine: single record p50 <= 2 ms and >= 100x
 faster than Spark's PipelineModel.transform; a 1000-record batch <= 30 ms; cold start <= 3 s.
+
+`--baseline REV` also serves the same deployment with the lab's code at git revision REV (checked out into
+a temporary worktree), alternating runs between the two servers, and reports each figure's ratio
+current / baseline: what a change costs, measured in the same run on the same machine.
 """
 from __future__ import annotations
 
 import argparse
 import http.client
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -22,10 +27,13 @@ from results_file import save_results
 import openscale_lab as lab
 from openscale_lab.core.jsonfile import write_json_atomic
 from openscale_lab.data import feed_sample
+from openscale_lab.datamart.database import SQLITE_SYNC_ENV
 from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, SERVE_MODULE, Deployment
 from openscale_lab.deployments.engine import MLEngine, free_port
 from openscale_lab.models.spark import get_spark
 from openscale_lab.tutorial import FEATURE_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -53,6 +61,73 @@ def http_timings(dep: Deployment, records: list[list], requests_per_run: int) ->
             raise RuntimeError(data[:300])
     conn.close()
     return times
+
+
+def serve_with(dep: Deployment, code: Path | None, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A server process for `dep` on a free port, running the lab's code from `code` (None: this checkout)."""
+    port = free_port()
+    write_json_atomic(dep.path / DEPLOYMENT_FILE, dict(
+        dep.config, port=port, scoring_url=f"http://127.0.0.1:{port}/v1/deployments/{dep.deployment_id}/predictions"))
+    env = dict(os.environ, **env, **({"PYTHONPATH": str(code)} if code else {}))
+    proc = subprocess.Popen([sys.executable, "-m", SERVE_MODULE, str(dep.path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, cwd=code or None)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/health")
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"the server from {code or 'this checkout'} did not start")
+
+
+# What is compared with the baseline revision: this checkout as it runs (SQLite synchronous=FULL), and this
+# checkout with the baseline's synchronous=NORMAL, which isolates the cost of the request checks.
+VARIANTS = {"current": {}, "checks": {SQLITE_SYNC_ENV: "NORMAL"}}
+FIGURES = ("single_p50_ms", "single_p99_ms", "batch1000_ms")
+
+
+def compare(dep: Deployment, baseline: str, records: list[list], batches: list[list], runs: int,
+            single: int, batch_count: int) -> dict[str, float]:
+    """p50/p99 of single records and the median 1000-record batch: each variant of this checkout and the
+    code at `baseline`, serving the same deployment, in turns (the order rotates from run to run)."""
+    med = statistics.median
+    figures: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="osl-baseline-") as tmp:
+        worktree = Path(tmp) / "code"
+        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), baseline], check=True,
+                       capture_output=True, cwd=ROOT)
+        plan = [("baseline", worktree, {}), *((name, None, env) for name, env in VARIANTS.items())]
+        servers: list[tuple[str, Deployment, subprocess.Popen[bytes]]] = []
+        try:
+            for name, code, env in plan:  # all up at once, measured in turns: drift of the machine hits all alike
+                proc = serve_with(dep, code, env)
+                servers.append((name, Deployment(dep.path, json.loads((dep.path / DEPLOYMENT_FILE).read_text())),
+                                proc))
+                http_timings(servers[-1][1], records[:50], 50)  # warm-up
+            for run in range(runs):
+                turn = run % len(servers)
+                for name, served, _ in servers[turn:] + servers[:turn]:
+                    ones = http_timings(served, records, single)
+                    many = http_timings(served, batches, batch_count)
+                    got = figures.setdefault(name, {})
+                    got.setdefault("single_p50_ms", []).append(percentile(ones, 50))
+                    got.setdefault("single_p99_ms", []).append(percentile(ones, 99))
+                    got.setdefault("batch1000_ms", []).append(med(many))
+        finally:
+            for _, _, proc in servers:
+                proc.terminate()
+                proc.wait(10)
+            write_json_atomic(dep.path / DEPLOYMENT_FILE, dep.config)
+            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], capture_output=True, cwd=ROOT)
+    out: dict[str, float] = {}
+    for key in FIGURES:
+        then = out[f"{key}_baseline"] = med(figures["baseline"][key])
+        for name in VARIANTS:
+            now = out[f"{key}_{name}"] = med(figures[name][key])
+            out[f"{key}_{name}_ratio"] = now / then
+    return out
 
 
 def cold_start(dep: Deployment, record: list) -> float:
@@ -102,6 +177,7 @@ def main() -> int:
     parser.add_argument("--single", type=int, default=400, help="single-record requests per run")
     parser.add_argument("--batches", type=int, default=10, help="1000-record requests per run")
     parser.add_argument("--spark-single", type=int, default=15, help="single-record Spark transforms per run")
+    parser.add_argument("--baseline", metavar="REV", help="also measure the lab's code at this git revision")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="osl-bench-") as tmp:
@@ -119,6 +195,8 @@ def main() -> int:
         engine.stop(dep)
         dep = engine.get(dep.deployment_id)
         cold = [cold_start(dep, single_records[0]) for _ in range(args.runs)]
+        versus = (compare(dep, args.baseline, single_records, batch_records, args.runs, args.single, args.batches)
+                  if args.baseline else {})
 
         from pyspark.ml import PipelineModel
         from pyspark.sql import types as T
@@ -176,6 +254,18 @@ def main() -> int:
     for name, value, unit, goal, ok in goals:
         verdict = "" if not goal or goal == "baseline" else ("ok" if ok else "MISSED")
         print(f"  {name:42s} {value:10.2f} {unit:3s} {goal:10s} {verdict}")
+    if versus:
+        results.update(versus, baseline=args.baseline)
+        print(f"\nagainst {args.baseline}, the same deployment served in turns (medians of {args.runs} runs each):")
+        print("  checks = this checkout with the baseline's SQLite synchronous=NORMAL (goal: ratio <= 1.10);")
+        print("  current = this checkout as it runs, synchronous=FULL (the cost of a commit on disk)")
+        for key in FIGURES:
+            print(f"  {key:14s} baseline {versus[f'{key}_baseline']:7.2f} ms", end="")
+            for name in VARIANTS:
+                ratio = versus[f"{key}_{name}_ratio"]
+                verdict = ("ok" if ratio <= 1.10 else "MISSED") if name == "checks" else ""
+                print(f" | {name} {versus[f'{key}_{name}']:7.2f} ms ({ratio:4.2f}x {verdict})", end="")
+            print()
     save_results("scoring", results)
     return 0
 

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from .core.clock import utcnow
 from .data import load_scoring_feed
+from .datamart.feedback import feedback_table
 from .datamart.tables import delete_measurements, measurements
-from .deployments.artifacts import REPLAY_HEADER, REPLAY_PREFIX, Deployment
+from .deployments.artifacts import REPLAY_HEADER, REPLAY_PREFIX, REPLAY_SECRET_HEADER, Deployment, replay_secret
 from .monitors.business import BusinessApplications
-from .monitors.feedback import feedback_table
 from .monitors.monitoring import Monitoring
 from .monitors.results import Measurement
 from .monitors.scheduler import Scheduler
@@ -160,6 +160,7 @@ class HistoryReplay:
         training = self.ctx.training_data
         hours = int(round((end - start).total_seconds() / 3600))
         per_hour, total_records, total_feedback = [], 0, 0
+        secret = replay_secret(self.deployment.path)
         with requests.Session() as http:
             for h in tqdm(range(hours), desc="replaying hours", unit="h", disable=not progress):
                 t = start + timedelta(hours=h)
@@ -184,11 +185,13 @@ class HistoryReplay:
                     when = t + timedelta(seconds=3600 * (k + 0.5) / len(chunks))
                     body = {"fields": FEATURE_COLUMNS, "values": batch.iloc[s:s + size].values.tolist()}
                     reply = http.post(self.deployment.scoring_url, json=body, timeout=120,
-                                      headers={REPLAY_HEADER: when.isoformat()})
+                                      headers={REPLAY_HEADER: when.isoformat(), REPLAY_SECRET_HEADER: secret})
                     reply.raise_for_status()
                 m = max(50, int(round(scenario.feedback_share * n)))
                 labelled = training.iloc[rng.integers(0, len(training), m)][FEATURE_COLUMNS + [LABEL_COLUMN]]
-                self.monitoring.feedback.log(labelled, timestamp=t + timedelta(minutes=30), id_prefix=REPLAY_PREFIX)
+                # the same applicant drawn twice in an hour is one labelled record (feedback is idempotent)
+                m = self.monitoring.feedback.log(labelled, timestamp=t + timedelta(minutes=30),
+                                                 id_prefix=REPLAY_PREFIX)
                 per_hour.append({"hour": t, "records": n, "feedback": m, "bias_share": share, "drift_level": level,
                                  "latency_spike": spike})
                 total_records += n

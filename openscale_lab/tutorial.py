@@ -26,6 +26,14 @@ FEATURE_COLUMNS: list[str] = [
     "CurrentResidenceDuration", "OwnsProperty", "Age", "InstallmentPlans", "Housing",
     "ExistingCreditsCount", "Job", "Dependents", "Telephone", "ForeignWorker",
 ]
+# The values each number may take, declared once for the model: training writes them into the model's input
+# schema, and the scoring service, the feedback log and the OpenAPI document refuse a value outside them.
+# Values inside but beyond what training saw (an amount of 50 000) are scored; the drift monitor counts them.
+INPUT_DOMAINS: dict[str, dict[str, float]] = {
+    "LoanDuration": {"minimum": 0}, "LoanAmount": {"minimum": 0}, "InstallmentPercent": {"minimum": 0},
+    "CurrentResidenceDuration": {"minimum": 0}, "Age": {"minimum": 0, "maximum": 130},
+    "ExistingCreditsCount": {"minimum": 0}, "Dependents": {"minimum": 0},
+}
 LABEL_COLUMN = "Risk"
 FAVOURABLE_LABEL = "No Risk"
 UNFAVOURABLE_LABEL = "Risk"

@@ -12,11 +12,11 @@ import requests
 
 import openscale_lab as lab
 from openscale_lab.data import data_path, feed_sample, load_feedback_data, load_training_data
+from openscale_lab.datamart.feedback import FeedbackError
 from openscale_lab.deployments.client import score_in_batches
 from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.monitors import Monitoring, MonitorNotEnabledError, Scheduler
 from openscale_lab.monitors.explain import UnknownTransactionError
-from openscale_lab.monitors.feedback import FeedbackError
 from openscale_lab.tutorial import FEATURE_COLUMNS, sample_payload
 
 from .helpers import insert_payload
@@ -260,7 +260,8 @@ def test_rejected_requests_count_in_model_health(monitored) -> None:  # type: ig
     dep, mon = monitored
     before = mon.model_health.hourly()["rejected_requests"].sum()
     for _ in range(3):
-        assert requests.post(dep.scoring_url, data=b"nope", timeout=5).status_code == 400
+        assert requests.post(dep.scoring_url, data=b"nope", headers={"Content-Type": "application/json"},
+                             timeout=5).status_code == 400
     assert mon.model_health.hourly()["rejected_requests"].sum() == before + 3
 
 

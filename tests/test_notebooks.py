@@ -135,6 +135,10 @@ def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: P
         assert explanation["lime"]["features"][0]["feature"] == rec["explanation_top_feature"]
         assert rec["alerts"] == len(mon.alerts())
         assert len(rec["debiased_labels"]) == 8 and rec["health_records"] == 408
+        for _ in range(2):  # run again (twice): the feedback file is logged once
+            again = run("02_configure_monitors.ipynb", tmp_path / "again", WORKSPACE=str(workspace), SCORE_RECORDS=200)
+            assert again["feedback_records"] == 98
+        assert mon.feedback.count() == 98
         mon.close()
     finally:
         lab.stop_lab(ws)

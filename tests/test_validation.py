@@ -100,7 +100,7 @@ def test_empty_batch() -> None:
 def test_oversized_batch() -> None:
     payload = sample_payload()
     err = rejected(payload, max_records=5)
-    assert err.status == 413 and "batch of 8 records is over the limit of 5" in str(err)
+    assert err.status == 422 and "batch of 8 records is over the limit of 5" in str(err)
 
 
 def test_duplicate_fields() -> None:

@@ -1,26 +1,42 @@
 """The online scoring service of one deployment (FastAPI): score, log every payload, then reply."""
 from __future__ import annotations
 
+import hmac
+import sys
 import time
+import traceback
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from ..core.clock import utcnow
 from ..core.fairness_groups import debias_rows
+from ..core.input_schema import InputSchema
 from ..core.jsonfile import read_json
 from ..datamart.database import DataMart, Subscription
+from ..datamart.feedback import TRANSACTION_ID, FeedbackError, FeedbackLog
 from ..errors import ScoringInputError
 from ..workspace import Workspace
-from .artifacts import DEPLOYMENT_FILE, REPLAY_HEADER, REPLAY_PREFIX, load_verified_scorer
-from .validation import MAX_RECORDS, parse_scoring_request
+from .artifacts import (
+    DEPLOYMENT_FILE,
+    REPLAY_HEADER,
+    REPLAY_PREFIX,
+    REPLAY_SECRET_HEADER,
+    load_verified_scorer,
+    replay_secret,
+)
+from .openapi import FEEDBACK_REPLY, SCORING_REPLY, feedback_request, responses, scoring_request
+from .validation import MAX_RECORDS, check_fields, check_values, parse_scoring_request, request_object
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+# 10 000 records (the batch limit) of the tutorial's model take about 3 MB; the limit leaves room for long texts
+MAX_BODY_BYTES = 32 * 1024 * 1024
+EARLIEST_REPLAY = datetime(1970, 1, 1)
 BINDING_NAME = "Local ML engine"
 FAIRNESS_MONITOR = "fairness"  # whose stored configuration the debiased endpoint applies
 
@@ -49,16 +65,44 @@ def _error(status: int, message: str) -> Response:
                     media_type="application/json")
 
 
-REQUEST_SCHEMA = {
-    "required": True,
-    "content": {"application/json": {"schema": {
-        "type": "object", "required": ["fields", "values"],
-        "properties": {
-            "fields": {"type": "array", "items": {"type": "string"}, "description": "the model's input columns"},
-            "values": {"type": "array", "items": {"type": "array"}, "maxItems": MAX_RECORDS,
-                       "description": "one list of values per record, in the order of `fields`"},
-        }}}},
-}
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused unless it is JSON and within `limit` bytes: counted while it arrives, so a
+    chunked body (no Content-Length) is stopped at the limit too, never held whole."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise ScoringInputError(f"the body must be sent as Content-Type: application/json, got "
+                                f"{media or 'no content type'!r}", status=415)
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise ScoringInputError(f"request body of {length} bytes is over the limit of {limit}", status=413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ScoringInputError(f"request body is over the limit of {limit} bytes", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def replay_time(request: Request, secret: str) -> datetime | None:
+    """The time a replayed record is logged at (naive UTC), or None for now; refused without the secret."""
+    given = request.headers.get(REPLAY_HEADER)
+    if given is None:
+        return None
+    if not hmac.compare_digest(request.headers.get(REPLAY_SECRET_HEADER, "").encode(), secret.encode()):
+        raise ScoringInputError(f"header {REPLAY_HEADER} is only honoured with the deployment's replay secret "
+                                f"({REPLAY_SECRET_HEADER}); send the request without it to score now", status=403)
+    try:
+        when = datetime.fromisoformat(given)
+    except ValueError:
+        raise ScoringInputError(f"header {REPLAY_HEADER} must be an ISO 8601 time, got {given[:60]!r}") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    when = when.replace(tzinfo=None)
+    if not EARLIEST_REPLAY <= when <= utcnow() + timedelta(days=1):
+        raise ScoringInputError(f"header {REPLAY_HEADER}: {given[:60]} is outside {EARLIEST_REPLAY:%Y-%m-%d} to "
+                                "tomorrow", status=422)
+    return when
 
 
 def create_app(deployment_dir: Path) -> FastAPI:
@@ -67,16 +111,37 @@ def create_app(deployment_dir: Path) -> FastAPI:
     deployment = read_json(deployment_dir / DEPLOYMENT_FILE)
     workspace = Workspace.open(deployment_dir.parent.parent)
     scorer = load_verified_scorer(deployment_dir)
+    secret = replay_secret(deployment_dir)
     datamart = DataMart(workspace.datamart_url)
     subscription = ensure_subscription(datamart, deployment, workspace)
     table = datamart.payload_table(subscription)
-    schema = scorer.input_schema
+    schema = InputSchema(scorer.input_schema)
+    labels = list(deployment["model"].get("labels") or scorer.labels)
+    feedback = FeedbackLog(datamart, subscription, labels)
+    categories = {i.input: list(i.labels) for i in scorer.indexers}
     deployment_id, model_version = deployment["deployment_id"], deployment["model"]["version"]
     started = time.time()
 
     app = FastAPI(title=f"OpenScale Lab deployment: {deployment['name']}", version=model_version,
                   description="Online scoring of the lab's credit-risk model. Every scored record is logged "
-                              "to the data mart's payload log before the reply is sent.")
+                              "to the data mart's payload log before the reply is sent; every refused request "
+                              "is counted in model health.")
+
+    def refuse(exc: ScoringInputError) -> Response:
+        datamart.log_rejected(deployment_id, exc.status, str(exc))
+        return _error(exc.status, str(exc))
+
+    def unavailable(what: str, exc: Exception) -> Response:
+        """503 for a data mart failure: the detail goes to the server log, never to the client."""
+        print(f"data mart error while storing {what}: {exc!r}", file=sys.stderr, flush=True)
+        message = f"the data mart could not store the {what}; nothing was stored (see the deployment's server log)"
+        datamart.log_rejected(deployment_id, 503, message)
+        return _error(503, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        traceback.print_exception(exc, file=sys.stderr)
+        return _error(500, "internal error of the deployment (see its server log)")
 
     @app.get("/health", summary="Is the deployment up, and what does it serve")
     async def health() -> dict[str, Any]:
@@ -84,39 +149,25 @@ def create_app(deployment_dir: Path) -> FastAPI:
                 "model_id": deployment["model"]["model_id"], "model_version": model_version,
                 "subscription_id": subscription.subscription_id, "uptime_s": round(time.time() - started, 3)}
 
-    async def read_and_score(request: Request) -> tuple[list[str], list[list[Any]], list[Any]] | Response:
-        """The request's rows and their scores, or the 4xx reply (remembered for model health)."""
-        length = request.headers.get("content-length")
-        try:
-            if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-                raise ScoringInputError(f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}",
-                                        status=413)
-            fields, rows = parse_scoring_request(await request.body(), schema)
-            return fields, rows, scorer.score(rows, fields)
-        except ScoringInputError as exc:
-            datamart.log_rejected(deployment_id, exc.status, str(exc))
-            return _error(exc.status, str(exc))
+    async def read_and_score(request: Request) -> tuple[list[str], list[list[Any]], list[Any]]:
+        fields, rows = parse_scoring_request(await read_body(request), schema)
+        return fields, rows, scorer.score(rows, fields)
+
+    scoring_body = scoring_request(schema, categories, MAX_RECORDS)
 
     @app.post(f"/v1/deployments/{deployment_id}/predictions", summary="Score records",
-              openapi_extra={"requestBody": REQUEST_SCHEMA},
-              responses={400: {"description": "malformed request"}, 413: {"description": "batch too large"},
-                         422: {"description": "a field or row does not fit the model's schema"}})
+              openapi_extra={"requestBody": scoring_body},
+              responses=responses(SCORING_REPLY, [400, 403, 413, 415, 422, 503]))
     async def predictions(request: Request) -> Response:
         t0 = time.perf_counter()
-        scored = await read_and_score(request)
-        if isinstance(scored, Response):
-            return scored
-        fields, rows, results = scored
+        try:
+            replayed_at = replay_time(request, secret)
+            fields, rows, results = await read_and_score(request)
+        except ScoringInputError as exc:
+            return refuse(exc)
         request_id = uuid.uuid4().hex
-        now = utcnow()
-        replayed_at = request.headers.get(REPLAY_HEADER)
+        now = utcnow() if replayed_at is None else replayed_at
         if replayed_at is not None:  # history replay: the record is logged at the time it is replayed for
-            try:
-                now = datetime.fromisoformat(replayed_at).replace(tzinfo=None)
-            except ValueError:
-                message = f"header {REPLAY_HEADER} must be an ISO 8601 time, got {replayed_at!r}"
-                datamart.log_rejected(deployment_id, 400, message)
-                return _error(400, message)
             request_id = f"{REPLAY_PREFIX}{request_id}"
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         out_values, records = [], []
@@ -132,7 +183,7 @@ def create_app(deployment_dir: Path) -> FastAPI:
         try:
             datamart.store_payload(table, records)
         except Exception as exc:  # nothing is replied as a success unless it is in the data mart
-            return _error(503, f"the payload could not be logged to the data mart, nothing was scored: {exc}")
+            return unavailable("payload", exc)
         reply = {"fields": [*fields, "prediction", "predictedLabel", "probability", "transaction_id"],
                  "values": out_values}
         return Response(orjson.dumps(reply), media_type="application/json")
@@ -142,18 +193,17 @@ def create_app(deployment_dir: Path) -> FastAPI:
                           "monitored group that the model refuses, but grants once only its protected value is "
                           "moved to a value of the reference group, gets the favourable outcome; no other "
                           "outcome changes.",
-              openapi_extra={"requestBody": REQUEST_SCHEMA},
-              responses={409: {"description": "the fairness monitor is not enabled"}})
+              openapi_extra={"requestBody": scoring_body},
+              responses=responses(SCORING_REPLY, [400, 409, 413, 415, 422, 503]))
     async def debiased(request: Request) -> Response:
         config = datamart.monitor_config(subscription.subscription_id, FAIRNESS_MONITOR)
-        if config is None:
-            message = "debiasing needs the fairness monitor's configuration: enable the fairness monitor first"
-            datamart.log_rejected(deployment_id, 409, message)
-            return _error(409, message)
-        scored = await read_and_score(request)
-        if isinstance(scored, Response):
-            return scored
-        fields, rows, results = scored
+        try:
+            if config is None:
+                raise ScoringInputError("debiasing needs the fairness monitor's configuration: enable the fairness "
+                                        "monitor first", status=409)
+            fields, rows, results = await read_and_score(request)
+        except ScoringInputError as exc:
+            return refuse(exc)
         labels = [label for _, label, _ in results]
         fair = debias_rows(scorer, config, fields, rows, labels)
         request_id, now = uuid.uuid4().hex, utcnow()
@@ -164,12 +214,38 @@ def create_app(deployment_dir: Path) -> FastAPI:
                  "record": orjson.dumps(dict(zip(fields, row, strict=True))).decode(), "predicted_label": label,
                  "debiased_label": d} for tid, row, label, d in zip(ids, rows, labels, fair, strict=True)])
         except Exception as exc:
-            return _error(503, f"the request could not be logged to the data mart, nothing was scored: {exc}")
+            return unavailable("request", exc)
         reply = {"fields": [*fields, "prediction", "predictedLabel", "probability", "debiased_predictedLabel",
                             "transaction_id"],
                  "values": [[*row, p, label, prob, d, tid]
                             for row, (p, label, prob), d, tid in zip(rows, results, fair, ids, strict=True)]}
         return Response(orjson.dumps(reply), media_type="application/json")
+
+    label_spec = {"name": subscription.label_column, "schema": {"type": "string", "enum": labels}}
+    tx_spec = {"name": subscription.transaction_id_column,
+               "schema": {"type": "string", "pattern": TRANSACTION_ID.pattern}}
+
+    @app.post(f"/v1/deployments/{deployment_id}/feedback", summary="Log labelled records (feedback)",
+              description="Labelled records for the quality monitor, as OpenScale's feedback logging takes them: "
+                          "the model's fields and the label column, optionally the transaction id a record labels. "
+                          "Idempotent: a record (or transaction) sent again is not stored twice.",
+              openapi_extra={"requestBody": feedback_request(schema, categories, label_spec, tx_spec,
+                                                              MAX_RECORDS)},
+              responses=responses(FEEDBACK_REPLY, [400, 413, 415, 422, 503]))
+    async def log_feedback(request: Request) -> Response:
+        try:
+            payload = request_object(await read_body(request), wrapper=None)
+            received = len(check_values(payload["values"], MAX_RECORDS))
+            check_fields(payload["fields"], feedback.fields, optional=(subscription.transaction_id_column,))
+            stored = feedback.log(payload)
+        except ScoringInputError as exc:
+            return refuse(exc)
+        except FeedbackError as exc:
+            return refuse(ScoringInputError(str(exc), status=422))
+        except sa.exc.SQLAlchemyError as exc:
+            return unavailable("feedback", exc)
+        return Response(orjson.dumps({"received": received, "stored": stored, "feedback_records": feedback.count()}),
+                        media_type="application/json")
 
     app.state.datamart = datamart
     app.state.subscription = subscription

@@ -5,6 +5,8 @@ on this layout; nothing here imports the web framework.
 """
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ LOG_FILE = "server.log"
 SERVE_MODULE = "openscale_lab.deployments.serve"
 EARLIER_SERVE_MODULES = ("openscale_lab.serve",)  # servers started by an earlier version of the lab
 REPLAY_HEADER = "X-Scoring-Timestamp"  # replaying history: the time a record is logged at
+REPLAY_SECRET_HEADER = "X-Replay-Secret"  # without the deployment's secret, no client may backdate a record
+REPLAY_SECRET_FILE = "replay.secret"  # owner-only, in the deployment's folder: the replay reads it there
 REPLAY_PREFIX = "replay-"  # request ids of replayed records, so a new replay can replace them
 
 
@@ -74,3 +78,24 @@ def load_verified_scorer(deployment_dir: Path) -> CompiledPipeline:
     if not report.get("passed") or report.get("scorer_digest") != scorer.digest:
         raise DeploymentError(f"{deployment_dir}: the scorer was not verified against Spark; redeploy the model")
     return scorer
+
+
+def replay_secret(deployment_dir: Path) -> str:
+    """The deployment's replay secret, created (readable by its owner only) the first time it is asked for.
+
+    Only a holder of the secret (the history replay, run by the workspace's owner) may log a scored record at
+    another time than now; any other client's timestamp header is refused.
+    """
+    path = Path(deployment_dir) / REPLAY_SECRET_FILE
+    if not path.is_file():  # written whole beside it, then linked: a reader never sees half a secret
+        draft = path.with_name(f".{REPLAY_SECRET_FILE}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)
+        except FileExistsError:  # another process made it first: theirs is the secret
+            pass
+        finally:
+            draft.unlink(missing_ok=True)
+    return path.read_text().strip()

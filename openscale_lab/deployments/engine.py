@@ -16,6 +16,7 @@ import requests
 
 from ..core.clock import utcnow
 from ..core.jsonfile import read_json, write_json_atomic
+from ..core.paths import child_folder
 from ..datamart.database import DataMart
 from ..errors import DeploymentError
 from ..models.repository import StoredModel
@@ -50,12 +51,24 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on the port now. SO_REUSEADDR as uvicorn binds: connections of a killed
+    server left in TIME_WAIT do not hold the port, so a restarted deployment keeps its port and scoring URL."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
             return False
         return True
+
+
+def _id_of(deployment: Any) -> str:
+    """The id of a deployment given as itself or as its id."""
+    if isinstance(deployment, Deployment):
+        return deployment.deployment_id
+    if isinstance(deployment, str):
+        return deployment
+    raise DeploymentError(f"deployment must be a Deployment or a deployment id, got {deployment!r}")
 
 
 class MLEngine:
@@ -72,7 +85,9 @@ class MLEngine:
         return sorted(found, key=lambda d: d.config["created_at"])
 
     def get(self, deployment_id: str) -> Deployment:
-        path = self.root / deployment_id
+        """The deployment `deployment_id`; every verb looks it up here first, so an id that is not a plain
+        folder name of the workspace's deployments is refused before anything is stopped or removed."""
+        path = child_folder(self.root, deployment_id, "deployment_id", DeploymentError)
         if not (path / DEPLOYMENT_FILE).is_file():
             raise DeploymentError(f"no deployment {deployment_id!r} in {self.root}")
         return Deployment(path, read_json(path / DEPLOYMENT_FILE))
@@ -115,7 +130,7 @@ class MLEngine:
 
     def verification(self, deployment: Deployment | str) -> dict[str, Any]:
         """The record of the deployment's check against Spark."""
-        dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        dep = self.get(_id_of(deployment))
         return dict(read_json(dep.path / VERIFICATION_FILE))
 
     # -- processes ----------------------------------------------------------------------------
@@ -145,7 +160,7 @@ class MLEngine:
 
     def start(self, deployment: Deployment | str, timeout: float = 60.0) -> Deployment:
         """Start the deployment's server unless it already runs; returns once it answers /health."""
-        dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        dep = self.get(_id_of(deployment))
         if self.pid(dep) is not None and self.is_healthy(dep):
             return dep
         self.stop(dep)
@@ -178,7 +193,7 @@ class MLEngine:
 
     def stop(self, deployment: Deployment | str, timeout: float = 10.0) -> bool:
         """Stop the deployment's server (SIGTERM, then SIGKILL). True if one was running."""
-        dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        dep = self.get(_id_of(deployment))
         for started_pid, handle in list(STARTED.items()):  # servers that ended on their own (killed, crashed)
             if handle.poll() is not None:
                 del STARTED[started_pid]
@@ -208,7 +223,7 @@ class MLEngine:
 
     def delete(self, deployment: Deployment | str, datamart: DataMart | None = None) -> None:
         """Stop and remove a deployment; its subscription is marked deleted, its payload log stays."""
-        dep = self.get(deployment if isinstance(deployment, str) else deployment.deployment_id)
+        dep = self.get(_id_of(deployment))
         self.stop(dep)
         # retired first: the scheduler must never find a subscription whose deployment is gone
         if datamart is not None:

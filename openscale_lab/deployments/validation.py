@@ -1,81 +1,91 @@
-"""Checking scoring requests before anything is scored or logged; every message names the field or row."""
+"""Checking scoring requests before anything is scored or logged; every message names the field or row.
+
+The rules for each value come from the model's input schema (`core.input_schema`); this module checks the
+shape of a request around them: a JSON object with `fields` and `values` (or the same wrapped as
+`{"input_data": [{...}]}`, as Watson Machine Learning takes it), each field once, one value per field.
+"""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 
+from ..core.input_schema import InputSchema
 from ..errors import ScoringInputError
 
 MAX_RECORDS = 10_000
 MAX_ERRORS_SHOWN = 10
+BODY_KEYS = {"fields", "values"}
 
 
-def check_value(value: Any, kind: str) -> tuple[Any, str | None]:
-    """The value converted to its column type, or an explanation of why it does not fit."""
-    if value is None:
-        return None, "a value is required, got null"
-    if kind == "string":
-        return (value, None) if isinstance(value, str) else (None, f"expected a string, got {value!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None, f"expected a number, got {value!r}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return None, f"expected a finite number, got {value!r}"
-    if kind == "integer":
-        if isinstance(value, float):
-            if not value.is_integer():
-                return None, f"expected a whole number, got {value!r}"
-            value = int(value)
-        return value, None
-    return float(value), None
-
-
-def parse_scoring_request(body: bytes, schema: list[dict[str, str]],
-                          max_records: int = MAX_RECORDS) -> tuple[list[str], list[list[Any]]]:
-    """The request's rows in schema column order, typed; ScoringInputError (4xx) on anything wrong.
-
-    Accepts `{"fields": [...], "values": [[...], ...]}`, and the same wrapped as `{"input_data": [{...}]}`.
-    """
+def request_object(body: bytes, keys: set[str] = BODY_KEYS, wrapper: str | None = "input_data") -> dict[str, Any]:
+    """The JSON object of a request body with exactly `keys` (unwrapped from `wrapper` when given so)."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ScoringInputError(f"request body is not valid JSON: {exc}") from None
-    if isinstance(payload, dict) and "input_data" in payload:
-        inner = payload["input_data"]
+    if wrapper and isinstance(payload, dict) and wrapper in payload:
+        if len(payload) != 1:
+            extra = sorted(str(k) for k in payload if k != wrapper)
+            raise ScoringInputError(f"unknown key(s) beside '{wrapper}': {', '.join(extra)}", status=422)
+        inner = payload[wrapper]
         if not isinstance(inner, list) or len(inner) != 1:
-            raise ScoringInputError("'input_data' must be a list holding exactly one {fields, values} object")
+            raise ScoringInputError(f"'{wrapper}' must be a list holding exactly one {{fields, values}} object")
         payload = inner[0]
     if not isinstance(payload, dict):
         raise ScoringInputError("request body must be a JSON object with 'fields' and 'values'")
-    for key in ("fields", "values"):
+    for key in sorted(keys):
         if key not in payload:
             raise ScoringInputError(f"request body has no '{key}'")
-    fields, values = payload["fields"], payload["values"]
+    unknown = sorted(str(k) for k in payload if k not in keys)
+    if unknown:
+        raise ScoringInputError(f"unknown key(s) in the request body: {', '.join(unknown)}; "
+                                f"expected {', '.join(sorted(keys))}", status=422)
+    return payload
+
+
+def check_fields(fields: Any, names: list[str], optional: tuple[str, ...] = ()) -> None:
+    """Every expected field once, no unknown one (`optional` ones may be left out)."""
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise ScoringInputError("'fields' must be a list of column names")
-    names = [c["name"] for c in schema]
     duplicated = sorted({f for f in fields if fields.count(f) > 1})
     if duplicated:
         raise ScoringInputError(f"field(s) given twice: {', '.join(duplicated)}", status=422)
-    unknown = [f for f in fields if f not in names]
+    unknown = [f for f in fields if f not in names and f not in optional]
     missing = [n for n in names if n not in fields]
     if unknown or missing:
         parts = []
         if missing:
             parts.append(f"missing field(s): {', '.join(missing)}")
         if unknown:
-            parts.append(f"unknown field(s): {', '.join(unknown)}")
+            shown = [f if len(f) <= 60 else f"{f[:40]}..." for f in unknown[:MAX_ERRORS_SHOWN]]
+            parts.append(f"unknown field(s): {', '.join(shown)}")
         raise ScoringInputError("; ".join(parts) + f". The model expects: {', '.join(names)}", status=422)
+
+
+def check_values(values: Any, max_records: int) -> list[Any]:
+    """The list of records, neither empty nor over the limit."""
     if not isinstance(values, list):
         raise ScoringInputError("'values' must be a list of records (lists of values)")
     if not values:
         raise ScoringInputError("'values' is empty: send at least one record")
     if len(values) > max_records:
         raise ScoringInputError(f"batch of {len(values)} records is over the limit of {max_records} per request",
-                                status=413)
+                                status=422)
+    return values
+
+
+def parse_scoring_request(body: bytes, schema: InputSchema | list[dict[str, Any]],
+                          max_records: int = MAX_RECORDS) -> tuple[list[str], list[list[Any]]]:
+    """The request's rows in schema column order, typed; ScoringInputError (4xx) on anything wrong."""
+    schema = schema if isinstance(schema, InputSchema) else InputSchema(schema)
+    payload = request_object(body)
+    fields = payload["fields"]
+    names = schema.names
+    check_fields(fields, names)
+    values = check_values(payload["values"], max_records)
     order = [fields.index(n) for n in names]
-    kinds = [c["type"] for c in schema]
+    in_order = order == list(range(len(names)))
     rows: list[list[Any]] = []
     errors: list[str] = []
     width = len(fields)
@@ -84,16 +94,12 @@ def parse_scoring_request(body: bytes, schema: list[dict[str, str]],
             got = f"{len(record)} values" if isinstance(record, list) else f"a {type(record).__name__}"
             errors.append(f"row {r}: expected a list of {width} values (one per field), got {got}")
         else:
-            row = []
-            for name, pos, kind in zip(names, order, kinds, strict=True):
-                value, problem = check_value(record[pos], kind)
-                if problem:
-                    errors.append(f"row {r}, field '{name}': {problem}")
-                row.append(value)
+            row, problems = schema.check_row(record if in_order else [record[p] for p in order], r)
+            errors.extend(problems)
             rows.append(row)
         if len(errors) >= MAX_ERRORS_SHOWN:
             break
     if errors:
         more = " (first errors shown)" if len(errors) >= MAX_ERRORS_SHOWN else ""
-        raise ScoringInputError("invalid records" + more + ": " + "; ".join(errors), status=422)
+        raise ScoringInputError("invalid records" + more + ": " + "; ".join(errors[:MAX_ERRORS_SHOWN]), status=422)
     return names, rows

@@ -9,6 +9,7 @@ from ..tutorial import (
     AUC_THRESHOLD,
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
+    INPUT_DOMAINS,
     LABEL_COLUMN,
     MODEL_NAME,
     NUMERIC_COLUMNS,
@@ -71,9 +72,9 @@ def held_out_rows(training: pd.DataFrame, test: pd.DataFrame) -> list[int]:
 
 
 def input_schema_of(frame: DataFrame) -> list[dict[str, str]]:
-    """The model's input columns with the lab's type names (string, integer, double)."""
+    """The model's input columns with the lab's type names (string, integer, double) and declared domains."""
     types = {f.name: type(f.dataType).__name__ for f in frame.schema.fields}
-    return [{"name": c, "type": SPARK_TYPES[types[c]]} for c in FEATURE_COLUMNS]
+    return [{"name": c, "type": SPARK_TYPES[types[c]], **INPUT_DOMAINS.get(c, {})} for c in FEATURE_COLUMNS]
 
 
 def build_pipeline(labels: list[str], num_trees: int = 20, max_depth: int = 5, seed: int = SPLIT_SEED) -> Any:

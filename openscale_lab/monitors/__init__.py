@@ -4,13 +4,13 @@ explanation service and the scheduler.
 Reading order: `results` (measurements, thresholds, typed details) → `base` (the contract and the data
 mart store) → one file per monitor → `registry` → `monitoring` (a subscription's monitors) → `scheduler`.
 """
+from ..datamart.feedback import FeedbackError, FeedbackLog
 from .base import Evaluation, Monitor, MonitorContext, MonitorNotEnabledError, MonitorStore, NotEvaluated
 from .business import BusinessApplication, BusinessApplications, BusinessError, BusinessKPIMonitor
 from .custom import CustomMonitor, CustomMonitorDefinition, CustomMonitorError, CustomMonitors
 from .drift import DriftMonitor
 from .explain import ExplanationService, UnknownTransactionError, plot_lime
 from .fairness import FairnessMonitor
-from .feedback import FeedbackError, FeedbackLog
 from .health import ModelHealthMonitor, plot_hourly
 from .monitoring import Monitoring
 from .quality import QualityMonitor

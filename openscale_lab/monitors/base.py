@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..core.clock import utcnow
+from ..core.clock import check_window, utcnow
 from ..data import load_training_reference
 from ..datamart.database import DataMart, Subscription
+from ..datamart.feedback import FeedbackLog
 from ..datamart.tables import alerts, delete_measurements, measurements, monitor_instances
 from ..errors import LabError
 from ..models.repository import ModelRepository
 from ..workspace import Workspace
-from .feedback import FeedbackLog
 from .results import EVALUATED, NOT_EVALUATED, Details, Measurement, MonitorConfig, Threshold, is_number, jsonable
 
 if TYPE_CHECKING:
@@ -224,13 +224,19 @@ def check_window_settings(monitor: str, min_records: Any, window_hours: Any) -> 
                        f"got {window_hours!r}")
 
 
-def resolve_window(start: datetime | None, end: datetime | None,
-                   hours: float | None) -> tuple[datetime | None, datetime]:
-    """The [start, end) a run covers: `end` defaults to now, `start` to `hours` before it (None: all)."""
-    end = end or utcnow()
-    if start is None and hours:
-        start = end - timedelta(hours=hours)
-    return start, end
+def resolve_window(start: Any, end: Any, hours: float | None) -> tuple[datetime | None, datetime]:
+    """The [start, end) a run covers: `end` defaults to now, `start` to `hours` before it (None: all).
+
+    Both bounds must be datetimes (time zone aware ones become naive UTC) with start before end, the
+    defaulted end included: a LabError naming the bound, not a database error or an empty window.
+    """
+    lo, hi = check_window(start, end)
+    hi = hi or utcnow()
+    if lo is None and hours:
+        lo = hi - timedelta(hours=hours)
+    if lo is not None and not lo < hi:
+        raise LabError(f"start ({lo.isoformat()}) must be before end ({hi.isoformat()}, now when not given)")
+    return lo, hi
 
 
 @dataclass
@@ -321,7 +327,9 @@ class Monitor(ABC, Generic[C, D]):
     def run(self, start: datetime | None = None, end: datetime | None = None, *,
             replace: bool = False) -> Measurement:
         """Evaluate the window [start, end) (default: the configured window ending now), store the
-        measurement and raise an alert for each broken threshold. Never raises for lack of data."""
+        measurement and raise an alert for each broken threshold. Never raises for lack of data; a bound that
+        is not a datetime, or start not before end, raises LabError."""
+        check_window(start, end)  # the arguments first, before the configuration is read
         config = self.config()
         thresholds = self.thresholds(config)
         start, end = resolve_window(start, end, config.window_hours)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
+from ..core.clock import check_window
 from ..datamart.database import in_window
 from ..datamart.tables import rejected_requests
 from .base import Evaluation, Monitor
@@ -80,6 +81,7 @@ class ModelHealthMonitor(Monitor[ModelHealthConfig, ModelHealthDetails]):
         """One row per hour with traffic in [start, end)."""
         import pandas as pd
 
+        start, end = check_window(start, end)
         dm, sub = self.ctx.datamart, self.ctx.subscription
         table = dm.payload_table(sub)
         query = sa.select(table.c.scoring_timestamp, table.c.request_id, table.c.response_time_ms).where(
@@ -92,6 +94,8 @@ class ModelHealthMonitor(Monitor[ModelHealthConfig, ModelHealthDetails]):
             rejected = pd.read_sql(rq, conn)
         if records.empty and rejected.empty:
             return pd.DataFrame(columns=COLUMNS)
+        # an hour of refused requests only still has a row (empty reads come back untyped: type them)
+        records["response_time_ms"] = records["response_time_ms"].astype(float)
         records["hour"] = pd.to_datetime(records["scoring_timestamp"]).dt.floor("h")
         per_request = records.groupby(["hour", "request_id"])["response_time_ms"].first().reset_index()
         grouped = per_request.groupby("hour")["response_time_ms"]

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..datamart.database import DataMart, Subscription
+from ..datamart.feedback import FeedbackLog
 from ..deployments.artifacts import Deployment, load_verified_scorer
 from ..deployments.engine import MLEngine
 from ..errors import LabError
@@ -14,7 +15,6 @@ from ..workspace import Workspace
 from .base import Monitor, MonitorContext
 from .custom import CustomMonitor, CustomMonitors
 from .explain import ExplanationService
-from .feedback import FeedbackLog
 from .registry import MONITORS
 from .results import Measurement
 
