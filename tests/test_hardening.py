@@ -146,6 +146,10 @@ CATALOGUE: list[tuple[str, Any, str | None, int, str | tuple[str, ...]]] = [
      ("row 0: expected a list", "row(s) 0 do not have one value per field")),
     ("empty batch", lambda e: {**body_for(e), "values": []}, "application/json", 400, "'values' is empty"),
     ("not an object", lambda e: [1, 2], "application/json", 400, "JSON object"),
+    ("100 000 fields", lambda e: {**body_for(e), "fields": [f"f{i}" for i in range(100_000)]}, "application/json",
+     422, "100000 fields given"),
+    ("NUL in a field name", lambda e: {**body_for(e), "fields": ["Age\x00", *body_for(e)["fields"][1:]]},
+     "application/json", 422, "unknown field(s): 'Age\\x00'"),
 ]
 
 
@@ -215,6 +219,16 @@ def test_a_chunked_body_is_stopped_at_the_limit_without_the_server_holding_it(se
     assert peak[0] - before <= 1.1 * MAX_BODY_BYTES
 
 
+def test_wrong_methods_and_paths_answer_in_the_error_form_and_are_counted(served: Served) -> None:
+    before = served.counts()["rejected"]
+    reply = requests.get(served.url("predictions"), timeout=10)
+    assert reply.status_code == 405 and "POST" in reply.headers["allow"]
+    assert "GET" in reply.json()["error"]["message"]
+    missing = requests.post(served.url("nothing-here"), json={}, timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"]["status"] == 404
+    assert served.counts()["rejected"] == before + 2
+
+
 def test_feedback_over_rest_is_stored_once(served: Served) -> None:
     url = served.url("feedback")
     before = served.counts()["feedback"]
@@ -244,9 +258,10 @@ def test_backdating_needs_the_replay_secret_and_times_are_converted(served: Serv
     before = served.counts()
     stolen = post(url, body_for("predictions"), headers={REPLAY_HEADER: "9999-01-01T00:00:00"})
     assert stolen.status_code == 403 and REPLAY_SECRET_HEADER in stolen.json()["error"]["message"]
-    wrong = post(url, body_for("predictions"), headers={REPLAY_HEADER: "2026-11-20T12:00:00",
-                                                          REPLAY_SECRET_HEADER: "guess"})
-    assert wrong.status_code == 403
+    for guess in ("guess", ""):
+        wrong = post(url, body_for("predictions"), headers={REPLAY_HEADER: "2026-11-20T12:00:00",
+                                                              REPLAY_SECRET_HEADER: guess})
+        assert wrong.status_code == 403
     secret = replay_secret(served.deployment.path)
     far = post(url, body_for("predictions"), headers={REPLAY_HEADER: "9999-01-01T00:00:00",
                                                         REPLAY_SECRET_HEADER: secret})
@@ -260,7 +275,7 @@ def test_backdating_needs_the_replay_secret_and_times_are_converted(served: Serv
                                          datetime(2026, 11, 21)).set_index("scoring_id")
     assert logged.loc[tid, "scoring_timestamp"] == datetime(2026, 11, 19, 22, 0)  # +14:00 converted to UTC
     after = served.counts()
-    assert after["rejected"] == before["rejected"] + 3
+    assert after["rejected"] == before["rejected"] + 4
     assert after["predictions"] == before["predictions"] + 2
     assert oct((served.deployment.path / REPLAY_SECRET_FILE).stat().st_mode & 0o777) == "0o600"
 
@@ -293,3 +308,13 @@ def test_a_schema_based_fuzzer_finds_nothing(served: Served, tmp_path: Path) -> 
     assert run.returncode == 0, summary[-3000:] or run.stderr[-3000:]
     assert "No issues found" in run.stdout
     assert served.counts()["rejected"] > before  # its invalid requests were counted too
+
+
+def test_a_missing_or_damaged_replay_secret_is_made_anew(tmp_path: Path) -> None:
+    first = replay_secret(tmp_path)
+    assert len(first) == 64 and replay_secret(tmp_path) == first
+    (tmp_path / REPLAY_SECRET_FILE).write_text("")  # an empty secret must never match an empty header
+    second = replay_secret(tmp_path)
+    assert len(second) == 64 and second != first
+    assert oct((tmp_path / REPLAY_SECRET_FILE).stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in tmp_path.iterdir()] == [REPLAY_SECRET_FILE]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import openscale_lab as lab
@@ -135,6 +136,17 @@ def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: P
         assert explanation["lime"]["features"][0]["feature"] == rec["explanation_top_feature"]
         assert rec["alerts"] == len(mon.alerts())
         assert len(rec["debiased_labels"]) == 8 and rec["health_records"] == 408
+        # the command line evaluates the same windows to the same numbers as the notebook
+        windows = {m: stored[stored["monitor"] == m].iloc[-1] for m in ("quality", "fairness")}
+        for name, key, metric in (("quality", "area_under_roc", "area_under_roc"), ("fairness", "fairness_sex", "Sex")):
+            row = windows[name]
+            start = ["--start", row["window_start"].isoformat()] if pd.notna(row["window_start"]) else []
+            cli = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "monitor",
+                                  "run", "--monitor", name, *start, "--end", row["window_end"].isoformat(), "--json"],
+                                 capture_output=True, text=True, timeout=300)
+            assert cli.returncode == 0, cli.stderr[-2000:]
+            (printed,) = json.loads(cli.stdout)
+            assert printed["monitor"] == name and printed["metrics"][metric] == pytest.approx(rec[key])
         for _ in range(2):  # run again (twice): the feedback file is logged once
             again = run("02_configure_monitors.ipynb", tmp_path / "again", WORKSPACE=str(workspace), SCORE_RECORDS=200)
             assert again["feedback_records"] == 98

@@ -23,7 +23,10 @@ def naive_utc(value: Any, what: str, error: type[LabError] = LabError) -> dateti
     if not isinstance(value, datetime) or value != value:
         raise error(f"{what} must be a datetime (naive UTC, or with a time zone), got {value!r}")
     if value.tzinfo is not None and value.utcoffset() is not None:
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # an offset that moves it before year 1 or after 9999
+            raise error(f"{what} {value.isoformat()} is outside the years a time can hold in UTC") from None
     return value.replace(tzinfo=None)
 
 

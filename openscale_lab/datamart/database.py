@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SQLITE_SYNC_ENV = "OPENSCALE_LAB_SQLITE_SYNC"
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_LIMIT = 2**63 - 1  # the largest row limit SQLite and PostgreSQL accept (a signed 64-bit integer)
 
 
@@ -287,7 +289,7 @@ class DataMart:
             with self.engine.begin() as conn:
                 conn.execute(rejected_requests.insert().values(
                     request_id=uuid.uuid4().hex, deployment_id=deployment_id, timestamp=utcnow(), status=status,
-                    message=message[:2000]))
+                    message=CONTROL.sub("?", message[:2000])))  # client text may hold NUL, which PostgreSQL refuses
         except sa.exc.SQLAlchemyError:
             pass
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 MAX_ERRORS_SHOWN = 10
 SKIPPING_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 ID_LENGTH = 64  # the feedback_id column
-TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,56}$")  # leaves room for the "tx-" prefix and an id prefix
+# a scoring transaction id is at most 45 characters ("replay-", 32 hex digits, "-", the record's number):
+# with "tx-" and an id prefix of at most 16 characters, the feedback id fits its 64
+TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,45}$")
 
 
 class FeedbackError(LabError):
@@ -79,9 +82,9 @@ def _fields_values(data: dict[str, Any]) -> list[dict[str, Any]]:
     fields, values = data["fields"], data.get("values")
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields) or not isinstance(values, list):
         raise FeedbackError("feedback in fields/values form needs a list of field names and a list of value rows")
-    duplicated = sorted({f for f in fields if fields.count(f) > 1})
+    duplicated = sorted(f for f, n in Counter(fields).items() if n > 1)
     if duplicated:
-        raise FeedbackError(f"feedback not logged: field(s) given twice: {', '.join(duplicated)}")
+        raise FeedbackError(f"feedback not logged: field(s) given twice: {', '.join(map(repr, duplicated[:10]))}")
     short = [i for i, row in enumerate(values) if not isinstance(row, list) or len(row) != len(fields)]
     if short:
         raise FeedbackError(f"feedback not logged: row(s) {', '.join(map(str, short[:MAX_ERRORS_SHOWN]))} do not "
@@ -103,11 +106,12 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
 class FeedbackLog:
     """Validates and stores feedback for one subscription; reads it back by time window."""
 
-    def __init__(self, datamart: DataMart, subscription: Subscription, labels: list[str]) -> None:
+    def __init__(self, datamart: DataMart, subscription: Subscription, labels: list[str],
+                 schema: InputSchema | None = None) -> None:
         self.datamart = datamart
         self.subscription = subscription
         self.labels = labels
-        self.schema = InputSchema(subscription.input_schema)
+        self.schema = schema or InputSchema(subscription.input_schema)
         self.table = feedback_table(subscription)
         self.table.create(datamart.engine, checkfirst=True)
 
@@ -130,7 +134,7 @@ class FeedbackLog:
                 errors.append(f"row {r}: expected a record (dict), got {type(rec).__name__}")
                 continue
             missing = [c for c in self.fields if c not in rec]
-            unknown = [str(k)[:60] for k in rec if k not in expected]
+            unknown = [repr(k)[:60] for k in rec if k not in expected]
             if missing:
                 errors.append(f"row {r}: missing field(s) {', '.join(missing)}")
             if unknown:
@@ -149,7 +153,7 @@ class FeedbackLog:
             if tx in rec:
                 if not isinstance(rec[tx], str) or not TRANSACTION_ID.match(rec[tx]):
                     errors.append(f"row {r}, field '{tx}': expected a transaction id (letters, digits, '_.:-', at "
-                                  f"most 56 characters), got {str(rec[tx])[:60]!r}")
+                                  f"most 45 characters), got {str(rec[tx])[:60]!r}")
                 row[tx] = rec[tx]
             rows.append(row)
             if len(errors) >= MAX_ERRORS_SHOWN:

@@ -14,6 +14,7 @@ import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core.clock import utcnow
 from ..core.fairness_groups import debias_rows
@@ -89,16 +90,19 @@ def replay_time(request: Request, secret: str) -> datetime | None:
     given = request.headers.get(REPLAY_HEADER)
     if given is None:
         return None
-    if not hmac.compare_digest(request.headers.get(REPLAY_SECRET_HEADER, "").encode(), secret.encode()):
+    sent = request.headers.get(REPLAY_SECRET_HEADER, "")
+    if not secret or not sent or not hmac.compare_digest(sent.encode(), secret.encode()):
         raise ScoringInputError(f"header {REPLAY_HEADER} is only honoured with the deployment's replay secret "
                                 f"({REPLAY_SECRET_HEADER}); send the request without it to score now", status=403)
     try:
         when = datetime.fromisoformat(given)
     except ValueError:
         raise ScoringInputError(f"header {REPLAY_HEADER} must be an ISO 8601 time, got {given[:60]!r}") from None
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc)
-    when = when.replace(tzinfo=None)
+    try:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo is not None else when
+    except OverflowError:  # an offset that moves it beyond year 1 or 9999
+        raise ScoringInputError(f"header {REPLAY_HEADER}: {given[:60]} is outside the years a time can hold",
+                                status=422) from None
     if not EARLIEST_REPLAY <= when <= utcnow() + timedelta(days=1):
         raise ScoringInputError(f"header {REPLAY_HEADER}: {given[:60]} is outside {EARLIEST_REPLAY:%Y-%m-%d} to "
                                 "tomorrow", status=422)
@@ -117,7 +121,7 @@ def create_app(deployment_dir: Path) -> FastAPI:
     table = datamart.payload_table(subscription)
     schema = InputSchema(scorer.input_schema)
     labels = list(deployment["model"].get("labels") or scorer.labels)
-    feedback = FeedbackLog(datamart, subscription, labels)
+    feedback = FeedbackLog(datamart, subscription, labels, schema)
     categories = {i.input: list(i.labels) for i in scorer.indexers}
     deployment_id, model_version = deployment["deployment_id"], deployment["model"]["version"]
     started = time.time()
@@ -141,7 +145,19 @@ def create_app(deployment_dir: Path) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         traceback.print_exception(exc, file=sys.stderr)
-        return _error(500, "internal error of the deployment (see its server log)")
+        message = "internal error of the deployment (see its server log)"
+        datamart.log_rejected(deployment_id, 500, message)
+        return _error(500, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_served(request: Request, exc: StarletteHTTPException) -> Response:
+        """404 and 405 in the lab's error format; counted when they were meant for this deployment."""
+        message = f"{request.method} {request.url.path[:200]}: {exc.detail}"
+        if request.url.path.startswith(f"/v1/deployments/{deployment_id}/"):
+            datamart.log_rejected(deployment_id, exc.status_code, message)
+        reply = _error(exc.status_code, message)
+        reply.headers.update(exc.headers or {})
+        return reply
 
     @app.get("/health", summary="Is the deployment up, and what does it serve")
     async def health() -> dict[str, Any]:
@@ -196,7 +212,10 @@ def create_app(deployment_dir: Path) -> FastAPI:
               openapi_extra={"requestBody": scoring_body},
               responses=responses(SCORING_REPLY, [400, 409, 413, 415, 422, 503]))
     async def debiased(request: Request) -> Response:
-        config = datamart.monitor_config(subscription.subscription_id, FAIRNESS_MONITOR)
+        try:
+            config = datamart.monitor_config(subscription.subscription_id, FAIRNESS_MONITOR)
+        except sa.exc.SQLAlchemyError as exc:
+            return unavailable("request", exc)
         try:
             if config is None:
                 raise ScoringInputError("debiasing needs the fairness monitor's configuration: enable the fairness "
@@ -238,13 +257,14 @@ def create_app(deployment_dir: Path) -> FastAPI:
             received = len(check_values(payload["values"], MAX_RECORDS))
             check_fields(payload["fields"], feedback.fields, optional=(subscription.transaction_id_column,))
             stored = feedback.log(payload)
+            total = feedback.count()
         except ScoringInputError as exc:
             return refuse(exc)
         except FeedbackError as exc:
             return refuse(ScoringInputError(str(exc), status=422))
         except sa.exc.SQLAlchemyError as exc:
             return unavailable("feedback", exc)
-        return Response(orjson.dumps({"received": received, "stored": stored, "feedback_records": feedback.count()}),
+        return Response(orjson.dumps({"received": received, "stored": stored, "feedback_records": total}),
                         media_type="application/json")
 
     app.state.datamart = datamart

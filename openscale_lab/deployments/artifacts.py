@@ -25,6 +25,7 @@ EARLIER_SERVE_MODULES = ("openscale_lab.serve",)  # servers started by an earlie
 REPLAY_HEADER = "X-Scoring-Timestamp"  # replaying history: the time a record is logged at
 REPLAY_SECRET_HEADER = "X-Replay-Secret"  # without the deployment's secret, no client may backdate a record
 REPLAY_SECRET_FILE = "replay.secret"  # owner-only, in the deployment's folder: the replay reads it there
+SECRET_HEX_DIGITS = 64
 REPLAY_PREFIX = "replay-"  # request ids of replayed records, so a new replay can replace them
 
 
@@ -87,15 +88,22 @@ def replay_secret(deployment_dir: Path) -> str:
     another time than now; any other client's timestamp header is refused.
     """
     path = Path(deployment_dir) / REPLAY_SECRET_FILE
-    if not path.is_file():  # written whole beside it, then linked: a reader never sees half a secret
-        draft = path.with_name(f".{REPLAY_SECRET_FILE}.{os.getpid()}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    damaged = path.is_file()
+    if damaged and len(path.read_text().strip()) >= SECRET_HEX_DIGITS:
+        return path.read_text().strip()
+    # missing, or too short to be one this function wrote: a new one, written whole beside it, then moved in
+    draft = path.with_name(f".{REPLAY_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        try:
-            os.link(draft, path)
-        except FileExistsError:  # another process made it first: theirs is the secret
-            pass
-        finally:
-            draft.unlink(missing_ok=True)
+            f.write(secrets.token_hex(SECRET_HEX_DIGITS // 2))
+        if damaged:  # too short to be a secret: replaced
+            os.replace(draft, path)
+        else:
+            try:
+                os.link(draft, path)
+            except FileExistsError:  # another process made it first: theirs is the secret
+                pass
+    finally:
+        draft.unlink(missing_ok=True)
     return path.read_text().strip()

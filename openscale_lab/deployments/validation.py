@@ -6,6 +6,7 @@ shape of a request around them: a JSON object with `fields` and `values` (or the
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ def request_object(body: bytes, keys: set[str] = BODY_KEYS, wrapper: str | None 
         raise ScoringInputError(f"request body is not valid JSON: {exc}") from None
     if wrapper and isinstance(payload, dict) and wrapper in payload:
         if len(payload) != 1:
-            extra = sorted(str(k) for k in payload if k != wrapper)
+            extra = sorted(repr(k)[:60] for k in payload if k != wrapper)
             raise ScoringInputError(f"unknown key(s) beside '{wrapper}': {', '.join(extra)}", status=422)
         inner = payload[wrapper]
         if not isinstance(inner, list) or len(inner) != 1:
@@ -37,7 +38,7 @@ def request_object(body: bytes, keys: set[str] = BODY_KEYS, wrapper: str | None 
     for key in sorted(keys):
         if key not in payload:
             raise ScoringInputError(f"request body has no '{key}'")
-    unknown = sorted(str(k) for k in payload if k not in keys)
+    unknown = sorted(repr(k)[:60] for k in payload if k not in keys)
     if unknown:
         raise ScoringInputError(f"unknown key(s) in the request body: {', '.join(unknown)}; "
                                 f"expected {', '.join(sorted(keys))}", status=422)
@@ -48,9 +49,12 @@ def check_fields(fields: Any, names: list[str], optional: tuple[str, ...] = ()) 
     """Every expected field once, no unknown one (`optional` ones may be left out)."""
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise ScoringInputError("'fields' must be a list of column names")
-    duplicated = sorted({f for f in fields if fields.count(f) > 1})
+    if len(fields) > len(names) + len(optional):  # checked first: the checks below grow with the list
+        raise ScoringInputError(f"{len(fields)} fields given; the model expects {len(names)}: {', '.join(names)}",
+                                status=422)
+    duplicated = sorted(f for f, n in Counter(fields).items() if n > 1)
     if duplicated:
-        raise ScoringInputError(f"field(s) given twice: {', '.join(duplicated)}", status=422)
+        raise ScoringInputError(f"field(s) given twice: {', '.join(map(repr, duplicated))}", status=422)
     unknown = [f for f in fields if f not in names and f not in optional]
     missing = [n for n in names if n not in fields]
     if unknown or missing:
@@ -58,7 +62,7 @@ def check_fields(fields: Any, names: list[str], optional: tuple[str, ...] = ()) 
         if missing:
             parts.append(f"missing field(s): {', '.join(missing)}")
         if unknown:
-            shown = [f if len(f) <= 60 else f"{f[:40]}..." for f in unknown[:MAX_ERRORS_SHOWN]]
+            shown = [repr(f) if len(f) <= 60 else f"{f[:40]!r}..." for f in unknown[:MAX_ERRORS_SHOWN]]
             parts.append(f"unknown field(s): {', '.join(shown)}")
         raise ScoringInputError("; ".join(parts) + f". The model expects: {', '.join(names)}", status=422)
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 MODEL_FILE = "drift_model.skops"  # skops, not pickle: loading cannot run code (see drift_model.py)
+EARLIER_MODEL_FILE = "drift_model.pkl"  # what earlier versions stored: never loaded
 TRANSACTIONS_SHOWN = 10  # transactions listed in the details; all are stored
 VIEWS = {"accuracy": ("accuracy", "both"), "consistency": ("consistency", "both"), "both": ("both",)}
 ESTIMATES_DISAGREE = 0.05  # the two label-free accuracy estimates disagree beyond this
@@ -202,6 +203,9 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
 
     def load_model(self) -> DriftModel:
         if not self.model_path.exists():
+            if self.model_path.with_name(EARLIER_MODEL_FILE).exists():
+                raise LabError(f"the drift model was stored by an earlier version of the lab as a pickle "
+                               f"({EARLIER_MODEL_FILE}), which is no longer read: enable the drift monitor again")
             raise LabError("the drift model is missing from the workspace: enable the drift monitor again")
         model = load_drift_model(self.model_path)
         if not hasattr(model, "calibration"):
