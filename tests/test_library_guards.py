@@ -155,7 +155,7 @@ def test_an_enabled_drift_monitor_refuses_a_replaced_model_file(drift_monitoring
     # a pickle left where earlier versions kept the model is never read
     path.unlink()
     (path.parent / "drift_model.pkl").write_bytes(pickle.dumps(CreatesMarker(marker)))
-    with pytest.raises(LabError, match="missing from the workspace: enable the drift monitor again"):
+    with pytest.raises(LabError, match=r"as a pickle \(drift_model.pkl\), which is no longer read: enable the drift"):
         mon.drift.load_model()
     assert not marker.exists()
 

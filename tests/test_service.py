@@ -75,7 +75,7 @@ def _bad_requests() -> list[tuple[str, object, int, str]]:
     one = sample_payload()["values"][0]
     return [
         ("missing field", missing, 422, "missing field(s): CheckingStatus"),
-        ("unknown field", unknown, 422, "unknown field(s): Checking"),
+        ("unknown field", unknown, 422, "unknown field(s): 'Checking'"),
         ("wrong type", wrong, 422, "row 6, field 'Age'"),
         ("non-JSON", b"fields=1", 400, "not valid JSON"),
         ("empty batch", {"fields": FEATURE_COLUMNS, "values": []}, 400, "'values' is empty"),
