@@ -1,6 +1,7 @@
 """Building blocks for tests that fill a data mart by hand."""
 from __future__ import annotations
 
+import shutil
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from openscale_lab.deployments.artifacts import Deployment
+    from openscale_lab.models.repository import StoredModel
     from openscale_lab.monitors import Monitoring
     from openscale_lab.workspace import Workspace
 
@@ -45,6 +47,23 @@ def own_subscription(workspace: Workspace, deployment: Deployment, prefix: str) 
         feature_columns=model["feature_columns"], categorical_columns=model["categorical_columns"],
         label_column=model["label_column"], payload_table=f"payload_{sub_id}", status=f"{prefix} tests"))
     return Monitoring(workspace, dm, sub)
+
+
+def copy_deployment(model: StoredModel, deployment: Deployment, workspace: Workspace) -> Deployment:
+    """The suite's verified deployment and its model copied into another workspace, on a free port of its own
+    (not started): no second compile or check against Spark."""
+    from openscale_lab.core.jsonfile import read_json, write_json_atomic
+    from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, LOG_FILE, PID_FILE, REPLAY_SECRET_FILE
+    from openscale_lab.deployments.engine import MLEngine, free_port
+
+    shutil.copytree(model.path, workspace.models_dir / model.path.name)
+    target = workspace.deployments_dir / deployment.path.name
+    shutil.copytree(deployment.path, target, ignore=shutil.ignore_patterns(PID_FILE, LOG_FILE, REPLAY_SECRET_FILE))
+    port = free_port()
+    config = read_json(target / DEPLOYMENT_FILE)
+    write_json_atomic(target / DEPLOYMENT_FILE, dict(
+        config, port=port, scoring_url=f"http://127.0.0.1:{port}/v1/deployments/{deployment.deployment_id}/predictions"))
+    return MLEngine(workspace).get(deployment.deployment_id)
 
 
 def payload_rows(n: int, start: datetime, step: timedelta) -> list[dict[str, object]]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -16,12 +15,10 @@ from openscale_lab.cli import ALERT_EXIT_CODE, main
 from openscale_lab.data import data_path, feed_sample
 from openscale_lab.datamart.database import DataMart
 from openscale_lab.deployments.app import ensure_subscription
-from openscale_lab.deployments.artifacts import LOG_FILE, PID_FILE
-from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.monitors import CustomMonitors, Monitoring
 from openscale_lab.workspace import Workspace
 
-from .helpers import insert_payload
+from .helpers import copy_deployment, insert_payload
 
 pytestmark = pytest.mark.spark
 
@@ -44,11 +41,8 @@ def monitored(trained, deployment, tmp_path_factory):  # type: ignore[no-untyped
     subscription with quality, fairness, drift and a custom monitor enabled, and scored traffic."""
     _, model, _ = trained
     ws = lab.provision(tmp_path_factory.mktemp("cli-monitor") / "ws").workspace
-    shutil.copytree(model.path, ws.models_dir / model.path.name)
-    shutil.copytree(deployment.path, ws.deployments_dir / deployment.path.name,
-                    ignore=shutil.ignore_patterns(PID_FILE, LOG_FILE))
     dm = DataMart(ws.datamart_url)
-    ensure_subscription(dm, MLEngine(ws).get(deployment.deployment_id).config, ws)
+    ensure_subscription(dm, copy_deployment(model, deployment, ws).config, ws)
     dm.close()
     mon = Monitoring.for_deployment(ws, deployment.deployment_id)
     mon.quality.enable()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -23,14 +22,11 @@ import requests
 import sqlalchemy as sa
 
 import openscale_lab as lab
-from openscale_lab.core.jsonfile import read_json, write_json_atomic
 from openscale_lab.datamart.database import DataMart
 from openscale_lab.datamart.feedback import FeedbackError
 from openscale_lab.datamart.tables import debiased_scoring
 from openscale_lab.deployments.app import MAX_BODY_BYTES
 from openscale_lab.deployments.artifacts import (
-    DEPLOYMENT_FILE,
-    LOG_FILE,
     PID_FILE,
     REPLAY_HEADER,
     REPLAY_SECRET_FILE,
@@ -38,7 +34,7 @@ from openscale_lab.deployments.artifacts import (
     Deployment,
     replay_secret,
 )
-from openscale_lab.deployments.engine import MLEngine, free_port
+from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.monitors import Monitoring
 from openscale_lab.tutorial import (
     FAIRNESS_FEATURES,
@@ -49,6 +45,7 @@ from openscale_lab.tutorial import (
 )
 
 from .conftest import postgres_schema
+from .helpers import copy_deployment
 
 pytestmark = pytest.mark.spark
 ENDPOINTS = ["predictions", "predictions/debiased", "feedback"]
@@ -84,15 +81,8 @@ def served(request: pytest.FixtureRequest, trained, deployment, suite_root: Path
     cleanup = ExitStack()
     url = cleanup.enter_context(postgres_schema()) if request.param == "postgresql" else None
     ws = lab.provision(suite_root / f"hardening-{request.param}", url).workspace
-    shutil.copytree(model.path, ws.models_dir / model.model_id)
-    target = ws.deployments_dir / deployment.deployment_id
-    shutil.copytree(deployment.path, target, ignore=shutil.ignore_patterns(PID_FILE, LOG_FILE, REPLAY_SECRET_FILE))
-    port = free_port()
-    config = read_json(target / DEPLOYMENT_FILE)
-    write_json_atomic(target / DEPLOYMENT_FILE, dict(
-        config, port=port, scoring_url=f"http://127.0.0.1:{port}/v1/deployments/{deployment.deployment_id}/predictions"))
     engine = MLEngine(ws)
-    dep = engine.start(deployment.deployment_id)
+    dep = engine.start(copy_deployment(model, deployment, ws))
     monitoring = Monitoring.for_deployment(ws, dep)
     monitoring.fairness.enable(features=FAIRNESS_FEATURES, favourable_classes=[FAVOURABLE_LABEL],
                                unfavourable_classes=[UNFAVOURABLE_LABEL], min_records=50)

@@ -293,16 +293,10 @@ class DataMart:
         except sa.exc.SQLAlchemyError:
             pass
 
-    @staticmethod
-    def _check_window(start: Any, end: Any) -> tuple[datetime | None, datetime | None]:
-        """[start, end) as naive UTC datetimes, refused with DataMartError before any query (a string would
-        reach the database as text: SQLite compares it as text, PostgreSQL raises)."""
-        return check_window(start, end, DataMartError)
-
     def payload_count(self, subscription: Subscription | str, start: datetime | None = None,
                       end: datetime | None = None) -> int:
         """Number of payload records scored in [start, end) (naive UTC, or time zone aware, datetimes)."""
-        start, end = self._check_window(start, end)
+        start, end = check_window(start, end, DataMartError)  # no string reaches a query
         table = self.payload_table(subscription)
         query = sa.select(sa.func.count()).select_from(table).where(*in_window(table.c.scoring_timestamp, start, end))
         with self.engine.connect() as conn:
@@ -313,7 +307,7 @@ class DataMart:
         """Payload records scored in [start, end), oldest first, as a DataFrame (at most `limit` of them)."""
         import pandas as pd
 
-        start, end = self._check_window(start, end)
+        start, end = check_window(start, end, DataMartError)  # no string reaches a query
         # SQL LIMIT takes a whole number from 0 to the largest 64-bit integer; anything else fails in the database
         if limit is not None and not (isinstance(limit, numbers.Integral) and not isinstance(limit, bool)
                                       and 0 <= limit <= MAX_LIMIT):

@@ -88,16 +88,16 @@ def replay_secret(deployment_dir: Path) -> str:
     another time than now; any other client's timestamp header is refused.
     """
     path = Path(deployment_dir) / REPLAY_SECRET_FILE
-    damaged = path.is_file()
-    if damaged and len(path.read_text().strip()) >= SECRET_HEX_DIGITS:
-        return path.read_text().strip()
+    found = path.read_text().strip() if path.is_file() else None
+    if found is not None and len(found) >= SECRET_HEX_DIGITS:
+        return found
     # missing, or too short to be one this function wrote: a new one, written whole beside it, then moved in
     draft = path.with_name(f".{REPLAY_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(SECRET_HEX_DIGITS // 2))
-        if damaged:  # too short to be a secret: replaced
+        if found is not None:  # too short to be a secret: replaced
             os.replace(draft, path)
         else:
             try:
