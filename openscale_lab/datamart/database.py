@@ -303,20 +303,32 @@ class DataMart:
             return int(conn.execute(query).scalar_one())
 
     def get_payload(self, subscription: Subscription | str, start: datetime | None = None,
-                    end: datetime | None = None, limit: int | None = None) -> pd.DataFrame:
-        """Payload records scored in [start, end), oldest first, as a DataFrame (at most `limit` of them)."""
+                    end: datetime | None = None, limit: int | None = None, *, last: int | None = None,
+                    request_prefix: str | None = None) -> pd.DataFrame:
+        """Payload records scored in [start, end), oldest first, as a DataFrame: at most `limit` of them (the
+        oldest), or only the newest `last`; only those of requests whose id starts with `request_prefix`."""
         import pandas as pd
 
         start, end = check_window(start, end, DataMartError)  # no string reaches a query
         # SQL LIMIT takes a whole number from 0 to the largest 64-bit integer; anything else fails in the database
-        if limit is not None and not (isinstance(limit, numbers.Integral) and not isinstance(limit, bool)
-                                      and 0 <= limit <= MAX_LIMIT):
-            raise DataMartError(f"limit must be a whole number from 0 to {MAX_LIMIT} (None: no limit), got {limit!r}")
+        for name, value in (("limit", limit), ("last", last)):
+            if value is not None and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                                          and 0 <= value <= MAX_LIMIT):
+                raise DataMartError(f"{name} must be a whole number from 0 to {MAX_LIMIT} (None: no limit), "
+                                    f"got {value!r}")
         table = self.payload_table(subscription)
-        query = (sa.select(table).where(*in_window(table.c.scoring_timestamp, start, end))
-                 .order_by(table.c.scoring_timestamp, table.c.scoring_id))
-        if limit is not None:
-            query = query.limit(int(limit))
+        where = in_window(table.c.scoring_timestamp, start, end)
+        if request_prefix:
+            where.append(table.c.request_id.startswith(request_prefix, autoescape=True))
+        order = (table.c.scoring_timestamp, table.c.scoring_id)
+        query = sa.select(table).where(*where)
+        if last is not None:
+            newest = query.order_by(*(c.desc() for c in order)).limit(int(last)).subquery()
+            query = sa.select(newest).order_by(newest.c.scoring_timestamp, newest.c.scoring_id)
+        else:
+            query = query.order_by(*order)
+            if limit is not None:
+                query = query.limit(int(limit))
         with self.engine.connect() as conn:  # typed columns even when the window is empty
             frame = pd.read_sql(query, conn, parse_dates=["scoring_timestamp"])
         # one JSON document for the whole column: parsing row by row costs several times more

@@ -208,11 +208,24 @@ class FeedbackLog:
         with self.datamart.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def read(self, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+    def read(self, start: datetime | None = None, end: datetime | None = None, *, last: int | None = None,
+             id_prefix: str | None = None) -> pd.DataFrame:
+        """Feedback records that arrived in [start, end), oldest first (only the newest `last`, if given; only
+        those whose id starts with `id_prefix`, if given)."""
         import pandas as pd
 
         start, end = check_window(start, end, FeedbackError)
-        query = (sa.select(self.table).where(*in_window(self.table.c.timestamp, start, end))
-                 .order_by(self.table.c.timestamp))
+        if last is not None and not (isinstance(last, int) and not isinstance(last, bool) and last >= 0):
+            raise FeedbackError(f"last must be a whole number ≥ 0 (None: every record), got {last!r}")
+        where = in_window(self.table.c.timestamp, start, end)
+        if id_prefix:
+            where.append(self.table.c.feedback_id.startswith(id_prefix, autoescape=True))
+        query = sa.select(self.table).where(*where)
+        if last is not None:
+            newest = query.order_by(self.table.c.timestamp.desc(), self.table.c.feedback_id.desc()).limit(last)
+            sub = newest.subquery()
+            query = sa.select(sub).order_by(sub.c.timestamp, sub.c.feedback_id)
+        else:
+            query = query.order_by(self.table.c.timestamp, self.table.c.feedback_id)
         with self.datamart.engine.connect() as conn:
             return pd.read_sql(query, conn, parse_dates=["timestamp"])

@@ -104,6 +104,7 @@ class Indexer:
     def __post_init__(self) -> None:
         self._index = {label: float(i) for i, label in enumerate(self.labels)}
         self._unseen = float(len(self.labels))
+        self._lookup: Any = None  # a pandas Index of the labels, made on first vectorised use
 
 
 def _leaf_value(kind: str, node: dict[str, Any]) -> list[float]:
@@ -288,14 +289,20 @@ class CompiledPipeline:
         columns = []
         for how, what in self._slots:
             if how == "index":
-                codes = frame[what.input].map(what._index)
-                if codes.isna().any():
+                if what._lookup is None:
+                    import pandas as pd
+
+                    what._lookup = pd.Index(what.labels, dtype=object)
+                # a hash lookup over the whole column: several times faster than Series.map on small frames
+                codes = what._lookup.get_indexer(frame[what.input].to_numpy(dtype=object)).astype(np.float64)
+                unseen = codes < 0
+                if unseen.any():
                     if what.handle_invalid != "keep":
-                        row = int(np.flatnonzero(codes.isna().to_numpy())[0])
+                        row = int(np.flatnonzero(unseen)[0])
                         raise ScoringInputError(f"row {row}: field {what.input!r}: unknown category "
                                                 f"{frame[what.input].iloc[row]!r}", status=422)
-                    codes = codes.fillna(what._unseen)
-                columns.append(codes.to_numpy(dtype=np.float64))
+                    codes[unseen] = what._unseen
+                columns.append(codes)
             else:
                 columns.append(frame[what].to_numpy(dtype=np.float64))
         X = np.column_stack(columns) if columns else np.zeros((len(frame), 0))

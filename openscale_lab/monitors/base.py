@@ -155,11 +155,22 @@ class MonitorContext:
     workspace and the deployment's compiled scorer."""
 
     def __init__(self, datamart: DataMart, subscription: Subscription, workspace: Workspace | None = None,
-                 scorer: CompiledPipeline | None = None) -> None:
+                 scorer: CompiledPipeline | None = None, record_prefix: str | None = None) -> None:
         self.datamart = datamart
         self.subscription = subscription
         self._workspace = workspace
         self._scorer = scorer
+        # a replayed story's monitors read only its own records (ids starting with the prefix) and mark their
+        # measurements with it, so live records in the same hours stay out of the story and are never replaced
+        self.record_prefix = record_prefix
+
+    def restricted(self, record_prefix: str) -> MonitorContext:
+        """The same context, reading only records whose ids start with `record_prefix`."""
+        return MonitorContext(self.datamart, self.subscription, self._workspace, self._scorer, record_prefix)
+
+    def measurement_id(self) -> str:
+        """A new measurement id (with the record prefix, if any)."""
+        return f"{self.record_prefix or ''}{uuid.uuid4().hex[:16]}"
 
     @classmethod
     def of(cls, datamart: DataMart, subscription: Subscription | str) -> MonitorContext:
@@ -211,8 +222,13 @@ class MonitorContext:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def payload(self, start: datetime | None, end: datetime) -> pd.DataFrame:
-        return self.datamart.get_payload(self.subscription, start, end)
+    def payload(self, start: datetime | None, end: datetime, last: int | None = None) -> pd.DataFrame:
+        """Payload records scored in [start, end) (only the newest `last` of them, if given)."""
+        return self.datamart.get_payload(self.subscription, start, end, last=last, request_prefix=self.record_prefix)
+
+    def labelled(self, start: datetime | None, end: datetime, last: int | None = None) -> pd.DataFrame:
+        """Feedback records that arrived in [start, end) (only the newest `last` of them, if given)."""
+        return self.feedback.read(start, end, last=last, id_prefix=self.record_prefix)
 
 
 def check_window_settings(monitor: str, min_records: Any, window_hours: Any) -> None:
@@ -335,6 +351,12 @@ class Monitor(ABC, Generic[C, D]):
         start, end = resolve_window(start, end, config.window_hours)
         data = self.load(config, start, end)
         have = len(data)
+        if config.reach_back and have < config.min_records:
+            # OpenScale-like: a window short of records reaches back to the last `min_records` records, and the
+            # measurement's window starts at the oldest record it used
+            data, reached = self.load_last(config, config.min_records, end)
+            if len(data) >= config.min_records and reached is not None:
+                start, have = reached, len(data)
         if have < config.min_records:
             return self._not_evaluated(start, end, have, thresholds,
                                        f"{have} of {config.min_records} {self.data_description}", replace)
@@ -348,6 +370,7 @@ class Monitor(ABC, Generic[C, D]):
                 return self._not_evaluated(start, end, have, thresholds, f"{t.metric} is undefined on this data",
                                            replace)
         measurement = Measurement(
+            measurement_id=self.ctx.measurement_id(),
             monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status=EVALUATED,
             message="", window_start=start, window_end=end,
             record_count=have if result.record_count is None else result.record_count,
@@ -364,6 +387,12 @@ class Monitor(ABC, Generic[C, D]):
     def load(self, config: C, start: datetime | None, end: datetime) -> Any:
         """The window's data (default: the payload log); anything with a length."""
         return self.ctx.payload(start, end)
+
+    def load_last(self, config: C, records: int, end: datetime) -> tuple[Any, datetime | None]:
+        """The newest `records` records before `end`, and the time of the oldest of them (for `reach_back`;
+        default: the payload log)."""
+        data = self.ctx.payload(None, end, last=records)
+        return data, (data["scoring_timestamp"].min().to_pydatetime() if len(data) else None)
 
     @abstractmethod
     def evaluate(self, config: C, data: Any, start: datetime | None, end: datetime) -> Evaluation[D]:
@@ -383,7 +412,8 @@ class Monitor(ABC, Generic[C, D]):
     def _not_evaluated(self, start: datetime | None, end: datetime, have: int, thresholds: list[Threshold],
                        reason: str, replace: bool) -> Measurement:
         return self.ctx.store.save(Measurement(
-            monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status=NOT_EVALUATED,
+            measurement_id=self.ctx.measurement_id(), monitor=self.name,
+            subscription_id=self.ctx.subscription.subscription_id, status=NOT_EVALUATED,
             message=f"not evaluated: {reason}", window_start=start, window_end=end, record_count=have,
             thresholds=thresholds), replace=replace)
 

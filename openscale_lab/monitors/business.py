@@ -211,22 +211,51 @@ class BusinessApplications:
                 conn.execute(table.insert(), rows)
         return len(rows)
 
+    def store_payload(self, app: BusinessApplication, subscription_id: str, records: pd.DataFrame) -> int:
+        """Store business records as the business logged them (columns `record_id`, `timestamp` and the
+        application's payload fields), all or none; a record id stored before is replaced."""
+        fields = [f["name"] for f in app.payload_fields]
+        missing = sorted({"record_id", "timestamp", *fields} - set(records.columns))
+        if missing:
+            raise BusinessError(f"business records lack the column(s) {', '.join(missing)}")
+        rows = records[["record_id", "timestamp", *fields]].assign(subscription_id=subscription_id).to_dict("records")
+        table = app.table()
+        ids = [r["record_id"] for r in rows]
+        with self.datamart.engine.begin() as conn:
+            for start in range(0, len(ids), 500):
+                conn.execute(table.delete().where(table.c.record_id.in_(ids[start:start + 500])))
+            if rows:
+                conn.execute(table.insert(), rows)
+        return len(rows)
+
+    def delete_payload(self, app: BusinessApplication, record_prefix: str) -> int:
+        """Remove the business records whose id starts with `record_prefix` (a replayed story's)."""
+        table = app.table()
+        with self.datamart.engine.begin() as conn:
+            table.create(conn, checkfirst=True)
+            done = conn.execute(table.delete().where(table.c.record_id.startswith(record_prefix, autoescape=True)))
+        return int(done.rowcount or 0)
+
     def business_payload(self, app: BusinessApplication, start: datetime | None = None,
-                         end: datetime | None = None, subscription_id: str | None = None) -> pd.DataFrame:
-        """Business records in [start, end), of one subscription or of all the application watches."""
+                         end: datetime | None = None, subscription_id: str | None = None,
+                         record_prefix: str | None = None) -> pd.DataFrame:
+        """Business records in [start, end), of one subscription or of all the application watches (only
+        those whose record id starts with `record_prefix`, if given)."""
         import pandas as pd
 
         start, end = check_window(start, end, BusinessError)
         table = app.table()
         with self.datamart.engine.connect() as conn:
-            return pd.read_sql(sa.select(table).where(*self._where(table, start, end, subscription_id))
+            return pd.read_sql(sa.select(table).where(*self._where(table, start, end, subscription_id, record_prefix))
                                .order_by(table.c.timestamp), conn)
 
     # -- KPIs ---------------------------------------------------------------------------------
     @staticmethod
     def _where(table: sa.Table, start: datetime | None, end: datetime | None,
-               subscription_id: str | None) -> list[Any]:
+               subscription_id: str | None, record_prefix: str | None = None) -> list[Any]:
         where = in_window(table.c.timestamp, start, end)
+        if record_prefix:
+            where.append(table.c.record_id.startswith(record_prefix, autoescape=True))
         return [*where, table.c.subscription_id == subscription_id] if subscription_id else where
 
     def _kpi_columns(self, app: BusinessApplication, table: sa.Table) -> list[Any]:
@@ -250,11 +279,12 @@ class BusinessApplications:
         return frame
 
     def window_kpis(self, app: BusinessApplication, start: datetime | None, end: datetime,
-                    subscription_id: str | None = None) -> dict[str, float]:
+                    subscription_id: str | None = None, record_prefix: str | None = None) -> dict[str, float]:
         """Each KPI over [start, end), computed in the database (NaN when the window has no records)."""
         lo, hi = check_window(start, end, BusinessError)
         table = app.table()
-        query = sa.select(*self._kpi_columns(app, table)).where(*self._where(table, lo, hi, subscription_id))
+        query = sa.select(*self._kpi_columns(app, table)).where(
+            *self._where(table, lo, hi, subscription_id, record_prefix))
         with self.datamart.engine.connect() as conn:
             row = conn.execute(query).one()
         return {m["name"]: (float(v) if v is not None else float("nan"))
@@ -383,12 +413,13 @@ class BusinessKPIMonitor(Monitor[BusinessKPIConfig, BusinessKPIDetails]):
 
     def load(self, config: BusinessKPIConfig, start: datetime | None, end: datetime) -> pd.DataFrame:
         return self.applications.business_payload(self.application(config), start, end,
-                                                   self.ctx.subscription.subscription_id)
+                                                   self.ctx.subscription.subscription_id, self.ctx.record_prefix)
 
     def evaluate(self, config: BusinessKPIConfig, data: pd.DataFrame, start: datetime | None,
                  end: datetime) -> Evaluation[BusinessKPIDetails]:
         app = self.application(config)
-        metrics = self.applications.window_kpis(app, start, end, self.ctx.subscription.subscription_id)
+        metrics = self.applications.window_kpis(app, start, end, self.ctx.subscription.subscription_id,
+                                                self.ctx.record_prefix)
         return Evaluation(metrics, BusinessKPIDetails(application_id=app.application_id, application=app.name))
 
     def run_days(self, start: datetime | None = None, end: datetime | None = None) -> list[Measurement]:

@@ -163,8 +163,9 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
     def enable(self, *, threshold: float = 0.05, data_drift_threshold: float = 0.10,
                output_drift_threshold: float = 0.05, feature_drift_threshold: float = 0.05,
                min_records: int = 200, window_hours: float | None = 3.0, schedule_hours: float | None = None,
-               favourable_class: str | None = None, seed: int = 0) -> DriftConfig:
-        """Train the drift detection model, learn the data constraints and the training distributions."""
+               favourable_class: str | None = None, seed: int = 0, reach_back: bool = False) -> DriftConfig:
+        """Train the drift detection model, learn the data constraints and the training distributions.
+        `reach_back`: a window short of `min_records` records uses the last `min_records` instead."""
         for name, value in [("threshold", threshold), ("data_drift_threshold", data_drift_threshold),
                             ("output_drift_threshold", output_drift_threshold),
                             ("feature_drift_threshold", feature_drift_threshold)]:
@@ -192,7 +193,7 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
                              window_hours=window_hours, base_accuracy=model.base_accuracy,
                              base_accuracy_rows=len(held_out), model_path=str(self.model_path),
                              training_records=len(data), favourable_class=labels[fav],
-                             constraints=constraints.to_dict())
+                             constraints=constraints.to_dict(), reach_back=bool(reach_back))
         return self._store_config(config, schedule_hours)
 
     def _held_out_rows(self, n: int) -> np.ndarray:
@@ -207,10 +208,16 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
                 raise LabError(f"the drift model was stored by an earlier version of the lab as a pickle "
                                f"({EARLIER_MODEL_FILE}), which is no longer read: enable the drift monitor again")
             raise LabError("the drift model is missing from the workspace: enable the drift monitor again")
+        stat = self.model_path.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        cached = getattr(self, "_loaded", None)
+        if cached is not None and cached[0] == key:  # loaded once per file version, not once per run
+            return cached[1]
         model = load_drift_model(self.model_path)
         if not hasattr(model, "calibration"):
             raise LabError("the drift model was trained by an earlier version of the lab: enable the drift "
                            "monitor again")
+        self._loaded = (key, model)
         return model
 
     def constraints(self) -> Constraints:

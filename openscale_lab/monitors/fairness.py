@@ -22,6 +22,7 @@ group, or any disparate impact (payload, balanced, debiased) not finite gives "n
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -129,6 +130,10 @@ class FeatureFairness:
     biased_count: int = 0
     perturbation: dict[str, Any] = field(default_factory=dict)
     labelled: LabelledFairness | None = None
+    # per view ("payload", "balanced"): [{"value", "group", "favourable", "unfavourable"}] for each value of
+    # the feature in the monitored or reference group, by value (`outcomes_per_value`); empty in details
+    # stored before it was kept
+    value_outcomes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def rates(self, view: str = "payload") -> tuple[float, float, float]:
         """(monitored rate, reference rate, disparate impact) on payload, balanced or debiased data."""
@@ -245,13 +250,16 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
     def enable(self, *, features: list[dict[str, Any]], favourable_classes: list[str],
                unfavourable_classes: list[str], threshold: float = 0.95, min_records: int = 200,
                window_hours: float | None = 1.0, schedule_hours: float | None = None,
-               perturbation_seed: int = 0) -> FairnessConfig:
+               perturbation_seed: int = 0, reach_back: bool = False) -> FairnessConfig:
         """`features`: [{"feature": "Sex", "monitored": ["female"], "reference": ["male"], "threshold": 0.9},
         {"feature": "Age", "monitored": [[18, 25]], "reference": [[26, 75]]}]; a feature without its own
         `threshold` gets `threshold`. Both are lower limits on disparate impact, in (0, 1].
 
         Each group's values and their counts in the model's training data are stored with the configuration:
-        perturbed records draw their protected value from them, seeded by `perturbation_seed`.
+        perturbed records draw their protected value from them, seeded by `perturbation_seed`. With
+        `reach_back`, an hour holding fewer than `min_records` records is evaluated on the last `min_records`
+        (as OpenScale reads the last min_records payload records), the measurement's window starting at the
+        oldest of them.
         """
         labels = self.ctx.labels
         for cls in [*favourable_classes, *unfavourable_classes]:
@@ -276,7 +284,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         config = FairnessConfig(features=configured, favourable_classes=list(favourable_classes),
                                 unfavourable_classes=list(unfavourable_classes), threshold=threshold,
                                 min_records=min_records, window_hours=window_hours,
-                                perturbation_seed=int(perturbation_seed))
+                                perturbation_seed=int(perturbation_seed), reach_back=bool(reach_back))
         return self._store_config(config, schedule_hours)
 
     def _configured(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +385,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
                 disparate_impact=disparate_impact(mon_rate, ref_rate),
                 balanced_monitored_favourable_rate=bal_mon, balanced_reference_favourable_rate=bal_ref,
                 balanced_disparate_impact=disparate_impact(bal_mon, bal_ref), biased_count=len(biased[f]),
-                perturbation=spec["perturbation"])
+                perturbation=spec["perturbation"], value_outcomes=_value_outcomes(frame[f], is_fav, p, spec, fav))
         debiased = np.asarray(combine_debiased(list(labels), flips, fav, unfav), dtype=object)
         is_fav_debiased = np.isin(debiased, fav)
         for f, r in features.items():
@@ -427,7 +435,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         """On the feedback logged in the run's window: accuracy before and after debiasing, and per feature
         each group's rates (stored on `run`'s features) and the equal-opportunity and equalized-odds
         differences. Metrics undefined on this feedback are left out."""
-        data = self.ctx.feedback.read(start, end)
+        data = self.ctx.labelled(start, end)
         if data.empty:
             return {}
         data = data.reset_index(drop=True)
@@ -464,6 +472,51 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         """Biased transactions of one measurement (default: the latest evaluated fairness measurement)."""
         t = biased_transactions.c
         return self.measurement_rows(biased_transactions, measurement_id, order_by=(t.feature, t.scoring_timestamp))
+
+
+def outcomes_per_value(values: Sequence[Any], favourable: np.ndarray, spec: dict[str, Any],
+                       groups: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Favourable and unfavourable outcome counts per value, for the values in the monitored or reference group
+    of a configured feature (`spec`), ordered by value; an outcome not favourable counts as unfavourable.
+    `groups` ("monitored", "reference" or "" per value) may be given when the caller knows them already."""
+    import pandas as pd
+
+    values = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=object)
+    if groups is None:
+        series = pd.Series(values, dtype=object)
+        groups = np.where(group_mask(series, spec["monitored"]), "monitored",
+                          np.where(group_mask(series, spec["reference"]), "reference", ""))
+    inside = groups != ""
+    if not inside.any():
+        return []
+    # counted with factorize and bincount: this runs for every feature of every hourly run
+    codes, uniques = pd.factorize(values[inside])
+    is_reference = (groups[inside] == "reference").astype(np.int64)
+    keys = codes * 2 + is_reference
+    size = 2 * len(uniques)
+    total = np.bincount(keys, minlength=size)
+    fav = np.bincount(keys, weights=np.asarray(favourable, dtype=bool)[inside], minlength=size).astype(np.int64)
+    rows = []
+    for key in np.flatnonzero(total):
+        value = uniques[key // 2]
+        rows.append({"value": value.item() if hasattr(value, "item") else value,
+                     "group": "reference" if key % 2 else "monitored", "favourable": int(fav[key]),
+                     "unfavourable": int(total[key] - fav[key])})
+    return sorted(rows, key=lambda r: (isinstance(r["value"], str), r["value"]))
+
+
+def _value_outcomes(values: pd.Series, is_fav: np.ndarray, p: Perturbed, spec: dict[str, Any],
+                    fav: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Outcomes per value on payload data, and on balanced data (the payload plus its perturbed copies)."""
+    inside = p.monitored | p.reference
+    kept = values.to_numpy(dtype=object)[inside]
+    groups = np.where(p.monitored, "monitored", "reference")[inside]
+    copies = np.asarray([*p.to_reference_values, *p.to_monitored_values], dtype=object)
+    copy_groups = np.array(["reference"] * len(p.to_reference_values) + ["monitored"] * len(p.to_monitored_values))
+    copied_fav = np.concatenate([np.isin(p.to_reference_labels, fav), np.isin(p.to_monitored_labels, fav)])
+    return {"payload": outcomes_per_value(kept, is_fav[inside], spec, groups),
+            "balanced": outcomes_per_value(np.concatenate([kept, copies]), np.concatenate([is_fav[inside], copied_fav]),
+                                           spec, np.concatenate([groups, copy_groups]))}
 
 
 def _checked_threshold(value: Any, what: str) -> float:

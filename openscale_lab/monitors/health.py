@@ -89,6 +89,9 @@ class ModelHealthMonitor(Monitor[ModelHealthConfig, ModelHealthDetails]):
         rq = sa.select(rejected_requests.c.timestamp).where(
             rejected_requests.c.deployment_id == sub.deployment_id,
             *in_window(rejected_requests.c.timestamp, start, end))
+        if self.ctx.record_prefix:  # a replayed story: its own requests only
+            query = query.where(table.c.request_id.startswith(self.ctx.record_prefix, autoescape=True))
+            rq = rq.where(rejected_requests.c.request_id.startswith(self.ctx.record_prefix, autoescape=True))
         with dm.engine.connect() as conn:
             records = pd.read_sql(query, conn)
             rejected = pd.read_sql(rq, conn)

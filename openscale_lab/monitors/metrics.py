@@ -38,16 +38,7 @@ def _normalise(p: Sequence[float]) -> np.ndarray:
 
 def binary_quality(y_true: np.ndarray, p_positive: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """OpenScale's binary quality metrics; y_true and y_pred are 1 for the positive class, else 0."""
-    from sklearn.metrics import (
-        accuracy_score,
-        auc,
-        f1_score,
-        log_loss,
-        precision_recall_curve,
-        precision_score,
-        recall_score,
-        roc_auc_score,
-    )
+    from sklearn.metrics import auc, log_loss, precision_recall_curve, roc_auc_score
 
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     p_positive = np.asarray(p_positive, dtype=float)
@@ -57,15 +48,19 @@ def binary_quality(y_true: np.ndarray, p_positive: np.ndarray, y_pred: np.ndarra
     fn = int(((y_pred == 0) & (y_true == 1)).sum())
     both = len(set(y_true.tolist())) == 2
     precision_curve, recall_curve, _ = precision_recall_curve(y_true, p_positive) if both else (None, None, None)
+    # accuracy, precision, recall and F1 from the counts, as scikit-learn's scores with zero_division=0 give them
+    # (its per-call input checks cost more than the arithmetic, hourly over a week)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
     return {
         "area_under_roc": float(roc_auc_score(y_true, p_positive)) if both else float("nan"),
         "area_under_pr": float(auc(recall_curve, precision_curve)) if both else float("nan"),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "accuracy": (tp + tn) / len(y_true) if len(y_true) else float("nan"),
         "true_positive_rate": tp / (tp + fn) if tp + fn else float("nan"),
         "false_positive_rate": fp / (fp + tn) if fp + tn else float("nan"),
-        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
-        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
-        "f1_measure": float(f1_score(y_true, y_pred, zero_division=0)),
+        "precision": precision,
+        "recall": recall,
+        "f1_measure": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
         "log_loss": float(log_loss(y_true, np.column_stack([1 - p_positive, p_positive]), labels=[0, 1])),
         "confusion_matrix": {"tp": tp, "fp": fp, "tn": tn, "fn": fn},
     }

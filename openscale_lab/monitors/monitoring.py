@@ -49,6 +49,14 @@ class Monitoring:
             raise LabError(f"deployment {dep_id} has no subscription yet: start it once so it registers")
         return cls(ws, datamart, sub)
 
+    def restricted(self, record_prefix: str) -> Monitoring:
+        """These monitors reading only records whose ids start with `record_prefix` (a replayed story's), their
+        measurements marked with it; shares this one's data mart and scorer (close this one, not that)."""
+        other = object.__new__(type(self))
+        other.ctx = self.ctx.restricted(record_prefix)
+        other._monitors = {}
+        return other
+
     @property
     def subscription(self) -> Subscription:
         return self.ctx.subscription

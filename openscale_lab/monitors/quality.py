@@ -110,10 +110,13 @@ class QualityMonitor(Monitor[QualityConfig, QualityDetails]):
     data_description = "feedback records"
 
     def enable(self, *, threshold: float = 0.7, min_records: int = 50, positive_label: str | None = None,
-               window_hours: float | None = None, schedule_hours: float | None = None) -> QualityConfig:
+               window_hours: float | None = None, schedule_hours: float | None = None,
+               reach_back: bool = False) -> QualityConfig:
         """Alert when area_under_roc drops below `threshold`; needs `min_records` feedback records.
 
-        The positive class defaults to the model's class 1 (the one Spark's areaUnderROC scores).
+        The positive class defaults to the model's class 1 (the one Spark's areaUnderROC scores). With
+        `reach_back`, a window holding fewer than `min_records` records uses the newest `min_records` instead
+        (OpenScale's quality monitor reads the latest feedback records up to its sample size).
         """
         labels = self.ctx.labels
         positive = positive_label or labels[1]
@@ -121,14 +124,18 @@ class QualityMonitor(Monitor[QualityConfig, QualityDetails]):
             raise LabError(f"positive_label {positive!r} is not one of the model's labels {labels}")
         check_window_settings("quality", min_records, window_hours)
         config = QualityConfig(threshold=threshold, min_records=min_records, positive_label=positive,
-                               window_hours=window_hours)
+                               window_hours=window_hours, reach_back=bool(reach_back))
         return self._store_config(config, schedule_hours)
 
     def thresholds(self, config: QualityConfig) -> list[Threshold]:
         return [Threshold("area_under_roc", "lower_limit", config.threshold)]
 
     def load(self, config: QualityConfig, start: datetime | None, end: datetime) -> pd.DataFrame:
-        return self.ctx.feedback.read(start, end)
+        return self.ctx.labelled(start, end)
+
+    def load_last(self, config: QualityConfig, records: int, end: datetime) -> tuple[pd.DataFrame, datetime | None]:
+        data = self.ctx.labelled(None, end, last=records)
+        return data, (data["timestamp"].min().to_pydatetime() if len(data) else None)
 
     def evaluate(self, config: QualityConfig, data: pd.DataFrame, start: datetime | None,
                  end: datetime) -> Evaluation[QualityDetails]:

@@ -95,6 +95,9 @@ class MonitorConfig:
 
     window_hours: float | None = None
     min_records: int = 0
+    # a window with fewer than min_records records reaches back to the last min_records records (OpenScale's
+    # fairness and quality read the latest records they need); off by default
+    reach_back: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(jsonable(dataclasses.asdict(self)))
