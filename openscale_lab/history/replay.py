@@ -1,0 +1,255 @@
+"""Seven days of history: hourly traffic replayed through the real deployment with backdated timestamps,
+true labels from the scenario's world coming back as feedback, the business process's records, then every
+monitor evaluated hour by hour as the scheduler would have."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import requests
+import sqlalchemy as sa
+
+from ..core.clock import utcnow
+from ..data import load_scoring_feed
+from ..datamart.feedback import feedback_table
+from ..datamart.tables import delete_measurements, measurements
+from ..deployments.artifacts import REPLAY_HEADER, REPLAY_PREFIX, REPLAY_SECRET_HEADER, Deployment, replay_secret
+from ..monitors.business import BusinessApplications
+from ..monitors.monitoring import Monitoring
+from ..monitors.results import Measurement
+from ..monitors.scheduler import Scheduler
+from ..tutorial import (
+    FAIRNESS_FEATURES,
+    FAIRNESS_THRESHOLD,
+    FAVOURABLE_LABEL,
+    FEATURE_COLUMNS,
+    TUTORIAL_APPLICATION,
+    UNFAVOURABLE_LABEL,
+)
+from .scenario import Scenario
+from .world import World, business_records
+
+STORY_VERSION = 2  # replays since which every replayed measurement carries the replay prefix
+# the part of the feed the campaign's extra applicants come from: one the model mostly refuses
+RISKY_APPLICANTS = ("Sex == 'female' and CheckingStatus == 'no_checking' and EmploymentDuration == 'greater_7' "
+                    "and Housing == 'free'")
+
+
+@dataclass
+class HistorySummary:
+    """What a replay produced."""
+
+    start: datetime
+    end: datetime
+    hours: int
+    records: int
+    feedback: int
+    measurements: int
+    alerts: int
+    business_records: int = 0
+    per_hour: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+
+class HistoryReplay:
+    """Replays a scenario for one deployment; a new replay replaces the previous one."""
+
+    def __init__(self, monitoring: Monitoring, deployment: Deployment) -> None:
+        self.monitoring = monitoring
+        self.deployment = deployment
+        self.ctx = monitoring.ctx
+        # the story's monitors read only replayed records: live ones in the same hours stay out of it
+        self.story = monitoring.restricted(REPLAY_PREFIX)
+
+    @staticmethod
+    def window(days: float, end: datetime | None = None) -> tuple[datetime, datetime]:
+        """The week ends at `end` (on the hour) if given, else at the end of the current hour, so that it
+        ends after the live records of the earlier notebooks and the overview shows the week's last state."""
+        if end is None:
+            now = utcnow()
+            end = now.replace(minute=0, second=0, microsecond=0)
+            if end < now:
+                end += timedelta(hours=1)
+        end = end.replace(minute=0, second=0, microsecond=0)
+        return end - timedelta(hours=round(days * 24)), end
+
+    def clear(self, start: datetime, end: datetime) -> None:
+        """Remove every earlier replay's records, feedback, business records and measurements."""
+        dm, sub = self.ctx.datamart, self.ctx.subscription
+        payload = dm.payload_table(sub)
+        feedback = feedback_table(sub)
+        feedback.create(dm.engine, checkfirst=True)
+        previous = self.ctx.workspace.config.get("history", {}).get(sub.subscription_id)
+        mine = measurements.c.subscription_id == sub.subscription_id
+        with dm.engine.begin() as conn:
+            conn.execute(payload.delete().where(payload.c.request_id.startswith(REPLAY_PREFIX)))
+            conn.execute(feedback.delete().where(feedback.c.feedback_id.startswith(REPLAY_PREFIX)))
+            delete_measurements(conn, sa.select(measurements.c.measurement_id).where(
+                mine, measurements.c.measurement_id.startswith(REPLAY_PREFIX)))
+            if previous and previous.get("story") != STORY_VERSION:  # replays before measurements were marked
+                lo, hi = datetime.fromisoformat(previous["start"]), datetime.fromisoformat(previous["end"])
+                delete_measurements(conn, sa.select(measurements.c.measurement_id).where(
+                    mine, measurements.c.window_end > lo, measurements.c.window_end <= hi))
+        apps = BusinessApplications(dm)
+        app = apps.get(TUTORIAL_APPLICATION["name"], missing_ok=True)
+        if app is not None:
+            apps.delete_payload(app, REPLAY_PREFIX)
+
+    def _enable_monitors(self) -> None:
+        """Hourly windows as a scheduler evaluates them; a window short of records reaches back to the last
+        `min_records` (OpenScale's fairness and quality read the latest records). Enabling resets schedules."""
+        mon = self.monitoring
+        mon.quality.enable(threshold=0.7, min_records=200, window_hours=1.0, reach_back=True)
+        mon.fairness.enable(features=FAIRNESS_FEATURES, favourable_classes=[FAVOURABLE_LABEL],
+                            unfavourable_classes=[UNFAVOURABLE_LABEL], threshold=FAIRNESS_THRESHOLD,
+                            min_records=200, window_hours=1.0, reach_back=True)
+        mon.drift.enable(threshold=0.05, min_records=200, window_hours=3.0, reach_back=True)
+        mon.model_health.enable(window_hours=1.0)
+
+    def replay(self, scenario: Scenario | None = None, seed: int = 7, progress: bool = True,
+               end: datetime | None = None) -> HistorySummary:
+        """Replay the scenario's days up to `end` (default: see `window`); replaces an earlier replay."""
+        from tqdm.auto import tqdm
+
+        scenario = scenario or Scenario()
+        rng = np.random.default_rng(seed)
+        start, end = self.window(scenario.days, end)
+        self.clear(start, end)
+        self._enable_monitors()
+        sub = self.ctx.subscription
+        world = World(self.ctx.training_data, sub.label_column)
+        feed = pd.DataFrame(load_scoring_feed()["values"], columns=FEATURE_COLUMNS)
+        risky = feed.query(RISKY_APPLICANTS)
+        hours = scenario.hours
+        per_hour, business, total_feedback = [], [], 0
+        pending: dict[int, list[pd.DataFrame]] = {}  # labels by the hour they arrive in
+        secret = replay_secret(self.deployment.path)
+        with requests.Session() as http:
+            for h in tqdm(range(hours), desc="replaying hours", unit="h", disable=not progress):
+                t = start + timedelta(hours=h)
+                day = h / 24.0
+                batch = self._applicants(feed, risky, scenario.volume(h % 24, rng), day, scenario, rng)
+                n = len(batch)
+                spike = scenario.spike(h)
+                size = scenario.spike_batch_size if spike else scenario.batch_size
+                scored = self._score(http, secret, batch, t, size)
+                # the world decides who turns out a bad risk; a share of those labels comes back later
+                truth = world.labels(batch, day, scenario, rng)
+                chosen = rng.random(n) < scenario.feedback_share
+                ids = scored["transaction_id"][chosen].to_numpy()
+                labelled = batch[chosen].assign(**{sub.label_column: truth[chosen], sub.transaction_id_column: ids},
+                                                arrives=scored["timestamp"][chosen].to_numpy()
+                                                + np.timedelta64(scenario.feedback_delay_hours, "h"))
+                pending.setdefault(h + scenario.feedback_delay_hours, []).append(labelled)
+                take_up = scenario.take_up_rate(day)
+                business.append(business_records(scored, sub.predicted_label_column, take_up, rng))
+                arrived = self._log_feedback(pending.pop(h, []))
+                total_feedback += arrived
+                per_hour.append({"hour": t, "records": n, "feedback": arrived, "bias_share": scenario.bias_share(day),
+                                 "drift_level": scenario.drift_level(day),
+                                 "concept_shift": scenario.concept_odds(day) != 1.0, "latency_spike": spike,
+                                 "bad_risk_rate": float(np.mean(truth == UNFAVOURABLE_LABEL))})
+        # labels due after the week's end have not arrived yet
+        apps = BusinessApplications(self.ctx.datamart)
+        app = apps.create(**TUTORIAL_APPLICATION, subscription_ids=[sub.subscription_id])
+        stored = apps.store_payload(app, sub.subscription_id, pd.concat(business, ignore_index=True))
+        produced = self._evaluate(start, hours, progress)
+        kpis = self.story.business_kpis
+        kpis.enable(application=app.name)
+        for d in range(math.ceil(hours / 24)):  # the story's days: 24 hours from the week's start
+            day_start = start + timedelta(days=d)
+            produced.append(kpis.run(day_start, min(day_start + timedelta(days=1), end), replace=True))
+        history = dict(self.ctx.workspace.config.get("history", {}))
+        history[sub.subscription_id] = {"start": start.isoformat(), "end": end.isoformat(), "seed": seed,
+                                        "scenario": asdict(scenario), "story": STORY_VERSION}
+        self.ctx.workspace.update_config(history=history)
+        frame = pd.DataFrame(per_hour)
+        return HistorySummary(start, end, hours, int(frame["records"].sum()), total_feedback, len(produced),
+                              sum(len(m.alerts) for m in produced), stored, frame)
+
+    @staticmethod
+    def _applicants(feed: pd.DataFrame, risky: pd.DataFrame, n: int, day: float, scenario: Scenario,
+                    rng: np.random.Generator) -> pd.DataFrame:
+        """An hour's applicants from the feed, with the campaign's extra risky applicants, shaped by the data
+        drift."""
+        batch = feed.iloc[rng.integers(0, len(feed), n)]
+        extra = rng.binomial(int((batch["Sex"] == "female").sum()), min(1.0, scenario.bias_share(day)))
+        if extra:
+            batch = pd.concat([batch, risky.iloc[rng.integers(0, len(risky), extra)]])
+        batch = batch.iloc[rng.permutation(len(batch))].reset_index(drop=True)
+        level = scenario.drift_level(day)
+        if level > 0:
+            moved = rng.random(len(batch)) < level
+            batch.loc[moved, "InstallmentPercent"] += scenario.installment_shift
+            batch.loc[moved, "LoanAmount"] = (batch.loc[moved, "LoanAmount"]
+                                              * scenario.loan_amount_factor).round().astype(int)
+            batch.loc[moved, "Age"] = (batch.loc[moved, "Age"] + scenario.age_shift).clip(upper=75)
+        return batch
+
+    def _score(self, http: requests.Session, secret: str, batch: pd.DataFrame, t: datetime,
+               size: int) -> pd.DataFrame:
+        """Send an hour's applicants in requests of `size`, spread over the hour; the scored records back."""
+        chunks = range(0, len(batch), size)
+        out = []
+        for k, s in enumerate(chunks):
+            when = t + timedelta(seconds=3600 * (k + 0.5) / len(chunks))
+            body = {"fields": FEATURE_COLUMNS, "values": batch.iloc[s:s + size].values.tolist()}
+            reply = http.post(self.deployment.scoring_url, json=body, timeout=120,
+                              headers={REPLAY_HEADER: when.isoformat(), REPLAY_SECRET_HEADER: secret})
+            reply.raise_for_status()
+            got = reply.json()
+            out.append(pd.DataFrame(got["values"], columns=got["fields"]).assign(timestamp=when))
+        return pd.concat(out, ignore_index=True)
+
+    def _log_feedback(self, frames: list[pd.DataFrame]) -> int:
+        """Log the labels arriving in an hour, each `feedback_delay_hours` after its transaction was scored;
+        returns how many were stored."""
+        if not frames:
+            return 0
+        stored = 0
+        for arrives, labels in pd.concat(frames, ignore_index=True).groupby("arrives", sort=True):
+            stored += self.monitoring.feedback.log(labels.drop(columns="arrives"), timestamp=arrives.to_pydatetime(),
+                                                   id_prefix=REPLAY_PREFIX)
+        return stored
+
+    def _evaluate(self, start: datetime, hours: int, progress: bool) -> list[Measurement]:
+        """Every monitor for every hour (drift every three), exactly as the scheduler runs them, over the
+        replayed records only."""
+        from tqdm.auto import tqdm
+
+        scheduler = Scheduler(self.ctx.workspace, [self.ctx.subscription.subscription_id])
+        scheduler.use(self.story)
+        produced = []
+        for h in tqdm(range(1, hours + 1), desc="evaluating monitors", unit="h", disable=not progress):
+            produced += scheduler.run_pending(start + timedelta(hours=h))
+        return produced
+
+
+def plot_history_traffic(summary: HistorySummary) -> Any:
+    """Applications per hour, with the scenario's levers: population change, data drift, concept drift."""
+    import matplotlib.pyplot as plt
+
+    frame = summary.per_hour
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    colors = ["#c0392b" if spike else "#95a5a6" for spike in frame["latency_spike"]]
+    ax.bar(frame["hour"], frame["records"], width=1 / 24, color=colors, label="applications (red: large requests)")
+    ax.set_ylabel("applications per hour")
+    ax2 = ax.twinx()
+    ax2.plot(frame["hour"], frame["bias_share"], color="#e67e22", label="share of risky female applicants")
+    ax2.plot(frame["hour"], frame["drift_level"], color="#8e44ad", label="share of drifted applicants")
+    ax2.plot(frame["hour"], frame["bad_risk_rate"], color="#2c3e50", lw=0.8,
+             label="bad-risk rate in the world (true labels)")
+    shifted = frame[frame["concept_shift"]]
+    if not shifted.empty:
+        ax2.axvspan(shifted["hour"].iloc[0], shifted["hour"].iloc[-1], color="#3498db", alpha=0.08,
+                    label="concept drift (segment defaults more)")
+    ax2.set_ylim(0, 1)
+    ax2.set_ylabel("share")
+    ax2.legend(loc="upper left", fontsize=7)
+    ax.set_title("Replayed week: traffic and the scenario's levers")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return ax
