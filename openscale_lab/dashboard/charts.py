@@ -1,43 +1,152 @@
 """The dashboard's charts (matplotlib figures)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import matplotlib.dates as mdates
+import matplotlib.ticker as ticker
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..monitors.explain import plot_lime
 from ..monitors.quality import QualityDetails
 from ..monitors.results import Measurement
+from .panels import LABELS, ChartSpec
 
 DPI = 90  # pixels per inch of the PNG charts
 COLORS = ["#1f6fb4", "#e67e22", "#2e8b57", "#8e44ad"]
+ALERT, NOT_EVALUATED = "#c0392b", "#7f8c8d"
+GROUP_COLORS = {"monitored": "#e67e22", "reference": "#1f6fb4"}
+# time charts: the same width and margins (inches), so that their time axes line up
+WIDTH_IN, LEFT_IN, RIGHT_IN, TOP_IN, BOTTOM_IN, PANEL_IN, GAP_IN = 9.0, 1.1, 0.2, 0.3, 0.45, 1.5, 0.3
 
 
-def timeseries(series: pd.DataFrame, metrics: list[str], thresholds: list[dict[str, Any]], alerts: pd.DataFrame,
-               title: str, selected: datetime | None = None) -> Figure:
-    """Metrics over time with threshold lines, alert points (red) and the selected hour."""
-    fig = Figure(figsize=(9, 2.6))
-    ax = fig.subplots()
-    for i, metric in enumerate(metrics):
-        if metric not in series:
-            continue
-        color = COLORS[i % len(COLORS)]
-        ax.plot(series["window_end"], series[metric], ".-", color=color, lw=1, ms=3, label=metric)
-        for t in thresholds:
-            if t["metric"] == metric:
-                ax.axhline(t["value"], color=color, ls="--", lw=0.8)
-        hit = alerts[alerts["metric"] == metric] if not alerts.empty else alerts
-        if not hit.empty:
-            ax.plot(pd.to_datetime(hit["timestamp"]), hit["value"], "o", color="#c0392b", ms=4)
-    if selected is not None:
-        ax.axvline(selected, color="black", lw=1.2, alpha=0.6)
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=8, loc="upper left", ncol=4)
-    ax.tick_params(labelsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
+def plot_area(width_px: float) -> tuple[int, int]:
+    """Where a time chart's axes lie in its image (left offset and width, in pixels), so that a slider can
+    be laid out under them."""
+    left = round(LEFT_IN * DPI)
+    return left, round(width_px - left - RIGHT_IN * DPI)
+
+
+def _x(series: pd.DataFrame, daily: bool) -> pd.Series:
+    return pd.to_datetime(series["window_start"] if daily else series["window_end"])
+
+
+def _compact(value: float, _position: int | None = None) -> str:
+    """An axis value: 14.5M, 5.5k for large ones, as it is otherwise."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.4g}{suffix}"
+    return f"{value:.6g}"
+
+
+def _widths(series: pd.DataFrame) -> pd.Series:
+    """Each measurement's window (a day where it has no start)."""
+    start = pd.to_datetime(series["window_start"])
+    return (pd.to_datetime(series["window_end"]) - start).fillna(pd.Timedelta(days=1))
+
+
+def _alert_x(x: datetime, half: timedelta | None, span: tuple[datetime, datetime] | None) -> datetime:
+    """Where an alert is drawn: at its measurement's time, or mid-window for a day's KPI (`half` its window's
+    half), kept within `span`."""
+    if half is None:
+        return x
+    x = x + half
+    if span is not None:
+        x = min(max(x, span[0] + timedelta(minutes=30)), span[1] - timedelta(minutes=30))
+    return x
+
+
+def timeseries(series: pd.DataFrame, spec: ChartSpec, thresholds: list[dict[str, Any]], alerts: pd.DataFrame,
+               selected: datetime | None = None, span: tuple[datetime, datetime] | None = None) -> Figure:
+    """A monitor's metrics over time, one axis per panel of `spec`, with threshold lines (dashed), alerts (red
+    points), measurements not evaluated (grey crosses, the line broken there) and the selected hour.
+
+    `series` is `InsightsData.series(..., not_evaluated=True)`; `span` fixes the time axis, so that every
+    chart of a deployment lines up with the others and with the hour slider under them.
+    """
+    n = len(spec.panels)
+    fig = Figure(figsize=(WIDTH_IN, TOP_IN + BOTTOM_IN + PANEL_IN * n + GAP_IN * (n - 1)))
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
+    fig.subplots_adjust(left=LEFT_IN / WIDTH_IN, right=1 - RIGHT_IN / WIDTH_IN, top=1 - TOP_IN / fig.get_figheight(),
+                        bottom=BOTTOM_IN / fig.get_figheight(), hspace=GAP_IN / PANEL_IN)
+    x = _x(series, spec.daily)
+    ok = series["evaluated"].astype(bool) if "evaluated" in series else pd.Series(True, index=series.index)
+    where = dict(zip(series["measurement_id"], x, strict=True))
+    half = dict(zip(series["measurement_id"], _widths(series) / 2, strict=True)) if spec.daily else {}
+    limited = [t["metric"] for t in thresholds]
+    for p, (ax, panel) in enumerate(zip(axes, spec.panels, strict=True)):
+        for i, metric in enumerate(panel.metrics or tuple(limited)):
+            color = COLORS[(p + i if spec.daily else i) % len(COLORS)]
+            values = series[metric] if metric in series else pd.Series(float("nan"), index=series.index)
+            label = LABELS.get(metric, metric)
+            if spec.daily:  # a bar over each measurement's window (a day)
+                ax.bar(x, values, width=_widths(series), align="edge", color=color, alpha=0.45, edgecolor=color,
+                       label=label)
+            else:
+                ax.plot(x, values.where(ok), ".-", color=color, lw=1, ms=3, label=label)  # NaN: the line breaks
+            for t in thresholds:
+                if t["metric"] == metric:
+                    ax.axhline(t["value"], color=color, ls="--", lw=0.8)
+            hit = alerts[alerts["metric"] == metric] if not alerts.empty else alerts
+            hit = hit[hit["measurement_id"].isin(list(where))] if not hit.empty else hit
+            if not hit.empty:
+                ax.plot([_alert_x(where[m], half.get(m), span) for m in hit["measurement_id"]], hit["value"], "o",
+                        color=ALERT, ms=4, label="alert" if i == 0 else None, zorder=3)
+        if (~ok).any():
+            ax.plot(x[~ok], [0.06] * int((~ok).sum()), "x", color=NOT_EVALUATED, ms=4, mew=1,
+                    transform=ax.get_xaxis_transform(), label="not evaluated" if p == 0 else None, clip_on=False)
+        if selected is not None:
+            ax.axvspan(selected - timedelta(hours=1), selected, color="#f1c40f", alpha=0.35, lw=0)
+            ax.axvline(selected, color="black", lw=1, alpha=0.6)
+        ax.set_ylabel(panel.unit, fontsize=8)
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(_compact))
+        ax.tick_params(labelsize=7)
+        ax.grid(axis="y", lw=0.4, alpha=0.5)
+        if ax.get_legend_handles_labels()[0]:  # above the axes, clear of the data
+            ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1, 1), ncol=6, frameon=False,
+                      borderaxespad=0.1)
+    if span is not None:
+        axes[-1].set_xlim(span)
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axes[0].set_title(spec.title, fontsize=10, loc="left")
+    return fig
+
+
+def value_outcomes(outcomes: pd.DataFrame, feature: str) -> Figure:
+    """Favourable and unfavourable outcomes per value of a feature (stacked bars, coloured by group), on
+    Payload data beside Payload + Perturbed data."""
+    views = ["Payload", "Payload + Perturbed"]
+    fig = Figure(figsize=(WIDTH_IN, 3.2))
+    axes = fig.subplots(1, 2)
+    numeric = not outcomes.empty and all(isinstance(v, (int, float)) for v in outcomes["value"])
+    values = sorted(set(outcomes["value"]), key=lambda v: (isinstance(v, str), v))
+    position = {v: (v if numeric else i) for i, v in enumerate(values)}
+    for ax, view in zip(axes, views, strict=True):
+        shown = outcomes[outcomes["view"] == view]
+        for group, color in GROUP_COLORS.items():
+            rows = shown[shown["group"] == group]
+            pos = [position[v] for v in rows["value"]]
+            width = 0.8 if numeric else 0.6
+            ax.bar(pos, rows["favourable"], width, color=color, label=f"{group} group: favourable")
+            ax.bar(pos, rows["unfavourable"], width, bottom=rows["favourable"], color=color, alpha=0.3,
+                   label=f"{group} group: unfavourable")
+        total = int(shown[["favourable", "unfavourable"]].to_numpy().sum())
+        ax.set_title(f"{view} data — {total} records", fontsize=9, loc="left")
+        ax.set_xlabel(feature + (" (one bar per value)" if numeric else ""), fontsize=8)
+        ax.tick_params(labelsize=7)
+        if not numeric:
+            ax.set_xticks(range(len(values)), [str(v) for v in values])
+        if shown.empty:
+            ax.text(0.5, 0.5, "not stored for this measurement", ha="center", va="center", transform=ax.transAxes)
+    axes[0].set_ylabel("transactions (count)", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=4, frameon=False)
+    fig.suptitle(f"Outcomes per value of {feature}", fontsize=10, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     return fig
 
 
@@ -71,9 +180,10 @@ def confusion(details: QualityDetails) -> Figure:
 
 def drift_features(measurement: Measurement) -> Figure:
     """Features furthest from the training data, drawn by the drift result itself."""
-    fig = Figure(figsize=(5, 2.8))
+    fig = Figure(figsize=(7, 2.8))
     ax = measurement.plot(fig.subplots())
-    ax.set_title("Drift: features", fontsize=10, loc="left")
+    ax.set_title("")
+    ax.set_title("Drift: features furthest from the training data", fontsize=10, loc="left")
     ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig

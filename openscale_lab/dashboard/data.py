@@ -9,10 +9,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..datamart.database import DataMart, Subscription
-from ..datamart.tables import biased_transactions
+from ..datamart.tables import biased_transactions, drift_transactions
+from ..errors import LabError
 from ..monitors.base import MonitorContext, MonitorStore
+from ..monitors.business import BusinessApplications, BusinessError, BusinessKPIMonitor
+from ..monitors.drift import VIEWS as DRIFT_VIEWS
 from ..monitors.explain import ExplanationService
-from ..monitors.fairness import FairnessConfig, FairnessDetails, training_rates
+from ..monitors.fairness import FairnessConfig, FairnessDetails, FeatureFairness, training_rates
 from ..monitors.monitoring import Monitoring
 from ..monitors.registry import measurement_from_row
 from ..monitors.results import Measurement
@@ -22,6 +25,7 @@ from ..workspace import Workspace
 TILE_MONITORS = ["fairness", "quality", "drift", "model_health"]  # what an overview tile shows, in order
 HEADLINE = {"fairness": None, "quality": "area_under_roc", "drift": "drift_magnitude",
             "model_health": "response_time_avg_ms"}
+KPI_MONITOR = BusinessKPIMonitor.name  # measured per day, shown on the business application's tile
 
 
 class InsightsData:
@@ -66,18 +70,56 @@ class InsightsData:
                                        "thresholds": rows["thresholds"].iloc[-1]}
             tiles.append({"subscription_id": sub.subscription_id, "deployment_name": sub.deployment_name,
                           "model": f"{sub.model_name} v{sub.model_version}", "latest": latest,
-                          "alerts": alerts.groupby("monitor").size().to_dict() if not alerts.empty else {},
-                          "total_alerts": len(alerts)})
+                          "monitors": list(dict.fromkeys(done["monitor"])) if not done.empty else [],
+                          "alerts": alert_counts(alerts, "monitor"), "total_alerts": len(alerts)})
         return tiles
 
-    def series(self, subscription_id: str, monitor: str) -> pd.DataFrame:
-        """Evaluated measurements of one monitor over time: window end, then a column per metric."""
+    def applications(self) -> list[dict[str, Any]]:
+        """One tile per business application and subscription whose KPIs are measured: the latest day's KPI
+        values, their limits, and the alerts of each KPI."""
+        tiles = []
+        for sub in self.subscriptions():
+            config = self.store.config(sub.subscription_id, KPI_MONITOR)
+            if not config:
+                continue
+            try:
+                app = BusinessApplications(self.datamart).get(
+                    config.get("application", ""), application_id=config.get("application_id") or None)
+            except BusinessError:
+                continue  # the application was removed: its measurements stay on the deployment's charts
+            assert app is not None
+            done = self.measurements(sub.subscription_id, KPI_MONITOR)
+            evaluated = done[done["status"] == "evaluated"] if not done.empty else done
+            latest = evaluated.sort_values("window_end").iloc[-1] if not evaluated.empty else None
+            limits = {m["name"]: {k: m.get(k) for k in ("lower_limit", "upper_limit")} for m in app.business_metrics}
+            alerts = alert_counts(self.alerts(sub.subscription_id, KPI_MONITOR), "metric")
+            tiles.append({"application": app.name, "application_id": app.application_id,
+                          "subscription_id": sub.subscription_id, "deployment_name": sub.deployment_name,
+                          "day": latest["window_start"].to_pydatetime() if latest is not None else None,
+                          "measurement_id": latest["measurement_id"] if latest is not None else None,
+                          "values": {k: latest["metrics"].get(k) for k in limits} if latest is not None else {},
+                          "limits": limits, "units": kpi_units(app.business_metrics),
+                          "alerts": {k: alerts.get(k, 0) for k in limits}})
+        return tiles
+
+    def series(self, subscription_id: str, monitor: str, *, not_evaluated: bool = False) -> pd.DataFrame:
+        """Evaluated measurements of one monitor over time: window end, then a column per metric. With
+        `not_evaluated`, the measurements not evaluated too (their metrics NaN), marked in column `evaluated`,
+        and the window start (a day's KPIs are drawn from it)."""
         done = self.measurements(subscription_id, monitor)
         if done.empty:
-            return pd.DataFrame(columns=["window_end"])
-        done = done[done["status"] == "evaluated"]
-        values = pd.DataFrame(done["metrics"].tolist(), index=done.index)
-        return pd.concat([done[["window_end", "measurement_id"]], values], axis=1).reset_index(drop=True)
+            return pd.DataFrame(columns=["window_end", "measurement_id"]
+                                + (["window_start", "evaluated"] if not_evaluated else []))
+        evaluated = done["status"] == "evaluated"
+        if not not_evaluated:
+            done = done[evaluated]
+        values = pd.DataFrame([m if ok else {} for m, ok in zip(done["metrics"], evaluated[done.index], strict=True)],
+                              index=done.index)
+        if not not_evaluated:
+            return pd.concat([done[["window_end", "measurement_id"]], values], axis=1).reset_index(drop=True)
+        out = done[["window_end", "measurement_id"]].assign(window_start=pd.to_datetime(done["window_start"]),
+                                                             evaluated=evaluated[done.index])
+        return pd.concat([out, values], axis=1).reset_index(drop=True)
 
     def thresholds(self, subscription_id: str, monitor: str) -> list[dict[str, Any]]:
         done = self.measurements(subscription_id, monitor)
@@ -160,6 +202,25 @@ class InsightsData:
         return merged.groupby("scoring_id", as_index=False, sort=False).agg(
             {**{c: "first" for c in merged.columns if c not in ("scoring_id", "feature")}, "feature": ", ".join})
 
+    def drift_transactions(self, subscription_id: str, hour_end: datetime, view: str = "both") -> pd.DataFrame:
+        """Transactions the drift run covering the hour holds responsible for the drop in accuracy
+        ("accuracy"), in data consistency ("consistency") or for both ("both"), as the drift monitor lists
+        them (the most likely wrong first), with their payload records."""
+        if view not in DRIFT_VIEWS:
+            raise LabError(f"drift transactions view {view!r}: one of {', '.join(DRIFT_VIEWS)}")
+        drift = self.at_hour(subscription_id, "drift", hour_end)
+        columns = [c.name for c in drift_transactions.columns]
+        if drift is None or not drift.evaluated:
+            return pd.DataFrame(columns=columns)
+        t = drift_transactions.c
+        with self.datamart.engine.connect() as conn:
+            rows = pd.read_sql(sa.select(drift_transactions).where(
+                t.measurement_id == drift.measurement_id, t.view.in_(DRIFT_VIEWS[view]))
+                .order_by(t.p_correct, t.scoring_timestamp), conn)
+        payload = self.datamart.get_payload(self.subscription(subscription_id), drift.window_start, drift.window_end)
+        extra = [c for c in payload.columns if c not in rows.columns or c == "scoring_id"]
+        return rows.merge(payload[extra], on="scoring_id", how="left")
+
     def explanation(self, subscription_id: str, transaction_id: str) -> dict[str, Any]:
         """The stored explanations of a transaction, computed and stored first if there are none."""
         if subscription_id not in self._explanations:
@@ -196,3 +257,24 @@ def fairness_rates(details: FairnessDetails, view: str, training: dict[str, dict
                      "reference group": group_label(d.reference_group), "monitored rate": mon, "reference rate": ref,
                      "disparate impact": mon / ref if ref else np.nan})
     return pd.DataFrame(rows)
+
+
+def value_outcomes(feature: FeatureFairness) -> pd.DataFrame:
+    """Favourable and unfavourable outcomes per value of a feature, on Payload and Payload + Perturbed data
+    (empty for a measurement stored before the fairness monitor kept them)."""
+    names = {stored: shown for shown, stored in FAIRNESS_VIEWS.items() if stored in ("payload", "balanced")}
+    rows = [{"view": names[view], **row} for view, found in feature.value_outcomes.items() if view in names
+            for row in found]
+    return pd.DataFrame(rows, columns=["view", "value", "group", "favourable", "unfavourable"])
+
+
+def alert_counts(alerts: pd.DataFrame, by: str) -> dict[str, int]:
+    """How many alerts there are per monitor or per metric."""
+    return {str(k): int(v) for k, v in alerts.groupby(by).size().items()} if not alerts.empty else {}
+
+
+def kpi_units(business_metrics: list[dict[str, Any]]) -> dict[str, str]:
+    """The unit each KPI is counted in: its description (e.g. "Accepted credits per day"), else the
+    aggregation of its field per day."""
+    return {m["name"]: m.get("description") or f"{m['aggregation']} of {m['field']} per day"
+            for m in business_metrics}

@@ -34,9 +34,10 @@ def served() -> bool:
 
 
 def _voila_command(notebook: Path, port: int, cull_idle_seconds: int, cull_interval_seconds: int) -> list[str]:
-    """Voilà's command line: 127.0.0.1 only, no file served but the notebook, idle kernels culled."""
+    """Voilà's command line: 127.0.0.1 only, no file served but the notebook, idle kernels culled. A cell that
+    fails shows Voilà's short error message on the page, never a traceback: that goes to the log (LOG_FILE)."""
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1",
-            "--show_tracebacks=True", "--VoilaConfiguration.file_allowlist=[]",
+            "--show_tracebacks=False", "--VoilaConfiguration.file_allowlist=[]",
             # jupyter_server's kernel culler (Voilà's kernel manager is a MappingKernelManager)
             f"--MappingKernelManager.cull_idle_timeout={cull_idle_seconds}",
             f"--MappingKernelManager.cull_interval={cull_interval_seconds}",
