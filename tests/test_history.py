@@ -38,6 +38,7 @@ def test_notebook_04_writes_real_hourly_measurements(history) -> None:  # type: 
     counts = rec["measurements_by_monitor"]
     assert counts["fairness"] == counts["quality"] == counts["model_health"] == 168  # every hour, evaluated or not
     assert counts["drift"] == 56 and counts["business_kpis"] == 7  # every three hours; every day
+    assert rec["alerts"] == sum(rec["alerts_by_monitor"].values())
     dm = DataMart(ws.datamart_url)
     try:
         sub = dm.get_subscription(rec["subscription_id"])
@@ -153,6 +154,9 @@ def test_replay_is_reproducible_keeps_live_records_out_and_replaces_itself(histo
         live = mon.datamart.get_payload(mon.subscription)
         live = live[~live["request_id"].str.startswith("replay-")]
         assert len(live) >= 8
+        # a live run reads live records only (it reaches back to them, never into the replayed week)
+        mine = mon.fairness.run()
+        assert mine.status == "not_evaluated" and mine.record_count == len(live)
         before = len(mon.measurements())
         # the same week an hour later: the window moves, the story does not
         later = datetime.fromisoformat(rec["history_end"]) + timedelta(hours=1)
@@ -162,11 +166,16 @@ def test_replay_is_reproducible_keeps_live_records_out_and_replaces_itself(histo
         alerts = alerts[alerts["measurement_id"].str.startswith("replay-")]
         assert len(alerts) == rec["alerts"] == again.alerts
         assert len(mon.measurements()) == before  # replaced, not doubled
+        assert mine.measurement_id in set(mon.measurements("fairness")["measurement_id"])  # live runs stay
         fairness = mon.measurements("fairness")
         fairness = fairness[(fairness["status"] == "evaluated") & fairness["measurement_id"].str.startswith("replay-")]
         assert min(m["Sex"] for m in fairness["metrics"]) == pytest.approx(rec["lowest_fairness_sex"])
         kept = mon.datamart.get_payload(mon.subscription)
         assert set(live["scoring_id"]) <= set(kept["scoring_id"])  # live records are kept, and left out
         assert np.isin(kept["request_id"].str.startswith("replay-"), [True]).sum() == rec["records"]
+        # back to the fixture's week, for the tests after this one: the same week again
+        restored = HistoryReplay(mon, dep).replay(Scenario(), seed=7, progress=False,
+                                                  end=datetime.fromisoformat(rec["history_end"]))
+        assert (restored.records, restored.alerts) == (rec["records"], rec["alerts"])
     finally:
         mon.close()

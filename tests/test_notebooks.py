@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 import openscale_lab as lab
+from openscale_lab.dashboard.data import InsightsData
 from openscale_lab.datamart.database import DataMart
 from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.models.repository import ModelRepository
@@ -221,7 +223,19 @@ def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, t
     assert sorted(p.name for p in out.glob("*.ipynb")) == names
     assert str(out / names[0]) in done.stdout and f"--workspace {workspace} deployment start" in done.stdout
     assert read_records(out / "01_train_and_deploy_model.ipynb")["payload_count"] == 8
-    assert read_records(out / "04_load_history.ipynb")["hours"] == 48
+    history = read_records(out / "04_load_history.ipynb")
+    assert history["hours"] == 48
+    # notebooks 01-03 scored live before the week was replayed: the overview still ends on the week's last state
+    insights = InsightsData(Workspace.open(workspace))
+    try:
+        [tile] = insights.overview()
+        end = datetime.fromisoformat(history["history_end"])
+        latest = {m: v["time"].to_pydatetime() for m, v in tile["latest"].items() if m != "business_kpis"}
+        assert latest == {m: end for m in ("fairness", "quality", "model_health", "drift")}
+        [kpis] = insights.applications()
+        assert kpis["measurement_id"].startswith("replay-") and kpis["day"] == end - timedelta(days=1)
+    finally:
+        insights.close()
     assert all(not row["running"] for row in MLEngine(Workspace.open(workspace)).status())
     status = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "deployment",
                              "start"], capture_output=True, text=True, timeout=120)

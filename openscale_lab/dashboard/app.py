@@ -251,6 +251,9 @@ class InsightsDashboard:
                 parts.append(f"<p class='osl-fairness'>For {r.feature}, {html.escape(r[2])} got the favourable "
                              f"outcome {verb} often than {html.escape(r[3])}: {r[4]:.0%} vs {r[5]:.0%} "
                              f"({self.view.value.lower()} data).</p>")
+            if fairness.message:  # a quiet hour's run reached back to earlier records: say so
+                parts.append(f"<p class='osl-window'>Fairness {html.escape(fairness.message)} "
+                             f"({fairness.record_count} records).</p>")
             pictures.append(charts.fairness_bars(self.rates, self.view.value))
             for feature, found in fairness.details.features.items():
                 self.outcomes[feature] = value_outcomes(found)
@@ -260,8 +263,9 @@ class InsightsDashboard:
             parts.append(f"<p>Fairness: {html.escape(fairness.message) if fairness else 'no run this hour'}"
                          "</p>")
         if quality and quality.evaluated:
+            reached = f" ({html.escape(quality.message)})" if quality.message else ""
             parts.append(f"<p>Quality: area under ROC {quality.metrics['area_under_roc']:.3f} on "
-                         f"{quality.record_count} feedback records.</p>")
+                         f"{quality.record_count} feedback records{reached}.</p>")
             pictures.append(charts.confusion(quality.details))
         elif quality:
             parts.append(f"<p>Quality: {html.escape(quality.message)}</p>")

@@ -126,7 +126,7 @@ class InsightsData:
         return list(done["thresholds"].iloc[-1]) if not done.empty else []
 
     def hours(self, subscription_id: str) -> list[datetime]:
-        """Ends of the hourly windows with a fairness or quality measurement, oldest first."""
+        """Ends of the hourly windows with a fairness, quality or model health measurement, oldest first."""
         done = self.measurements(subscription_id)
         if done.empty:
             return []
@@ -186,12 +186,14 @@ class InsightsData:
         return self._training_rates[subscription_id]
 
     def transactions(self, subscription_id: str, hour_end: datetime, biased_only: bool = False) -> pd.DataFrame:
-        """Payload records of the hour, or only those the fairness run found biased (with the feature)."""
+        """Payload records of the hour, or only those the fairness run of the hour found biased (with the
+        feature), over the run's whole window (a quiet hour's run reaches back to earlier records)."""
         sub = self.subscription(subscription_id)
-        payload = self.datamart.get_payload(sub, hour_end - timedelta(hours=1), hour_end)
         if not biased_only:
-            return payload
+            return self.datamart.get_payload(sub, hour_end - timedelta(hours=1), hour_end)
         fairness = self.at_hour(subscription_id, "fairness", hour_end)
+        since = fairness.window_start if fairness and fairness.window_start else hour_end - timedelta(hours=1)
+        payload = self.datamart.get_payload(sub, since, hour_end)
         if fairness is None:
             return payload.iloc[0:0]
         with self.datamart.engine.connect() as conn:

@@ -20,6 +20,7 @@ from ..core.clock import check_window, utcnow
 from ..errors import DataMartError
 from .tables import (
     PER_SUBSCRIPTION_PREFIXES,
+    REPLAY_PREFIX,
     SQL_TYPES,
     bindings,
     debiased_scoring,
@@ -99,6 +100,29 @@ def payload_table_for(subscription: Subscription, meta: sa.MetaData | None = Non
         sa.Column("deployment_id", sa.String(64), nullable=False),
         sa.Column("model_version", sa.String(32), nullable=False),
     )
+
+
+# Where a record comes from. LIVE: scored live (every record not replayed); a replayed story's records have ids
+# starting with its prefix (REPLAY_PREFIX); None: every record. Monitors of a story read only its records, and
+# the live monitors only live ones, so a replayed week and the traffic of the day do not mix.
+LIVE = ""
+
+
+def of_source(column: Any, source: str | None) -> list[Any]:
+    """SQL conditions keeping the records of `source` (LIVE, a replay prefix, or None for all) by their id."""
+    if source is None:
+        return []
+    if source == LIVE:
+        return [~column.startswith(REPLAY_PREFIX, autoescape=True)]
+    return [column.startswith(source, autoescape=True)]
+
+
+def check_count(value: Any, name: str, error: type[Exception] = DataMartError) -> int | None:
+    """A row count for SQL LIMIT (a whole number from 0 to the largest 64-bit integer), or None."""
+    if value is not None and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                                  and 0 <= value <= MAX_LIMIT):
+        raise error(f"{name} must be a whole number from 0 to {MAX_LIMIT} (None: no limit), got {value!r}")
+    return None if value is None else int(value)
 
 
 def in_window(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
@@ -304,31 +328,26 @@ class DataMart:
 
     def get_payload(self, subscription: Subscription | str, start: datetime | None = None,
                     end: datetime | None = None, limit: int | None = None, *, last: int | None = None,
-                    request_prefix: str | None = None) -> pd.DataFrame:
+                    source: str | None = None) -> pd.DataFrame:
         """Payload records scored in [start, end), oldest first, as a DataFrame: at most `limit` of them (the
-        oldest), or only the newest `last`; only those of requests whose id starts with `request_prefix`."""
+        oldest), or only the newest `last`; only those of `source` (LIVE or a replay prefix) if given."""
         import pandas as pd
 
         start, end = check_window(start, end, DataMartError)  # no string reaches a query
-        # SQL LIMIT takes a whole number from 0 to the largest 64-bit integer; anything else fails in the database
-        for name, value in (("limit", limit), ("last", last)):
-            if value is not None and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                                          and 0 <= value <= MAX_LIMIT):
-                raise DataMartError(f"{name} must be a whole number from 0 to {MAX_LIMIT} (None: no limit), "
-                                    f"got {value!r}")
+        limit, last = check_count(limit, "limit"), check_count(last, "last")
+        if limit is not None and last is not None:
+            raise DataMartError("give limit (the oldest records) or last (the newest), not both")
         table = self.payload_table(subscription)
-        where = in_window(table.c.scoring_timestamp, start, end)
-        if request_prefix:
-            where.append(table.c.request_id.startswith(request_prefix, autoescape=True))
+        where = [*in_window(table.c.scoring_timestamp, start, end), *of_source(table.c.request_id, source)]
         order = (table.c.scoring_timestamp, table.c.scoring_id)
         query = sa.select(table).where(*where)
         if last is not None:
-            newest = query.order_by(*(c.desc() for c in order)).limit(int(last)).subquery()
+            newest = query.order_by(*(c.desc() for c in order)).limit(last).subquery()
             query = sa.select(newest).order_by(newest.c.scoring_timestamp, newest.c.scoring_id)
         else:
             query = query.order_by(*order)
             if limit is not None:
-                query = query.limit(int(limit))
+                query = query.limit(limit)
         with self.engine.connect() as conn:  # typed columns even when the window is empty
             frame = pd.read_sql(query, conn, parse_dates=["scoring_timestamp"])
         # one JSON document for the whole column: parsing row by row costs several times more

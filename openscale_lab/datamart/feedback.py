@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..core.clock import check_window, naive_utc, utcnow
 from ..core.input_schema import InputSchema
 from ..errors import LabError
-from .database import DataMart, Subscription, in_window
+from .database import DataMart, Subscription, check_count, in_window, of_source
 from .tables import FEEDBACK_PREFIX, SQL_TYPES
 
 if TYPE_CHECKING:
@@ -209,17 +209,14 @@ class FeedbackLog:
             return int(conn.execute(query).scalar_one())
 
     def read(self, start: datetime | None = None, end: datetime | None = None, *, last: int | None = None,
-             id_prefix: str | None = None) -> pd.DataFrame:
+             source: str | None = None) -> pd.DataFrame:
         """Feedback records that arrived in [start, end), oldest first (only the newest `last`, if given; only
-        those whose id starts with `id_prefix`, if given)."""
+        those of `source`, LIVE or a replay prefix, if given)."""
         import pandas as pd
 
         start, end = check_window(start, end, FeedbackError)
-        if last is not None and not (isinstance(last, int) and not isinstance(last, bool) and last >= 0):
-            raise FeedbackError(f"last must be a whole number ≥ 0 (None: every record), got {last!r}")
-        where = in_window(self.table.c.timestamp, start, end)
-        if id_prefix:
-            where.append(self.table.c.feedback_id.startswith(id_prefix, autoescape=True))
+        last = check_count(last, "last", FeedbackError)
+        where = [*in_window(self.table.c.timestamp, start, end), *of_source(self.table.c.feedback_id, source)]
         query = sa.select(self.table).where(*where)
         if last is not None:
             newest = query.order_by(self.table.c.timestamp.desc(), self.table.c.feedback_id.desc()).limit(last)

@@ -13,6 +13,9 @@ PAYLOAD_PREFIX = "payload_"
 FEEDBACK_PREFIX = "feedback_"
 BUSINESS_PREFIX = "business_payload_"
 PER_SUBSCRIPTION_PREFIXES = (PAYLOAD_PREFIX, FEEDBACK_PREFIX, BUSINESS_PREFIX)
+# ids of a replayed history's records (requests, transactions, feedback, business records, measurements) start
+# with it, so the story and the live records can be told apart, and a new replay can replace the last one
+REPLAY_PREFIX = "replay-"
 
 metadata = sa.MetaData()
 bindings = sa.Table(

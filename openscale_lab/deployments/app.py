@@ -22,12 +22,12 @@ from ..core.input_schema import InputSchema
 from ..core.jsonfile import read_json
 from ..datamart.database import DataMart, Subscription
 from ..datamart.feedback import TRANSACTION_ID, FeedbackError, FeedbackLog
+from ..datamart.tables import REPLAY_PREFIX
 from ..errors import ScoringInputError
 from ..workspace import Workspace
 from .artifacts import (
     DEPLOYMENT_FILE,
     REPLAY_HEADER,
-    REPLAY_PREFIX,
     REPLAY_SECRET_HEADER,
     load_verified_scorer,
     replay_secret,

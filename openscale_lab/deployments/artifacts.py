@@ -26,7 +26,6 @@ REPLAY_HEADER = "X-Scoring-Timestamp"  # replaying history: the time a record is
 REPLAY_SECRET_HEADER = "X-Replay-Secret"  # without the deployment's secret, no client may backdate a record
 REPLAY_SECRET_FILE = "replay.secret"  # owner-only, in the deployment's folder: the replay reads it there
 SECRET_HEX_DIGITS = 64
-REPLAY_PREFIX = "replay-"  # request ids of replayed records, so a new replay can replace them
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,16 @@ import pandas as pd
 import requests
 import sqlalchemy as sa
 
-from ..core.clock import utcnow
+from ..core.clock import naive_utc, utcnow
 from ..data import load_scoring_feed
+from ..datamart.database import of_source
 from ..datamart.feedback import feedback_table
-from ..datamart.tables import delete_measurements, measurements
-from ..deployments.artifacts import REPLAY_HEADER, REPLAY_PREFIX, REPLAY_SECRET_HEADER, Deployment, replay_secret
+from ..datamart.tables import REPLAY_PREFIX, delete_measurements, measurements
+from ..deployments.artifacts import REPLAY_HEADER, REPLAY_SECRET_HEADER, Deployment, replay_secret
+from ..errors import LabError
 from ..monitors.business import BusinessApplications
 from ..monitors.monitoring import Monitoring
 from ..monitors.results import Measurement
-from ..monitors.scheduler import Scheduler
 from ..tutorial import (
     FAIRNESS_FEATURES,
     FAIRNESS_THRESHOLD,
@@ -34,6 +35,7 @@ from .scenario import Scenario
 from .world import World, business_records
 
 STORY_VERSION = 2  # replays since which every replayed measurement carries the replay prefix
+STORY_MONITORS = ["quality", "fairness", "drift", "model_health"]  # evaluated on their schedules, in this order
 # the part of the feed the campaign's extra applicants come from: one the model mostly refuses
 RISKY_APPLICANTS = ("Sex == 'female' and CheckingStatus == 'no_checking' and EmploymentDuration == 'greater_7' "
                     "and Housing == 'free'")
@@ -66,18 +68,20 @@ class HistoryReplay:
 
     @staticmethod
     def window(days: float, end: datetime | None = None) -> tuple[datetime, datetime]:
-        """The week ends at `end` (on the hour) if given, else at the end of the current hour, so that it
-        ends after the live records of the earlier notebooks and the overview shows the week's last state."""
+        """The week ends at `end` if given (rounded down to the hour; a time zone is converted to UTC), else
+        at the end of the current hour, so that it ends after the live records of the earlier notebooks and
+        the overview shows the week's last state."""
         if end is None:
             now = utcnow()
             end = now.replace(minute=0, second=0, microsecond=0)
             if end < now:
                 end += timedelta(hours=1)
-        end = end.replace(minute=0, second=0, microsecond=0)
+        end = naive_utc(end, "end", LabError).replace(minute=0, second=0, microsecond=0)
         return end - timedelta(hours=round(days * 24)), end
 
-    def clear(self, start: datetime, end: datetime) -> None:
-        """Remove every earlier replay's records, feedback, business records and measurements."""
+    def clear(self) -> None:
+        """Remove the previous replay of this subscription: its payload, feedback, business records and
+        measurements (all marked with the replay prefix). Live records and measurements stay."""
         dm, sub = self.ctx.datamart, self.ctx.subscription
         payload = dm.payload_table(sub)
         feedback = feedback_table(sub)
@@ -85,18 +89,20 @@ class HistoryReplay:
         previous = self.ctx.workspace.config.get("history", {}).get(sub.subscription_id)
         mine = measurements.c.subscription_id == sub.subscription_id
         with dm.engine.begin() as conn:
-            conn.execute(payload.delete().where(payload.c.request_id.startswith(REPLAY_PREFIX)))
-            conn.execute(feedback.delete().where(feedback.c.feedback_id.startswith(REPLAY_PREFIX)))
+            conn.execute(payload.delete().where(*of_source(payload.c.request_id, REPLAY_PREFIX)))
+            conn.execute(feedback.delete().where(*of_source(feedback.c.feedback_id, REPLAY_PREFIX)))
             delete_measurements(conn, sa.select(measurements.c.measurement_id).where(
-                mine, measurements.c.measurement_id.startswith(REPLAY_PREFIX)))
-            if previous and previous.get("story") != STORY_VERSION:  # replays before measurements were marked
+                mine, *of_source(measurements.c.measurement_id, REPLAY_PREFIX)))
+            if previous and previous.get("story") != STORY_VERSION:
+                # replays before measurements were marked: what overlaps their week was theirs (and its KPI days)
                 lo, hi = datetime.fromisoformat(previous["start"]), datetime.fromisoformat(previous["end"])
                 delete_measurements(conn, sa.select(measurements.c.measurement_id).where(
-                    mine, measurements.c.window_end > lo, measurements.c.window_end <= hi))
+                    mine, measurements.c.window_end > lo,
+                    sa.or_(measurements.c.window_start.is_(None), measurements.c.window_start < hi)))
         apps = BusinessApplications(dm)
         app = apps.get(TUTORIAL_APPLICATION["name"], missing_ok=True)
         if app is not None:
-            apps.delete_payload(app, REPLAY_PREFIX)
+            apps.delete_payload(app, sub.subscription_id, REPLAY_PREFIX)
 
     def _enable_monitors(self) -> None:
         """Hourly windows as a scheduler evaluates them; a window short of records reaches back to the last
@@ -117,7 +123,7 @@ class HistoryReplay:
         scenario = scenario or Scenario()
         rng = np.random.default_rng(seed)
         start, end = self.window(scenario.days, end)
-        self.clear(start, end)
+        self.clear()
         self._enable_monitors()
         sub = self.ctx.subscription
         world = World(self.ctx.training_data, sub.label_column)
@@ -161,7 +167,7 @@ class HistoryReplay:
         kpis.enable(application=app.name)
         for d in range(math.ceil(hours / 24)):  # the story's days: 24 hours from the week's start
             day_start = start + timedelta(days=d)
-            produced.append(kpis.run(day_start, min(day_start + timedelta(days=1), end), replace=True))
+            produced.append(kpis.run(day_start, min(day_start + timedelta(days=1), end)))
         history = dict(self.ctx.workspace.config.get("history", {}))
         history[sub.subscription_id] = {"start": start.isoformat(), "end": end.isoformat(), "seed": seed,
                                         "scenario": asdict(scenario), "story": STORY_VERSION}
@@ -216,16 +222,30 @@ class HistoryReplay:
         return stored
 
     def _evaluate(self, start: datetime, hours: int, progress: bool) -> list[Measurement]:
-        """Every monitor for every hour (drift every three), exactly as the scheduler runs them, over the
-        replayed records only."""
+        """Every monitor on its schedule (drift every three hours, the others hourly), each over its window
+        ending on the hour, as the scheduler runs them, over the replayed records only; the last windows end
+        with the week. The story keeps its own schedule: the live one (`last_run_at`) is left alone."""
         from tqdm.auto import tqdm
 
-        scheduler = Scheduler(self.ctx.workspace, [self.ctx.subscription.subscription_id])
-        scheduler.use(self.story)
+        enabled = self.ctx.store.instances(self.ctx.subscription.subscription_id)
+        schedules = {i["monitor"]: float(i["schedule_hours"]) for i in enabled
+                     if i["monitor"] in STORY_MONITORS and float(i["schedule_hours"]) > 0}
         produced = []
         for h in tqdm(range(1, hours + 1), desc="evaluating monitors", unit="h", disable=not progress):
-            produced += scheduler.run_pending(start + timedelta(hours=h))
+            for name in STORY_MONITORS:
+                every = schedules.get(name)
+                # on the hours counted back from the week's end: every monitor's last window ends with the week
+                if every is not None and h >= every and (hours - h) % every < 1e-9:
+                    produced.append(self.story.monitor(name).run(end=start + timedelta(hours=h)))
         return produced
+
+    def measurements(self, monitor: str | None = None) -> pd.DataFrame:
+        """The replayed story's measurements, oldest first."""
+        return self.story.measurements(monitor)
+
+    def alerts(self, monitor: str | None = None) -> pd.DataFrame:
+        """The replayed story's alerts, oldest first."""
+        return self.story.alerts(monitor)
 
 
 def plot_history_traffic(summary: HistorySummary) -> Any:
@@ -248,7 +268,8 @@ def plot_history_traffic(summary: HistorySummary) -> Any:
                     label="concept drift (segment defaults more)")
     ax2.set_ylim(0, 1)
     ax2.set_ylabel("share")
-    ax2.legend(loc="upper left", fontsize=7)
+    bars, lines = ax.get_legend_handles_labels(), ax2.get_legend_handles_labels()
+    ax2.legend(bars[0] + lines[0], bars[1] + lines[1], loc="upper left", fontsize=7)
     ax.set_title("Replayed week: traffic and the scenario's levers")
     fig.autofmt_xdate()
     fig.tight_layout()

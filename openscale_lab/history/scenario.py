@@ -3,10 +3,18 @@ be a bad risk, who takes up a loan). It shapes what happens, never what the moni
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
+from ..errors import LabError
+from ..tutorial import FEATURE_COLUMNS
+
+
+class ScenarioError(LabError):
+    """A scenario setting the replay could not use."""
+
 
 
 @dataclass
@@ -15,8 +23,9 @@ class Scenario:
     `h` of the week is hour `h % 24` of day `h // 24`, whatever the wall clock (so a rerun is the same week)."""
 
     days: float = 7.0
-    # traffic: applications per hour, from the night's low to the afternoon peak; about 3 100 a day, near the
-    # tutorial's scale (its KPI limits, 2 150 accepted credits and 5.5 M granted a day, fit about 2 900)
+    # traffic: applications per hour, min_records + (max_records - min_records) x a share that is 0.1 at night
+    # (about 55 an hour) and near 1 at the afternoon peak; about 3 100 a day, near the tutorial's scale (its KPI
+    # limits, 2 150 accepted credits and 5.5 M granted a day, fit about 2 900)
     min_records: int = 35
     max_records: int = 245
     batch_size: int = 50
@@ -55,16 +64,57 @@ class Scenario:
     take_up_dip_day: int = 5
     take_up_dip: float = 0.75
 
+    def __post_init__(self) -> None:
+        """Refuse, naming the setting, what the replay could not use."""
+        def number(name: str, low: float, high: float = math.inf, whole: bool = False) -> None:
+            value = getattr(self, name)
+            kinds = (int, np.integer) if whole else (int, float, np.integer, np.floating)
+            if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+                kind = "a whole number" if whole else "a number"
+                raise ScenarioError(f"scenario setting {name} must be {kind} from {low:g} to {high:g}, got {value!r}")
+
+        number("days", 1 / 24, 366)
+        for name in ("min_records", "max_records", "batch_size", "spike_batch_size"):
+            number(name, 1, 10_000, whole=True)
+        if self.max_records < self.min_records:
+            raise ScenarioError(f"scenario setting max_records ({self.max_records}) must be at least min_records "
+                                f"({self.min_records})")
+        for name in ("feedback_share", "take_up", "take_up_dip", "drift_peak_share"):
+            number(name, 0, 1)
+        number("bias_peak_share", 0, 10)
+        number("feedback_delay_hours", 0, 24 * 366, whole=True)
+        for name in ("bias_start_day", "bias_peak_day", "concept_shift_day", "drift_start_day", "drift_peak_day"):
+            number(name, 0, 366)
+        for name in ("spike_day", "take_up_dip_day"):
+            number(name, -1, 366, whole=True)
+        number("concept_shift_odds", 1e-6, 1e6)
+        number("loan_amount_factor", 0, 100)
+        for name in ("installment_shift", "age_shift"):
+            number(name, -100, 100, whole=True)
+        hours = tuple(self.spike_hours) if isinstance(self.spike_hours, (list, tuple)) else ()
+        if len(hours) != 2 or not all(isinstance(h, int) and 0 <= h <= 24 for h in hours):
+            raise ScenarioError(f"scenario setting spike_hours must be two hours of the day, [from, to), got "
+                                f"{self.spike_hours!r}")
+        self.spike_hours = (hours[0], hours[1])
+        if not isinstance(self.concept_segment, dict) or not all(
+                isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in self.concept_segment.items()):
+            raise ScenarioError(f"scenario setting concept_segment must map input columns to lists of values, got "
+                                f"{self.concept_segment!r}")
+        unknown = sorted(set(self.concept_segment) - set(FEATURE_COLUMNS))
+        if unknown:
+            raise ScenarioError(f"scenario setting concept_segment: {', '.join(unknown)} is not an input column "
+                                f"({', '.join(FEATURE_COLUMNS)})")
+
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> Scenario:
-        known = set(cls.__dataclass_fields__)
+        if values is not None and not isinstance(values, dict):
+            raise ScenarioError(f"a scenario is a dict of settings, got {values!r}")
+        known = {f.name for f in fields(cls)}
         unknown = set(values or {}) - known
         if unknown:
-            raise ValueError(f"unknown scenario setting(s): {', '.join(sorted(unknown))}")
-        values = dict(values or {})
-        if "spike_hours" in values:
-            values["spike_hours"] = tuple(values["spike_hours"])
-        return cls(**values)
+            raise ScenarioError(f"unknown scenario setting(s): {', '.join(sorted(unknown))}; known: "
+                                f"{', '.join(sorted(known))}")
+        return cls(**(values or {}))
 
     @property
     def hours(self) -> int:
@@ -84,7 +134,7 @@ class Scenario:
         return self.bias_peak_share * min(1.0, (day - self.bias_start_day) / span)
 
     def drift_level(self, day: float) -> float:
-        """Share of applicants whose loan amount and age have moved."""
+        """Share of applicants moved by the data drift (installment share, and loan amount and age if set)."""
         if day < self.drift_start_day:
             return 0.0
         span = max(self.drift_peak_day - self.drift_start_day, 1e-9)

@@ -2,7 +2,7 @@
 
 The deployed model must not grade itself, so true labels come from a *labelling model* of another family: a
 logistic regression (scikit-learn; categories one-hot encoded, numbers standardised) fitted once, on the
-deployed model's training data, with a fixed solver (deterministic). It gives each applicant the
+deployed model's training data, with a deterministic solver (L-BFGS). It gives each applicant the
 probability of being a bad risk. The scenario changes the world, never the metrics: from its
 `concept_shift_day` the odds of a bad risk of one segment are multiplied (concept drift: the same applicant,
 another outcome), and a true label is drawn for every replayed transaction. Feedback is a share of those
@@ -36,7 +36,7 @@ class World:
         self.columns = [*CATEGORICAL_COLUMNS, *NUMERIC_COLUMNS]
         encode = ColumnTransformer([("categories", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_COLUMNS),
                                     ("numbers", StandardScaler(), NUMERIC_COLUMNS)])
-        self.model = make_pipeline(encode, LogisticRegression(max_iter=2000))
+        self.model = make_pipeline(encode, LogisticRegression(solver="lbfgs", max_iter=2000))
         self.model.fit(training[self.columns], (training[label_column] == UNFAVOURABLE_LABEL).astype(int))
 
     def bad_risk_probability(self, applicants: pd.DataFrame, day: float, scenario: Scenario) -> np.ndarray:

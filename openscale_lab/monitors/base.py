@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from ..core.clock import check_window, utcnow
 from ..data import load_training_reference
-from ..datamart.database import DataMart, Subscription
+from ..datamart.database import LIVE, DataMart, Subscription, of_source
 from ..datamart.feedback import FeedbackLog
 from ..datamart.tables import alerts, delete_measurements, measurements, monitor_instances
 from ..errors import LabError
@@ -86,12 +86,14 @@ class MonitorStore:
         return rows
 
     def save(self, m: Measurement, replace: bool = False,
-             with_it: Callable[[Connection], None] | None = None) -> Measurement:
+             with_it: Callable[[Connection], None] | None = None, source: str | None = LIVE) -> Measurement:
         """Store a measurement and the alerts its broken thresholds raise, in one transaction, with what
         `with_it` writes on the same connection (rows that belong to the measurement).
 
         A measurement is stamped with the end of its data window, so a replayed history lines up in time.
-        `replace` first removes earlier measurements (and their alerts) of the same monitor and window.
+        `replace` first removes earlier measurements (and their alerts) of the same monitor, window start and
+        `source` (a day's KPIs measured again replace that day's). A replayed story's measurements (`source` a
+        replay prefix) leave the live schedule (`last_run_at`) alone.
         """
         m.timestamp = m.window_end
         m.alerts = []
@@ -107,9 +109,9 @@ class MonitorStore:
             if replace:
                 same = sa.select(measurements.c.measurement_id).where(
                     measurements.c.subscription_id == m.subscription_id, measurements.c.monitor == m.monitor,
-                    measurements.c.window_end == m.window_end,
-                    measurements.c.window_start.is_(None) if m.window_start is None
-                    else measurements.c.window_start == m.window_start)
+                    measurements.c.window_end == m.window_end if m.window_start is None
+                    else measurements.c.window_start == m.window_start,
+                    *of_source(measurements.c.measurement_id, source))
                 ids = [r[0] for r in conn.execute(same)]
                 if ids:
                     delete_measurements(conn, ids)
@@ -120,18 +122,22 @@ class MonitorStore:
                 thresholds=json.dumps([t.__dict__ for t in m.thresholds]), details=json.dumps(details)))
             if m.alerts:
                 conn.execute(alerts.insert(), m.alerts)
-            conn.execute(monitor_instances.update().where(
-                monitor_instances.c.subscription_id == m.subscription_id,
-                monitor_instances.c.monitor == m.monitor).values(last_run_at=m.timestamp))
+            if source in (LIVE, None):
+                conn.execute(monitor_instances.update().where(
+                    monitor_instances.c.subscription_id == m.subscription_id,
+                    monitor_instances.c.monitor == m.monitor).values(last_run_at=m.timestamp))
             if with_it is not None:
                 with_it(conn)
         return m
 
-    def measurements(self, subscription_id: str, monitor: str | None = None) -> pd.DataFrame:
-        """Stored measurements, oldest first; metrics, thresholds and details as plain dicts."""
+    def measurements(self, subscription_id: str, monitor: str | None = None,
+                     source: str | None = None) -> pd.DataFrame:
+        """Stored measurements, oldest first (only those of `source`, LIVE or a replay prefix, if given); metrics,
+        thresholds and details as plain dicts."""
         import pandas as pd
 
-        query = sa.select(measurements).where(measurements.c.subscription_id == subscription_id)
+        query = sa.select(measurements).where(measurements.c.subscription_id == subscription_id,
+                                              *of_source(measurements.c.measurement_id, source))
         if monitor:
             query = query.where(measurements.c.monitor == monitor)
         with self.engine.connect() as conn:
@@ -140,10 +146,12 @@ class MonitorStore:
             frame[col] = frame[col].map(json.loads)
         return frame
 
-    def alerts(self, subscription_id: str, monitor: str | None = None) -> pd.DataFrame:
+    def alerts(self, subscription_id: str, monitor: str | None = None, source: str | None = None) -> pd.DataFrame:
+        """Stored alerts, oldest first (only those of measurements of `source`, if given)."""
         import pandas as pd
 
-        query = sa.select(alerts).where(alerts.c.subscription_id == subscription_id)
+        query = sa.select(alerts).where(alerts.c.subscription_id == subscription_id,
+                                        *of_source(alerts.c.measurement_id, source))
         if monitor:
             query = query.where(alerts.c.monitor == monitor)
         with self.engine.connect() as conn:
@@ -161,8 +169,15 @@ class MonitorContext:
         self._workspace = workspace
         self._scorer = scorer
         # a replayed story's monitors read only its own records (ids starting with the prefix) and mark their
-        # measurements with it, so live records in the same hours stay out of the story and are never replaced
+        # measurements with it; the live monitors read only live records: the two never mix
+        if record_prefix is not None and not (isinstance(record_prefix, str) and 0 < len(record_prefix) <= 16):
+            raise LabError(f"record_prefix must be a text of 1 to 16 characters, got {record_prefix!r}")
         self.record_prefix = record_prefix
+
+    @property
+    def source(self) -> str:
+        """The records this context reads: LIVE, or those of the replayed story with `record_prefix`."""
+        return self.record_prefix or LIVE
 
     def restricted(self, record_prefix: str) -> MonitorContext:
         """The same context, reading only records whose ids start with `record_prefix`."""
@@ -224,11 +239,11 @@ class MonitorContext:
 
     def payload(self, start: datetime | None, end: datetime, last: int | None = None) -> pd.DataFrame:
         """Payload records scored in [start, end) (only the newest `last` of them, if given)."""
-        return self.datamart.get_payload(self.subscription, start, end, last=last, request_prefix=self.record_prefix)
+        return self.datamart.get_payload(self.subscription, start, end, last=last, source=self.source)
 
     def labelled(self, start: datetime | None, end: datetime, last: int | None = None) -> pd.DataFrame:
         """Feedback records that arrived in [start, end) (only the newest `last` of them, if given)."""
-        return self.feedback.read(start, end, last=last, id_prefix=self.record_prefix)
+        return self.feedback.read(start, end, last=last, source=self.source)
 
 
 def check_window_settings(monitor: str, min_records: Any, window_hours: Any) -> None:
@@ -351,12 +366,16 @@ class Monitor(ABC, Generic[C, D]):
         start, end = resolve_window(start, end, config.window_hours)
         data = self.load(config, start, end)
         have = len(data)
+        message = ""
         if config.reach_back and have < config.min_records:
-            # OpenScale-like: a window short of records reaches back to the last `min_records` records, and the
-            # measurement's window starts at the oldest record it used
-            data, reached = self.load_last(config, config.min_records, end)
-            if len(data) >= config.min_records and reached is not None:
-                start, have = reached, len(data)
+            # OpenScale-like: a window short of records reaches back to the last `min_records` records; the
+            # measurement's window starts at the oldest of them, and takes every record stamped with that time
+            _, reached = self.load_last(config, config.min_records, end)
+            if reached is not None and (start is None or reached < start):
+                start = reached
+                data = self.load(config, start, end)
+                have = len(data)
+                message = f"reached back to {start:%Y-%m-%d %H:%M} for the last {config.min_records} records"
         if have < config.min_records:
             return self._not_evaluated(start, end, have, thresholds,
                                        f"{have} of {config.min_records} {self.data_description}", replace)
@@ -372,10 +391,10 @@ class Monitor(ABC, Generic[C, D]):
         measurement = Measurement(
             measurement_id=self.ctx.measurement_id(),
             monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status=EVALUATED,
-            message="", window_start=start, window_end=end,
+            message=message, window_start=start, window_end=end,
             record_count=have if result.record_count is None else result.record_count,
             metrics=result.metrics, thresholds=thresholds, details=result.details)
-        self.ctx.store.save(measurement, replace=replace,
+        self.ctx.store.save(measurement, replace=replace, source=self.ctx.source,
                             with_it=lambda conn: self.save_with(measurement, result, conn))
         return measurement
 
@@ -390,7 +409,7 @@ class Monitor(ABC, Generic[C, D]):
 
     def load_last(self, config: C, records: int, end: datetime) -> tuple[Any, datetime | None]:
         """The newest `records` records before `end`, and the time of the oldest of them (for `reach_back`;
-        default: the payload log)."""
+        default: the payload log; a monitor whose `load` reads other data overrides both)."""
         data = self.ctx.payload(None, end, last=records)
         return data, (data["scoring_timestamp"].min().to_pydatetime() if len(data) else None)
 
@@ -415,7 +434,7 @@ class Monitor(ABC, Generic[C, D]):
             measurement_id=self.ctx.measurement_id(), monitor=self.name,
             subscription_id=self.ctx.subscription.subscription_id, status=NOT_EVALUATED,
             message=f"not evaluated: {reason}", window_start=start, window_end=end, record_count=have,
-            thresholds=thresholds), replace=replace)
+            thresholds=thresholds), replace=replace, source=self.ctx.source)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} of subscription {self.ctx.subscription.subscription_id}>"

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from ..core.clock import check_window, utcnow
 from ..datamart.analytics import AGGREGATIONS
-from ..datamart.database import DataMart, Subscription, in_window
+from ..datamart.database import LIVE, DataMart, Subscription, in_window, of_source
 from ..datamart.tables import BUSINESS_PREFIX, SQL_TYPES, business_applications
 from ..errors import LabError
 from .base import Evaluation, Monitor, MonitorContext, MonitorStore
@@ -181,9 +181,10 @@ class BusinessApplications:
         """Business records from the model's payload in [start, end): a favourable decision is an accepted
         credit (`Accepted` 1, `AcceptedPercent` 100) whose `AmountGranted` is the record's `amount_field`;
         every other field of the application's payload is copied from the scoring record. Rerunning a
-        window replaces its records."""
+        window replaces its records. Only live records are read and replaced: a replayed week's business
+        records come from its own business process."""
         start, end = check_window(start, end, BusinessError)
-        payload = self.datamart.get_payload(subscription, start, end)
+        payload = self.datamart.get_payload(subscription, start, end, source=LIVE)
         if amount_field not in payload.columns:
             raise BusinessError(f"amount_field {amount_field!r} is not a column of the scoring payload")
         accepted = (payload[subscription.predicted_label_column] == favourable).to_numpy(dtype=int)
@@ -206,7 +207,8 @@ class BusinessApplications:
         table = app.table()
         with self.datamart.engine.begin() as conn:
             conn.execute(table.delete().where(table.c.subscription_id == subscription.subscription_id,
-                                              *in_window(table.c.timestamp, start, end)))
+                                              *in_window(table.c.timestamp, start, end),
+                                              *of_source(table.c.record_id, LIVE)))
             if rows:
                 conn.execute(table.insert(), rows)
         return len(rows)
@@ -214,48 +216,67 @@ class BusinessApplications:
     def store_payload(self, app: BusinessApplication, subscription_id: str, records: pd.DataFrame) -> int:
         """Store business records as the business logged them (columns `record_id`, `timestamp` and the
         application's payload fields), all or none; a record id stored before is replaced."""
+        import pandas as pd
+
+        if subscription_id not in app.subscription_ids:
+            raise BusinessError(f"business application {app.name!r} is not linked to subscription {subscription_id}")
         fields = [f["name"] for f in app.payload_fields]
         missing = sorted({"record_id", "timestamp", *fields} - set(records.columns))
         if missing:
             raise BusinessError(f"business records lack the column(s) {', '.join(missing)}")
-        rows = records[["record_id", "timestamp", *fields]].assign(subscription_id=subscription_id).to_dict("records")
+        ids = records["record_id"]
+        if ids.isna().any() or ids.duplicated().any():
+            raise BusinessError("every business record needs its own record_id (one is missing or given twice)")
+        try:  # naive UTC, as every time in the data mart (an aware time is converted, not cut)
+            when = pd.to_datetime(records["timestamp"], utc=True).dt.tz_localize(None)
+        except (ValueError, TypeError) as exc:
+            raise BusinessError(f"business record timestamps must be times: {exc}") from None
+        if when.isna().any():
+            row = int(when.isna().to_numpy().argmax())
+            raise BusinessError(f"business record {row} ({ids.iloc[row]!r}) has no timestamp")
+        frame = records[fields].astype(object).assign(record_id=ids.astype(str), subscription_id=subscription_id,
+                                                      timestamp=[t.to_pydatetime() for t in when])
+        rows = frame.to_dict("records")
+        for row in rows:  # numpy scalars become plain numbers, as every database driver binds them
+            for key, value in row.items():
+                if hasattr(value, "item"):
+                    row[key] = value.item()
         table = app.table()
-        ids = [r["record_id"] for r in rows]
+        keys = frame["record_id"].tolist()
         with self.datamart.engine.begin() as conn:
-            for start in range(0, len(ids), 500):
-                conn.execute(table.delete().where(table.c.record_id.in_(ids[start:start + 500])))
+            for start in range(0, len(keys), 500):
+                conn.execute(table.delete().where(table.c.record_id.in_(keys[start:start + 500])))
             if rows:
                 conn.execute(table.insert(), rows)
         return len(rows)
 
-    def delete_payload(self, app: BusinessApplication, record_prefix: str) -> int:
-        """Remove the business records whose id starts with `record_prefix` (a replayed story's)."""
+    def delete_payload(self, app: BusinessApplication, subscription_id: str, source: str) -> int:
+        """Remove one subscription's business records of `source` (a replayed story's prefix)."""
         table = app.table()
         with self.datamart.engine.begin() as conn:
             table.create(conn, checkfirst=True)
-            done = conn.execute(table.delete().where(table.c.record_id.startswith(record_prefix, autoescape=True)))
+            done = conn.execute(table.delete().where(table.c.subscription_id == subscription_id,
+                                                     *of_source(table.c.record_id, source)))
         return int(done.rowcount or 0)
 
     def business_payload(self, app: BusinessApplication, start: datetime | None = None,
                          end: datetime | None = None, subscription_id: str | None = None,
-                         record_prefix: str | None = None) -> pd.DataFrame:
+                         source: str | None = None) -> pd.DataFrame:
         """Business records in [start, end), of one subscription or of all the application watches (only
-        those whose record id starts with `record_prefix`, if given)."""
+        those of `source`, LIVE or a replay prefix, if given)."""
         import pandas as pd
 
         start, end = check_window(start, end, BusinessError)
         table = app.table()
         with self.datamart.engine.connect() as conn:
-            return pd.read_sql(sa.select(table).where(*self._where(table, start, end, subscription_id, record_prefix))
+            return pd.read_sql(sa.select(table).where(*self._where(table, start, end, subscription_id, source))
                                .order_by(table.c.timestamp), conn)
 
     # -- KPIs ---------------------------------------------------------------------------------
     @staticmethod
     def _where(table: sa.Table, start: datetime | None, end: datetime | None,
-               subscription_id: str | None, record_prefix: str | None = None) -> list[Any]:
-        where = in_window(table.c.timestamp, start, end)
-        if record_prefix:
-            where.append(table.c.record_id.startswith(record_prefix, autoescape=True))
+               subscription_id: str | None, source: str | None = None) -> list[Any]:
+        where = [*in_window(table.c.timestamp, start, end), *of_source(table.c.record_id, source)]
         return [*where, table.c.subscription_id == subscription_id] if subscription_id else where
 
     def _kpi_columns(self, app: BusinessApplication, table: sa.Table) -> list[Any]:
@@ -263,15 +284,15 @@ class BusinessApplications:
                 for i, m in enumerate(app.business_metrics)]
 
     def daily_kpis(self, app: BusinessApplication, start: datetime | None = None, end: datetime | None = None,
-                   subscription_id: str | None = None) -> pd.DataFrame:
-        """Each KPI per day, computed in the database."""
+                   subscription_id: str | None = None, source: str | None = None) -> pd.DataFrame:
+        """Each KPI per calendar day, computed in the database (of `source`'s records only, if given)."""
         import pandas as pd
 
         start, end = check_window(start, end, BusinessError)
         table = app.table()
         day = sa.func.date(table.c.timestamp).label("day")
         query = (sa.select(day, *self._kpi_columns(app, table))
-                 .where(*self._where(table, start, end, subscription_id)).group_by(day).order_by(day))
+                 .where(*self._where(table, start, end, subscription_id, source)).group_by(day).order_by(day))
         with self.datamart.engine.connect() as conn:
             frame = pd.read_sql(query, conn)
         frame = frame.rename(columns={f"kpi_{i}": m["name"] for i, m in enumerate(app.business_metrics)})
@@ -279,12 +300,12 @@ class BusinessApplications:
         return frame
 
     def window_kpis(self, app: BusinessApplication, start: datetime | None, end: datetime,
-                    subscription_id: str | None = None, record_prefix: str | None = None) -> dict[str, float]:
+                    subscription_id: str | None = None, source: str | None = None) -> dict[str, float]:
         """Each KPI over [start, end), computed in the database (NaN when the window has no records)."""
         lo, hi = check_window(start, end, BusinessError)
         table = app.table()
         query = sa.select(*self._kpi_columns(app, table)).where(
-            *self._where(table, lo, hi, subscription_id, record_prefix))
+            *self._where(table, lo, hi, subscription_id, source))
         with self.datamart.engine.connect() as conn:
             row = conn.execute(query).one()
         return {m["name"]: (float(v) if v is not None else float("nan"))
@@ -413,20 +434,23 @@ class BusinessKPIMonitor(Monitor[BusinessKPIConfig, BusinessKPIDetails]):
 
     def load(self, config: BusinessKPIConfig, start: datetime | None, end: datetime) -> pd.DataFrame:
         return self.applications.business_payload(self.application(config), start, end,
-                                                   self.ctx.subscription.subscription_id, self.ctx.record_prefix)
+                                                   self.ctx.subscription.subscription_id, self.ctx.source)
 
     def evaluate(self, config: BusinessKPIConfig, data: pd.DataFrame, start: datetime | None,
                  end: datetime) -> Evaluation[BusinessKPIDetails]:
         app = self.application(config)
         metrics = self.applications.window_kpis(app, start, end, self.ctx.subscription.subscription_id,
-                                                self.ctx.record_prefix)
+                                                self.ctx.source)
         return Evaluation(metrics, BusinessKPIDetails(application_id=app.application_id, application=app.name))
 
     def run_days(self, start: datetime | None = None, end: datetime | None = None) -> list[Measurement]:
         """One KPI measurement per calendar day with business payload in [start, end), each replacing an
-        earlier one of that day; limits raise alerts."""
+        earlier one of that day; limits raise alerts. A day not over yet is measured up to `end` (default:
+        now), never into the future."""
         start, end = check_window(start, end, BusinessError)
         app = self.application(self.config())
-        days = self.applications.daily_kpis(app, start, end, self.ctx.subscription.subscription_id)["day"]
-        return [self.run(day.to_pydatetime(), day.to_pydatetime() + timedelta(days=1), replace=True)
-                for day in days]
+        days = self.applications.daily_kpis(app, start, end, self.ctx.subscription.subscription_id,
+                                            self.ctx.source)["day"]
+        until = end or utcnow()
+        return [self.run(day.to_pydatetime(), min(day.to_pydatetime() + timedelta(days=1), until), replace=True)
+                for day in days if day.to_pydatetime() < until]

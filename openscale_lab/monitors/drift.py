@@ -186,6 +186,7 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         model = train_drift_model(data, columns, categorical, labels, sub.label_column, pred, probs, held_out,
                                   fav, seed)
         save_drift_model(model, self.model_path)
+        self._loaded = None  # the model just trained is read again on the next run
         constraints = Constraints.learn(data[columns], categorical, numeric)
         config = DriftConfig(threshold=threshold, data_drift_threshold=data_drift_threshold,
                              output_drift_threshold=output_drift_threshold,

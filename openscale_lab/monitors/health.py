@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 
 from ..core.clock import check_window
-from ..datamart.database import in_window
+from ..datamart.database import LIVE, in_window, of_source
 from ..datamart.tables import rejected_requests
 from .base import Evaluation, Monitor
 from .results import Details, Measurement, MonitorConfig, axes
@@ -89,9 +89,9 @@ class ModelHealthMonitor(Monitor[ModelHealthConfig, ModelHealthDetails]):
         rq = sa.select(rejected_requests.c.timestamp).where(
             rejected_requests.c.deployment_id == sub.deployment_id,
             *in_window(rejected_requests.c.timestamp, start, end))
-        if self.ctx.record_prefix:  # a replayed story: its own requests only
-            query = query.where(table.c.request_id.startswith(self.ctx.record_prefix, autoescape=True))
-            rq = rq.where(rejected_requests.c.request_id.startswith(self.ctx.record_prefix, autoescape=True))
+        query = query.where(*of_source(table.c.request_id, self.ctx.source))
+        if self.ctx.source != LIVE:  # a replayed story's requests were all scored: it has no refused ones
+            rq = rq.where(sa.false())
         with dm.engine.connect() as conn:
             records = pd.read_sql(query, conn)
             rejected = pd.read_sql(rq, conn)

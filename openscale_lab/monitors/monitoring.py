@@ -34,7 +34,10 @@ class Monitoring:
         if not deployment_dir.is_dir():
             raise LabError(f"subscription {subscription.subscription_id} watches deployment "
                            f"{subscription.deployment_id}, which is no longer in {workspace.deployments_dir}")
-        self.ctx = MonitorContext(datamart, subscription, workspace, load_verified_scorer(deployment_dir))
+        self._attach(MonitorContext(datamart, subscription, workspace, load_verified_scorer(deployment_dir)))
+
+    def _attach(self, ctx: MonitorContext) -> None:
+        self.ctx = ctx
         self._monitors: dict[str, Monitor[Any, Any]] = {}
 
     @classmethod
@@ -49,13 +52,16 @@ class Monitoring:
             raise LabError(f"deployment {dep_id} has no subscription yet: start it once so it registers")
         return cls(ws, datamart, sub)
 
+    @classmethod
+    def _of(cls, ctx: MonitorContext) -> Monitoring:
+        found = cls.__new__(cls)
+        found._attach(ctx)
+        return found
+
     def restricted(self, record_prefix: str) -> Monitoring:
         """These monitors reading only records whose ids start with `record_prefix` (a replayed story's), their
         measurements marked with it; shares this one's data mart and scorer (close this one, not that)."""
-        other = object.__new__(type(self))
-        other.ctx = self.ctx.restricted(record_prefix)
-        other._monitors = {}
-        return other
+        return self._of(self.ctx.restricted(record_prefix))
 
     @property
     def subscription(self) -> Subscription:
@@ -110,10 +116,12 @@ class Monitoring:
 
     # -- results --------------------------------------------------------------------------------
     def measurements(self, monitor: str | None = None) -> pd.DataFrame:
-        return self.ctx.store.measurements(self.subscription.subscription_id, monitor)
+        """Stored measurements, oldest first: all of them, or a replayed story's only (`restricted`)."""
+        return self.ctx.store.measurements(self.subscription.subscription_id, monitor, self.ctx.record_prefix)
 
     def alerts(self, monitor: str | None = None) -> pd.DataFrame:
-        return self.ctx.store.alerts(self.subscription.subscription_id, monitor)
+        """Stored alerts, oldest first: all of them, or a replayed story's only (`restricted`)."""
+        return self.ctx.store.alerts(self.subscription.subscription_id, monitor, self.ctx.record_prefix)
 
     def instances(self) -> pd.DataFrame:
         """Every enabled monitor of the subscription with its schedule and last run."""
