@@ -193,3 +193,25 @@ def test_the_scenario_is_in_story_time() -> None:
     assert story.take_up_rate(5.5) == story.take_up_dip and story.take_up_rate(4.9) == story.take_up
     assert story.bias_share(story.bias_peak_day + 1) == story.bias_peak_share
     assert story.drift_level(story.drift_start_day) == 0.0 and story.drift_level(6.5) == story.drift_peak_share
+
+
+def test_feedback_arriving_record_by_record(datamart: DataMart) -> None:
+    from openscale_lab.datamart.feedback import FeedbackError, FeedbackLog
+
+    sub = make_subscription(datamart)
+    log = FeedbackLog(datamart, sub, ["No Risk", "Risk"])
+    rows = [dict(r, Risk="Risk" if i % 2 else "No Risk", transaction_id=f"{STORY}t-{i}")
+            for i, r in enumerate(payload_rows(4, T0, timedelta(minutes=1)))]
+    records = pd.DataFrame(rows)[[*log.fields, "transaction_id"]]  # fields: the inputs and the label
+    times = [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=1), T0 + timedelta(hours=2)]
+    assert log.log(records, id_prefix=STORY, times=times) == 4
+    assert log.log(records, id_prefix=STORY, times=times) == 0  # the same labels again: nothing new
+    stored = log.read()
+    assert stored["timestamp"].tolist() == times
+    # the newest two, and the record that arrived with the older of them
+    assert len(log.read(last=2)) == 3 and len(log.read(last=2, source=LIVE)) == 0
+    assert len(log.read(source=STORY)) == 4
+    with pytest.raises(FeedbackError, match="one time per record"):
+        log.log(records, times=times[:2])
+    with pytest.raises(FeedbackError, match="not both"):
+        log.log(records, timestamp=T0, times=times)

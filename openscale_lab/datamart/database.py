@@ -330,7 +330,9 @@ class DataMart:
                     end: datetime | None = None, limit: int | None = None, *, last: int | None = None,
                     source: str | None = None) -> pd.DataFrame:
         """Payload records scored in [start, end), oldest first, as a DataFrame: at most `limit` of them (the
-        oldest), or only the newest `last`; only those of `source` (LIVE or a replay prefix) if given."""
+        oldest), or only the newest `last` (with any other record stamped with the same time as the oldest of
+        them, so the result is the window from that time on); only those of `source` (LIVE or a replay
+        prefix) if given."""
         import pandas as pd
 
         start, end = check_window(start, end, DataMartError)  # no string reaches a query
@@ -338,16 +340,14 @@ class DataMart:
         if limit is not None and last is not None:
             raise DataMartError("give limit (the oldest records) or last (the newest), not both")
         table = self.payload_table(subscription)
-        where = [*in_window(table.c.scoring_timestamp, start, end), *of_source(table.c.request_id, source)]
-        order = (table.c.scoring_timestamp, table.c.scoring_id)
-        query = sa.select(table).where(*where)
-        if last is not None:
-            newest = query.order_by(*(c.desc() for c in order)).limit(last).subquery()
-            query = sa.select(newest).order_by(newest.c.scoring_timestamp, newest.c.scoring_id)
-        else:
-            query = query.order_by(*order)
-            if limit is not None:
-                query = query.limit(limit)
+        ts = table.c.scoring_timestamp
+        where = [*in_window(ts, start, end), *of_source(table.c.request_id, source)]
+        if last is not None:  # one query: from the time of the last-th newest record on
+            newest = sa.select(ts).where(*where).order_by(ts.desc()).limit(last).subquery()
+            where.append(ts >= sa.select(sa.func.min(newest.c.scoring_timestamp)).scalar_subquery())
+        query = sa.select(table).where(*where).order_by(ts, table.c.scoring_id)
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as conn:  # typed columns even when the window is empty
             frame = pd.read_sql(query, conn, parse_dates=["scoring_timestamp"])
         # one JSON document for the whole column: parsing row by row costs several times more

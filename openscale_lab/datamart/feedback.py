@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,23 +174,33 @@ class FeedbackLog:
         digest = hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
         return f"{id_prefix}{digest[:ID_LENGTH - len(id_prefix)]}"
 
-    def log(self, data: Any, timestamp: datetime | None = None, id_prefix: str = "") -> int:
+    def log(self, data: Any, timestamp: datetime | None = None, id_prefix: str = "", *,
+            times: Sequence[datetime] | None = None) -> int:
         """Store feedback records (all or none); returns how many were new (a record stored before is skipped).
 
-        `timestamp` (default now) is when the labels arrived; records logged with an explicit time are told
-        apart by it, so the same applicant labelled in two different hours counts twice.
+        `timestamp` (default now) is when the labels arrived, or `times` when each of them did; records logged
+        with an explicit time are told apart by it, so the same applicant labelled in two different hours
+        counts twice.
         """
         if not isinstance(id_prefix, str) or len(id_prefix) > 16:
             raise FeedbackError(f"id_prefix must be a text of at most 16 characters, got {id_prefix!r}")
+        if times is not None and timestamp is not None:
+            raise FeedbackError("give timestamp (one time for every record) or times (one per record), not both")
         explicit = None if timestamp is None else naive_utc(timestamp, "timestamp", FeedbackError)
         rows = self.validate(data)
-        when = explicit or utcnow()
+        if times is not None:
+            if isinstance(times, (str, bytes)) or len(times) != len(rows):
+                raise FeedbackError(f"times must hold one time per record ({len(rows)}), got {times!r}"[:300])
+            stamps: list[datetime | None] = [naive_utc(t, f"times[{i}]", FeedbackError) for i, t in enumerate(times)]
+        else:
+            stamps = [explicit] * len(rows)
+        now = utcnow()
         tx = self.subscription.transaction_id_column
         unique: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            fid = self.record_id(row, id_prefix, explicit)
+        for row, stamp in zip(rows, stamps, strict=True):
+            fid = self.record_id(row, id_prefix, stamp)
             row.pop(tx, None)
-            unique.setdefault(fid, dict(row, feedback_id=fid, timestamp=when))
+            unique.setdefault(fid, dict(row, feedback_id=fid, timestamp=stamp or now))
         ids = list(unique)
         with self.datamart.engine.begin() as conn:
             stored = set()
@@ -210,19 +221,18 @@ class FeedbackLog:
 
     def read(self, start: datetime | None = None, end: datetime | None = None, *, last: int | None = None,
              source: str | None = None) -> pd.DataFrame:
-        """Feedback records that arrived in [start, end), oldest first (only the newest `last`, if given; only
-        those of `source`, LIVE or a replay prefix, if given)."""
+        """Feedback records that arrived in [start, end), oldest first: only the newest `last`, if given (with
+        any other record that arrived at the same time as the oldest of them), and only those of `source`
+        (LIVE or a replay prefix), if given."""
         import pandas as pd
 
         start, end = check_window(start, end, FeedbackError)
         last = check_count(last, "last", FeedbackError)
-        where = [*in_window(self.table.c.timestamp, start, end), *of_source(self.table.c.feedback_id, source)]
-        query = sa.select(self.table).where(*where)
-        if last is not None:
-            newest = query.order_by(self.table.c.timestamp.desc(), self.table.c.feedback_id.desc()).limit(last)
-            sub = newest.subquery()
-            query = sa.select(sub).order_by(sub.c.timestamp, sub.c.feedback_id)
-        else:
-            query = query.order_by(self.table.c.timestamp, self.table.c.feedback_id)
+        ts = self.table.c.timestamp
+        where = [*in_window(ts, start, end), *of_source(self.table.c.feedback_id, source)]
+        if last is not None:  # one query: from the time of the last-th newest record on
+            newest = sa.select(ts).where(*where).order_by(ts.desc()).limit(last).subquery()
+            where.append(ts >= sa.select(sa.func.min(newest.c.timestamp)).scalar_subquery())
+        query = sa.select(self.table).where(*where).order_by(ts, self.table.c.feedback_id)
         with self.datamart.engine.connect() as conn:
             return pd.read_sql(query, conn, parse_dates=["timestamp"])

@@ -129,6 +129,7 @@ class HistoryReplay:
         world = World(self.ctx.training_data, sub.label_column)
         feed = pd.DataFrame(load_scoring_feed()["values"], columns=FEATURE_COLUMNS)
         risky = feed.query(RISKY_APPLICANTS)
+        known = world.model.predict_proba(feed[world.columns])[:, 1]  # the world's view of every feed row, once
         hours = scenario.hours
         per_hour, business, total_feedback = [], [], 0
         pending: dict[int, list[pd.DataFrame]] = {}  # labels by the hour they arrive in
@@ -137,13 +138,14 @@ class HistoryReplay:
             for h in tqdm(range(hours), desc="replaying hours", unit="h", disable=not progress):
                 t = start + timedelta(hours=h)
                 day = h / 24.0
-                batch = self._applicants(feed, risky, scenario.volume(h % 24, rng), day, scenario, rng)
+                batch, rows = self._applicants(feed, risky, scenario.volume(h % 24, rng), day, scenario, rng)
                 n = len(batch)
                 spike = scenario.spike(h)
                 size = scenario.spike_batch_size if spike else scenario.batch_size
                 scored = self._score(http, secret, batch, t, size)
                 # the world decides who turns out a bad risk; a share of those labels comes back later
-                truth = world.labels(batch, day, scenario, rng)
+                moved = scenario.drift_level(day) > 0  # drifted applicants are no longer the feed's rows
+                truth = world.labels(batch, day, scenario, rng, None if moved else known[rows])
                 chosen = rng.random(n) < scenario.feedback_share
                 ids = scored["transaction_id"][chosen].to_numpy()
                 labelled = batch[chosen].assign(**{sub.label_column: truth[chosen], sub.transaction_id_column: ids},
@@ -178,14 +180,16 @@ class HistoryReplay:
 
     @staticmethod
     def _applicants(feed: pd.DataFrame, risky: pd.DataFrame, n: int, day: float, scenario: Scenario,
-                    rng: np.random.Generator) -> pd.DataFrame:
+                    rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
         """An hour's applicants from the feed, with the campaign's extra risky applicants, shaped by the data
-        drift."""
+        drift; and the feed rows they were drawn from."""
         batch = feed.iloc[rng.integers(0, len(feed), n)]
         extra = rng.binomial(int((batch["Sex"] == "female").sum()), min(1.0, scenario.bias_share(day)))
         if extra:
             batch = pd.concat([batch, risky.iloc[rng.integers(0, len(risky), extra)]])
-        batch = batch.iloc[rng.permutation(len(batch))].reset_index(drop=True)
+        batch = batch.iloc[rng.permutation(len(batch))]
+        rows = batch.index.to_numpy()
+        batch = batch.reset_index(drop=True)
         level = scenario.drift_level(day)
         if level > 0:
             moved = rng.random(len(batch)) < level
@@ -193,7 +197,7 @@ class HistoryReplay:
             batch.loc[moved, "LoanAmount"] = (batch.loc[moved, "LoanAmount"]
                                               * scenario.loan_amount_factor).round().astype(int)
             batch.loc[moved, "Age"] = (batch.loc[moved, "Age"] + scenario.age_shift).clip(upper=75)
-        return batch
+        return batch, rows
 
     def _score(self, http: requests.Session, secret: str, batch: pd.DataFrame, t: datetime,
                size: int) -> pd.DataFrame:
@@ -215,11 +219,9 @@ class HistoryReplay:
         returns how many were stored."""
         if not frames:
             return 0
-        stored = 0
-        for arrives, labels in pd.concat(frames, ignore_index=True).groupby("arrives", sort=True):
-            stored += self.monitoring.feedback.log(labels.drop(columns="arrives"), timestamp=arrives.to_pydatetime(),
-                                                   id_prefix=REPLAY_PREFIX)
-        return stored
+        labels = pd.concat(frames, ignore_index=True)
+        return self.monitoring.feedback.log(labels.drop(columns="arrives"), id_prefix=REPLAY_PREFIX,
+                                            times=[t.to_pydatetime() for t in labels["arrives"]])
 
     def _evaluate(self, start: datetime, hours: int, progress: bool) -> list[Measurement]:
         """Every monitor on its schedule (drift every three hours, the others hourly), each over its window

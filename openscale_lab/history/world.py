@@ -39,8 +39,10 @@ class World:
         self.model = make_pipeline(encode, LogisticRegression(solver="lbfgs", max_iter=2000))
         self.model.fit(training[self.columns], (training[label_column] == UNFAVOURABLE_LABEL).astype(int))
 
-    def bad_risk_probability(self, applicants: pd.DataFrame, day: float, scenario: Scenario) -> np.ndarray:
-        p = self.model.predict_proba(applicants[self.columns])[:, 1]
+    def bad_risk_probability(self, applicants: pd.DataFrame, day: float, scenario: Scenario,
+                             before: np.ndarray | None = None) -> np.ndarray:
+        """`before`: the labelling model's probabilities for these applicants, if known already."""
+        p = self.model.predict_proba(applicants[self.columns])[:, 1] if before is None else before
         factor = scenario.concept_odds(day)
         if factor == 1.0:
             return p
@@ -50,10 +52,10 @@ class World:
         odds = p / np.clip(1.0 - p, 1e-12, None) * factor
         return np.where(segment, odds / (1.0 + odds), p)
 
-    def labels(self, applicants: pd.DataFrame, day: float, scenario: Scenario,
-               rng: np.random.Generator) -> np.ndarray:
+    def labels(self, applicants: pd.DataFrame, day: float, scenario: Scenario, rng: np.random.Generator,
+               before: np.ndarray | None = None) -> np.ndarray:
         """A true label per applicant, drawn from the world of that day."""
-        bad = rng.random(len(applicants)) < self.bad_risk_probability(applicants, day, scenario)
+        bad = rng.random(len(applicants)) < self.bad_risk_probability(applicants, day, scenario, before)
         return np.where(bad, UNFAVOURABLE_LABEL, FAVOURABLE_LABEL)
 
 

@@ -141,7 +141,8 @@ class MonitorStore:
         if monitor:
             query = query.where(measurements.c.monitor == monitor)
         with self.engine.connect() as conn:
-            frame = pd.read_sql(query.order_by(measurements.c.window_end, measurements.c.timestamp), conn)
+            frame = pd.read_sql(query.order_by(measurements.c.window_end, measurements.c.timestamp), conn,
+                                parse_dates=["timestamp", "window_start", "window_end"])  # typed when empty too
         for col in ("metrics", "thresholds", "details"):
             frame[col] = frame[col].map(json.loads)
         return frame
@@ -155,7 +156,7 @@ class MonitorStore:
         if monitor:
             query = query.where(alerts.c.monitor == monitor)
         with self.engine.connect() as conn:
-            return pd.read_sql(query.order_by(alerts.c.timestamp), conn)
+            return pd.read_sql(query.order_by(alerts.c.timestamp), conn, parse_dates=["timestamp"])
 
 
 class MonitorContext:
@@ -369,12 +370,10 @@ class Monitor(ABC, Generic[C, D]):
         message = ""
         if config.reach_back and have < config.min_records:
             # OpenScale-like: a window short of records reaches back to the last `min_records` records; the
-            # measurement's window starts at the oldest of them, and takes every record stamped with that time
-            _, reached = self.load_last(config, config.min_records, end)
+            # measurement's window starts at the oldest of them (and takes every record stamped with that time)
+            last, reached = self.load_last(config, config.min_records, end)
             if reached is not None and (start is None or reached < start):
-                start = reached
-                data = self.load(config, start, end)
-                have = len(data)
+                start, data, have = reached, last, len(last)
                 message = f"reached back to {start:%Y-%m-%d %H:%M} for the last {config.min_records} records"
         if have < config.min_records:
             return self._not_evaluated(start, end, have, thresholds,
@@ -408,8 +407,9 @@ class Monitor(ABC, Generic[C, D]):
         return self.ctx.payload(start, end)
 
     def load_last(self, config: C, records: int, end: datetime) -> tuple[Any, datetime | None]:
-        """The newest `records` records before `end`, and the time of the oldest of them (for `reach_back`;
-        default: the payload log; a monitor whose `load` reads other data overrides both)."""
+        """The newest `records` records before `end` (with any others stamped with the oldest one's time: the
+        whole window from that time to `end`), and that time (for `reach_back`; default: the payload log; a
+        monitor whose `load` reads other data overrides both)."""
         data = self.ctx.payload(None, end, last=records)
         return data, (data["scoring_timestamp"].min().to_pydatetime() if len(data) else None)
 
