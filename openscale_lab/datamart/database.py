@@ -117,6 +117,13 @@ def of_source(column: Any, source: str | None) -> list[Any]:
     return [column.startswith(source, autoescape=True)]
 
 
+def from_newest(column: Any, where: list[Any], last: int) -> Any:
+    """SQL condition keeping what `where` selects from the time of its `last`-th newest row on (ties included),
+    in one query: the newest `last` rows and any other stamped with the oldest one's time."""
+    newest = sa.select(column).where(*where).order_by(column.desc()).limit(last).subquery()
+    return column >= sa.select(sa.func.min(newest.c[column.name])).scalar_subquery()
+
+
 def check_count(value: Any, name: str, error: type[Exception] = DataMartError) -> int | None:
     """A row count for SQL LIMIT (a whole number from 0 to the largest 64-bit integer), or None."""
     if value is not None and not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -342,9 +349,8 @@ class DataMart:
         table = self.payload_table(subscription)
         ts = table.c.scoring_timestamp
         where = [*in_window(ts, start, end), *of_source(table.c.request_id, source)]
-        if last is not None:  # one query: from the time of the last-th newest record on
-            newest = sa.select(ts).where(*where).order_by(ts.desc()).limit(last).subquery()
-            where.append(ts >= sa.select(sa.func.min(newest.c.scoring_timestamp)).scalar_subquery())
+        if last is not None:
+            where.append(from_newest(ts, where, last))
         query = sa.select(table).where(*where).order_by(ts, table.c.scoring_id)
         if limit is not None:
             query = query.limit(limit)

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..core.clock import check_window, naive_utc, utcnow
 from ..core.input_schema import InputSchema
 from ..errors import LabError
-from .database import DataMart, Subscription, check_count, in_window, of_source
+from .database import DataMart, Subscription, check_count, from_newest, in_window, of_source
 from .tables import FEEDBACK_PREFIX, SQL_TYPES
 
 if TYPE_CHECKING:
@@ -230,9 +230,8 @@ class FeedbackLog:
         last = check_count(last, "last", FeedbackError)
         ts = self.table.c.timestamp
         where = [*in_window(ts, start, end), *of_source(self.table.c.feedback_id, source)]
-        if last is not None:  # one query: from the time of the last-th newest record on
-            newest = sa.select(ts).where(*where).order_by(ts.desc()).limit(last).subquery()
-            where.append(ts >= sa.select(sa.func.min(newest.c.timestamp)).scalar_subquery())
+        if last is not None:
+            where.append(from_newest(ts, where, last))
         query = sa.select(self.table).where(*where).order_by(ts, self.table.c.feedback_id)
         with self.datamart.engine.connect() as conn:
             return pd.read_sql(query, conn, parse_dates=["timestamp"])

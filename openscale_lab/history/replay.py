@@ -55,6 +55,12 @@ class HistorySummary:
     business_records: int = 0
     per_hour: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
+    def day_of(self, times: pd.Series) -> pd.Series:
+        """The story's day (0: the first) of window ends or alert times; a window ending as a day ends is
+        that day's."""
+        hours = (pd.to_datetime(times) - self.start).dt.total_seconds() // 3600
+        return ((hours - 1) // 24).astype(int)
+
 
 class HistoryReplay:
     """Replays a scenario for one deployment; a new replay replaces the previous one."""
@@ -129,7 +135,7 @@ class HistoryReplay:
         world = World(self.ctx.training_data, sub.label_column)
         feed = pd.DataFrame(load_scoring_feed()["values"], columns=FEATURE_COLUMNS)
         risky = feed.query(RISKY_APPLICANTS)
-        known = world.model.predict_proba(feed[world.columns])[:, 1]  # the world's view of every feed row, once
+        known = world.base_probability(feed)  # the world's view of every feed row, once
         hours = scenario.hours
         per_hour, business, total_feedback = [], [], 0
         pending: dict[int, list[pd.DataFrame]] = {}  # labels by the hour they arrive in
@@ -184,7 +190,7 @@ class HistoryReplay:
         """An hour's applicants from the feed, with the campaign's extra risky applicants, shaped by the data
         drift; and the feed rows they were drawn from."""
         batch = feed.iloc[rng.integers(0, len(feed), n)]
-        extra = rng.binomial(int((batch["Sex"] == "female").sum()), min(1.0, scenario.bias_share(day)))
+        extra = rng.binomial(int((batch["Sex"] == "female").sum()), scenario.bias_share(day))
         if extra:
             batch = pd.concat([batch, risky.iloc[rng.integers(0, len(risky), extra)]])
         batch = batch.iloc[rng.permutation(len(batch))]

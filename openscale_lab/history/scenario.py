@@ -36,7 +36,7 @@ class Scenario:
     # population change (fairness): from bias_start_day a partner's campaign brings extra female applicants
     # from a part of the feed the model mostly refuses (no checking account, employed over 7 years, housing
     # free: `replay.RISKY_APPLICANTS`), growing to
-    # bias_peak_share extra applicants per female applicant of the hour
+    # bias_peak_share extra applicants per female applicant of the hour (at most one each)
     bias_start_day: float = 2.0
     bias_peak_day: float = 4.5
     bias_peak_share: float = 0.8
@@ -79,9 +79,8 @@ class Scenario:
         if self.max_records < self.min_records:
             raise ScenarioError(f"scenario setting max_records ({self.max_records}) must be at least min_records "
                                 f"({self.min_records})")
-        for name in ("feedback_share", "take_up", "take_up_dip", "drift_peak_share"):
+        for name in ("feedback_share", "take_up", "take_up_dip", "drift_peak_share", "bias_peak_share"):
             number(name, 0, 1)
-        number("bias_peak_share", 0, 10)
         number("feedback_delay_hours", 0, 24 * 366, whole=True)
         for name in ("bias_start_day", "bias_peak_day", "concept_shift_day", "drift_start_day", "drift_peak_day"):
             number(name, 0, 366)

@@ -39,10 +39,14 @@ class World:
         self.model = make_pipeline(encode, LogisticRegression(solver="lbfgs", max_iter=2000))
         self.model.fit(training[self.columns], (training[label_column] == UNFAVOURABLE_LABEL).astype(int))
 
+    def base_probability(self, applicants: pd.DataFrame) -> np.ndarray:
+        """The labelling model's probability of a bad risk, before any scenario rule."""
+        return self.model.predict_proba(applicants[self.columns])[:, 1]
+
     def bad_risk_probability(self, applicants: pd.DataFrame, day: float, scenario: Scenario,
                              before: np.ndarray | None = None) -> np.ndarray:
-        """`before`: the labelling model's probabilities for these applicants, if known already."""
-        p = self.model.predict_proba(applicants[self.columns])[:, 1] if before is None else before
+        """`before`: `base_probability` of these applicants, if known already."""
+        p = self.base_probability(applicants) if before is None else before
         factor = scenario.concept_odds(day)
         if factor == 1.0:
             return p

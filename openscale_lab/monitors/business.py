@@ -236,11 +236,7 @@ class BusinessApplications:
             raise BusinessError(f"business record {row} ({ids.iloc[row]!r}) has no timestamp")
         frame = records[fields].astype(object).assign(record_id=ids.astype(str), subscription_id=subscription_id,
                                                       timestamp=[t.to_pydatetime() for t in when])
-        rows = frame.to_dict("records")
-        for row in rows:  # numpy scalars become plain numbers, as every database driver binds them
-            for key, value in row.items():
-                if hasattr(value, "item"):
-                    row[key] = value.item()
+        rows = frame.to_dict("records")  # object columns: plain Python numbers, as every database driver binds
         table = app.table()
         keys = frame["record_id"].tolist()
         with self.datamart.engine.begin() as conn:

@@ -1,6 +1,7 @@
 """One entry point to a subscription's monitors, feedback, explanations, measurements and alerts."""
 from __future__ import annotations
 
+import copy
 import os
 from datetime import datetime
 from functools import cached_property
@@ -52,16 +53,12 @@ class Monitoring:
             raise LabError(f"deployment {dep_id} has no subscription yet: start it once so it registers")
         return cls(ws, datamart, sub)
 
-    @classmethod
-    def _of(cls, ctx: MonitorContext) -> Monitoring:
-        found = cls.__new__(cls)
-        found._attach(ctx)
-        return found
-
     def restricted(self, record_prefix: str) -> Monitoring:
         """These monitors reading only records whose ids start with `record_prefix` (a replayed story's), their
         measurements marked with it; shares this one's data mart and scorer (close this one, not that)."""
-        return self._of(self.ctx.restricted(record_prefix))
+        found = copy.copy(self)
+        found._attach(self.ctx.restricted(record_prefix))
+        return found
 
     @property
     def subscription(self) -> Subscription:
