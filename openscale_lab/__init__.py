@@ -41,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Monitoring", "Scheduler", "Monitor", "MONITORS", "Measurement", "Threshold", "CustomMonitors",
                      "BusinessApplications", "ExplanationService", "plot_lime", "plot_hourly"], "monitors"),
     "run_monitors": "monitors.report",
+    # continuous learning
+    **dict.fromkeys(["LearningSystem", "LearningConfig", "LearningRun"], "learning"),
     # history and Insights
     **dict.fromkeys(["HistoryReplay", "Scenario", "plot_history_traffic"], "history"),
     **dict.fromkeys(["InsightsDashboard", "InsightsData", "write_report", "dashboard_served"], "dashboard"),
@@ -53,7 +55,8 @@ __all__ = [
     "DataMartError",
     "Deployment", "DeploymentError", "ExplanationService", "FAIRNESS_FEATURES", "FAIRNESS_THRESHOLD",
     "FAVOURABLE_LABEL", "FEATURE_COLUMNS", "HistoryReplay", "InsightsDashboard", "InsightsData",
-    "JavaNotFoundError", "LABEL_COLUMN", "LabError", "MLEngine", "MODEL_NAME", "MONITORS", "Measurement",
+    "JavaNotFoundError", "LABEL_COLUMN", "LabError", "LearningConfig", "LearningRun", "LearningSystem", "MLEngine",
+    "MODEL_NAME", "MONITORS", "Measurement",
     "ModelMismatchError", "ModelRepository", "Monitor", "Monitoring", "Scenario", "Scheduler", "ScoringInputError",
     "StoredModel", "Subscription", "TUTORIAL_APPLICATION", "Threshold", "TrainingResult", "UNFAVOURABLE_LABEL",
     "UnsupportedModelError", "Workspace", "WorkspaceError", "build_pipeline", "dashboard_served", "data_path",

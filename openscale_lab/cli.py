@@ -1,4 +1,5 @@
-"""The `openscale-lab` command: run the lab, and start, stop or list deployments."""
+"""The `openscale-lab` command: run the lab, start, stop, list or roll back deployments, run the monitors, the
+scheduler and the learning system."""
 from __future__ import annotations
 
 import argparse
@@ -21,12 +22,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="a notebook parameter for every notebook that has it, e.g. -p DAYS=2 (VALUE is read "
                           "as JSON when it parses, else as text)")
     dep = sub.add_parser("deployment", help="manage the workspace's deployments")
-    dep.add_argument("action", choices=["start", "stop", "status"])
+    dep.add_argument("action", choices=["start", "stop", "status", "rollback"],
+                     help="rollback: serve again the model version that served before the current one, in place")
     dep.add_argument("--name", help="only the deployment of this name")
     sched = sub.add_parser("scheduler", help="run every enabled monitor when its schedule says it is due")
     sched.add_argument("--once", action="store_true", help="evaluate what is due now, then exit")
     sched.add_argument("--poll", type=float, default=60.0, help="seconds between checks (default 60)")
+    sched.add_argument("--learn-on-alert", action="store_true",
+                       help="when a quality alert fires, run the deployment's learning system (configured with "
+                            "`retrain` first); off by default")
     _monitor_parser(sub)
+    _retrain_parser(sub)
     dash = sub.add_parser("dashboard", help="serve the Insights dashboard as a web page (Voila) on 127.0.0.1")
     dash.add_argument("--port", type=int, default=8866)
     prov = sub.add_parser("provision", help="create or check the workspace")
@@ -72,6 +78,76 @@ def _monitor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+RETRAIN_HELP = """\
+One iteration of a deployment's learning system (Watson Machine Learning's continuous learning): read the
+labelled feedback that arrived in [--since, --until), evaluate the serving model on it, retrain a challenger
+with Spark (notebook 01's pipeline) if --retrain says so, compare both on held-out feedback, and redeploy the
+challenger in place if --redeploy says so. Settings given here are stored as the learning system's
+configuration (the others keep their stored or default values). Prints the iteration as JSON.
+
+--since defaults to the end of the last window a challenger learnt from, --until to now. Times are ISO 8601;
+a time without an offset is UTC.
+
+exit codes: 0 the iteration ran (whatever it decided); 1 on an error (no such deployment, a bad setting,
+feedback with labels outside the model's classes); 2 on bad usage."""
+
+
+def _retrain_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `retrain` command: the learning system's options."""
+    from .learning.settings import METRICS, MODES, SOURCES, TRAINING_DATA
+
+    run = sub.add_parser("retrain", help="run the learning system once: retrain on feedback, compare, redeploy",
+                         description=RETRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--deployment", metavar="NAME", help="the deployment (name or id; default: the only one)")
+    run.add_argument("--source", choices=list(SOURCES), help="whose feedback: live, or the replayed week's (story)")
+    run.add_argument("--min-feedback", type=int, help="fewest feedback records that start an iteration")
+    run.add_argument("--retrain", choices=MODES, help="never, conditionally (quality below --threshold), always")
+    run.add_argument("--redeploy", choices=MODES, help="never, conditionally (better by --margin), always")
+    run.add_argument("--metric", choices=METRICS, help="the quality metric compared")
+    run.add_argument("--threshold", type=float, help="conditionally retrain below this value of the metric")
+    run.add_argument("--margin", type=float, help="conditionally redeploy a challenger better by this much")
+    run.add_argument("--holdout", type=float, help="share of the feedback held out for the comparison")
+    run.add_argument("--training-data", choices=TRAINING_DATA, help="what the challenger learns from")
+    run.add_argument("--num-trees", type=int, help="the challenger's number of trees")
+    run.add_argument("--max-depth", type=int, help="the challenger's tree depth")
+    run.add_argument("--seed", type=int, help="seed of the held-out split and the forest")
+    run.add_argument("--since", metavar="ISO", help="feedback that arrived from this time")
+    run.add_argument("--until", metavar="ISO", help="feedback that arrived before this time (default: now)")
+    run.add_argument("--spark-master", default="local[*]", help="Spark master URL (default local[*])")
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from .deployments.engine import MLEngine
+    from .learning import LearningSystem
+    from .learning.settings import LearningConfig
+    from .monitors.report import parse_time
+    from .workspace import Workspace
+
+    ws = Workspace.open(args.workspace)
+    dep = _one_deployment(MLEngine(ws), args.deployment)
+    system = LearningSystem(ws, dep, spark_master=args.spark_master)
+    given = {name: getattr(args, name) for name in LearningConfig.__dataclass_fields__
+             if getattr(args, name, None) is not None}
+    stored = system.config.to_dict() if system.is_configured else {}
+    if given or not stored:
+        system.configure(**{**stored, **given})
+    run = system.run(parse_time(args.since, "--since"), parse_time(args.until, "--until"), progress=False)
+    print(json.dumps(run.summary(), indent=2, default=str))
+    return 0
+
+
+def _one_deployment(engine: Any, name: str | None) -> Any:
+    """The deployment called (or with the id) `name`; without a name, the workspace's only one."""
+    found = [d for d in engine.list() if name in (None, d.name, d.deployment_id)]
+    if not found:
+        raise LabError(f"no deployment {name!r} in this workspace" if name else
+                       "no deployments in this workspace: run notebook 01_train_and_deploy_model first")
+    if len(found) > 1:
+        raise LabError(f"{len(found)} deployments: choose one with --deployment "
+                       f"({', '.join(d.name for d in found)})")
+    return found[0]
+
+
 def _parameters(given: list[str]) -> dict[str, object]:
     """NAME=VALUE pairs as notebook parameters (VALUE as JSON when it parses, else as text)."""
     out: dict[str, object] = {}
@@ -100,6 +176,12 @@ def _deployment(args: argparse.Namespace) -> int:
             state = f"running (pid {row['pid']})" if row["running"] else "stopped"
             print(f"{row['name']} [{row['deployment_id']}] model v{row['model_version']}: {state} {row['scoring_url']}")
         return 0
+    if args.action == "rollback":
+        from .learning import LearningSystem
+
+        dep = LearningSystem(engine.workspace, _one_deployment(engine, args.name)).rollback()
+        print(f"{dep.name}: now serving model v{dep.model_version} ({dep.model_id}) at {dep.scoring_url}")
+        return 0
     for dep in chosen:
         if args.action == "start":
             dep = engine.start(dep)
@@ -116,7 +198,16 @@ def _scheduler(args: argparse.Namespace) -> int:
     def show(m: object) -> None:
         print(m, flush=True)
 
-    scheduler = Scheduler(Workspace.open(args.workspace))
+    ws = Workspace.open(args.workspace)
+    if args.learn_on_alert:
+        from .learning import LearningScheduler
+
+        def learnt(run: Any) -> None:
+            print(json.dumps(run.summary(), default=str), flush=True)
+
+        scheduler: Scheduler = LearningScheduler(ws, on_learning=learnt)
+    else:
+        scheduler = Scheduler(ws)
     if args.once:
         for m in scheduler.run_pending():
             show(m)
@@ -251,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             return _scheduler(args)
         if args.command == "monitor":
             return _monitor(args)
+        if args.command == "retrain":
+            return _retrain(args)
         return _deployment(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -40,3 +40,7 @@ class DeploymentError(LabError):
 
 class DataMartError(LabError):
     """The data mart cannot be reached or holds unexpected content."""
+
+
+class LearningError(LabError):
+    """The learning system cannot run as configured (a setting, or the feedback it would learn from)."""

@@ -143,13 +143,21 @@ def ensure_model(ws: Workspace, spark: SparkSession | None = None, name: str = M
 
 
 def ensure_deployment(workspace: str | os.PathLike[str] | Workspace | None = None,
-                      spark_master: str = "local[*]", name: str = DEPLOYMENT_NAME) -> Deployment:
-    """A running deployment called `name`: started, or deployed (and trained) first when missing."""
+                      spark_master: str = "local[*]", name: str = DEPLOYMENT_NAME,
+                      original_model: bool = False) -> Deployment:
+    """A running deployment called `name`: started, or deployed (and trained) first when missing.
+
+    `original_model`: if continuous learning replaced the model it was deployed with, that one serves again
+    (rolled back in place): the week's story begins with it."""
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
     engine = MLEngine(ws)
     found = engine.find(name)
     if found:
-        return engine.start(found[-1])
+        dep = engine.start(found[-1])
+        first = dep.history[0]["model_id"] if dep.history else dep.model_id
+        if original_model and dep.model_id != first:
+            dep = engine.rollback(dep, to_model_id=first, note={"reason": "the week's story begins with it"})
+        return dep
     spark = get_spark(spark_master)  # deploying checks the compiled scorer against Spark
     model = ensure_model(ws, spark)
     return engine.deploy(model, name, spark)

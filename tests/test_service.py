@@ -48,7 +48,8 @@ def test_scoring_reply_matches_the_compiled_model_and_is_logged(deployment, data
     reply = requests.post(deployment.scoring_url, json=sample_payload(), timeout=10).json()
     assert reply["fields"] == [*FEATURE_COLUMNS, "prediction", "predictedLabel", "probability", "transaction_id"]
     assert len(reply["values"]) == 8
-    expected = CompiledPipeline.load(deployment.path / SCORER_FILE).score(sample_payload()["values"], FEATURE_COLUMNS)
+    scorer = CompiledPipeline.load(deployment.scorer_dir / SCORER_FILE)
+    expected = scorer.score(sample_payload()["values"], FEATURE_COLUMNS)
     assert [tuple(v[20:23]) for v in reply["values"]] == [(p, lab, prob) for p, lab, prob in expected]
     assert {v[21] for v in reply["values"]} <= {"Risk", "No Risk"}
     assert all(abs(sum(v[22]) - 1.0) < 1e-12 for v in reply["values"])
@@ -200,7 +201,7 @@ def test_a_tampered_scorer_refuses_to_start(doomed) -> None:  # type: ignore[no-
 
     engine, dep = doomed
     engine.stop(dep)
-    path = dep.path / SCORER_FILE
+    path = dep.scorer_dir / SCORER_FILE
     spec = json.loads(path.read_text())
     spec["classifier"]["tree_weights"][0] = 2.0
     path.write_text(json.dumps(spec, sort_keys=True))

@@ -6,6 +6,7 @@ import sys
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core.clock import naive_utc, utcnow
@@ -23,12 +25,15 @@ from ..core.jsonfile import read_json
 from ..datamart.database import DataMart, Subscription
 from ..datamart.feedback import TRANSACTION_ID, FeedbackError, FeedbackLog
 from ..datamart.tables import REPLAY_PREFIX
-from ..errors import ScoringInputError
+from ..errors import LabError, ScoringInputError
+from ..models.scorer import CompiledPipeline
 from ..workspace import Workspace
 from .artifacts import (
     DEPLOYMENT_FILE,
+    MODEL_VERSION_HEADER,
     REPLAY_HEADER,
     REPLAY_SECRET_HEADER,
+    fields_of,
     load_verified_scorer,
     replay_secret,
 )
@@ -46,9 +51,14 @@ def ensure_subscription(datamart: DataMart, deployment: dict[str, Any], workspac
     """The deployment's active subscription, created (with its binding and payload table) if missing."""
     found = datamart.subscription_for_deployment(deployment["deployment_id"])
     if found is not None:
-        if found.scoring_url != deployment["scoring_url"]:
-            datamart.update_subscription(found.subscription_id, scoring_url=deployment["scoring_url"])
-            found.scoring_url = deployment["scoring_url"]
+        # the deployment's folder is the truth: a moved port, or a model switched while this server was down
+        now = {"scoring_url": deployment["scoring_url"], "model_id": deployment["model"]["model_id"],
+               "model_version": deployment["model"]["version"]}
+        changed = {k: v for k, v in now.items() if getattr(found, k) != v}
+        if changed:
+            datamart.update_subscription(found.subscription_id, **changed)
+            for key, value in changed.items():
+                setattr(found, key, value)
         return found
     binding_id = datamart.ensure_binding(BINDING_NAME, "openscale_lab_local", str(workspace.deployments_dir))
     model = deployment["model"]
@@ -104,24 +114,48 @@ def replay_time(request: Request, secret: str) -> datetime | None:
     return when
 
 
+@dataclass(frozen=True)
+class Served:
+    """What the deployment serves at one moment: one model version's verified scorer and what derives from it.
+    Replaced whole on a redeploy, so a request that picked one up scores and logs with it to the end."""
+
+    config: dict[str, Any]
+    scorer: CompiledPipeline
+    schema: InputSchema
+    labels: list[str]
+
+    @classmethod
+    def load(cls, deployment_dir: Path) -> Served:
+        config = read_json(deployment_dir / DEPLOYMENT_FILE)
+        scorer = load_verified_scorer(deployment_dir, config)
+        return cls(config, scorer, InputSchema(scorer.input_schema),
+                   list(config["model"].get("labels") or scorer.labels))
+
+    @property
+    def model_id(self) -> str:
+        return str(self.config["model"]["model_id"])
+
+    @property
+    def model_version(self) -> str:
+        return str(self.config["model"]["version"])
+
+
 def create_app(deployment_dir: Path) -> FastAPI:
     """The scoring app of the deployment in `deployment_dir` (its workspace is two folders up)."""
     deployment_dir = Path(deployment_dir).resolve()
-    deployment = read_json(deployment_dir / DEPLOYMENT_FILE)
+    first = Served.load(deployment_dir)
+    deployment = first.config
     workspace = Workspace.open(deployment_dir.parent.parent)
-    scorer = load_verified_scorer(deployment_dir)
     secret = replay_secret(deployment_dir)
     datamart = DataMart(workspace.datamart_url)
     subscription = ensure_subscription(datamart, deployment, workspace)
     table = datamart.payload_table(subscription)
-    schema = InputSchema(scorer.input_schema)
-    labels = list(deployment["model"].get("labels") or scorer.labels)
-    feedback = FeedbackLog(datamart, subscription, labels, schema)
-    categories = {i.input: list(i.labels) for i in scorer.indexers}
-    deployment_id, model_version = deployment["deployment_id"], deployment["model"]["version"]
+    categories = {i.input: list(i.labels) for i in first.scorer.indexers}
+    deployment_id = deployment["deployment_id"]
+    serving = {"now": first}  # one reference, swapped whole by a redeploy: requests never see half of one
     started = time.time()
 
-    app = FastAPI(title=f"OpenScale Lab deployment: {deployment['name']}", version=model_version,
+    app = FastAPI(title=f"OpenScale Lab deployment: {deployment['name']}", version=first.model_version,
                   description="Online scoring of the lab's credit-risk model. Every scored record is logged "
                               "to the data mart's payload log before the reply is sent; every refused request "
                               "is counted in model health.")
@@ -156,24 +190,48 @@ def create_app(deployment_dir: Path) -> FastAPI:
 
     @app.get("/health", summary="Is the deployment up, and what does it serve")
     async def health() -> dict[str, Any]:
+        now = serving["now"]
         return {"status": "ok", "deployment_id": deployment_id, "name": deployment["name"],
-                "model_id": deployment["model"]["model_id"], "model_version": model_version,
+                "model_id": now.model_id, "model_version": now.model_version,
                 "subscription_id": subscription.subscription_id, "uptime_s": round(time.time() - started, 3)}
 
-    async def read_and_score(request: Request) -> tuple[list[str], list[list[Any]], list[Any]]:
-        fields, rows = parse_scoring_request(await read_body(request), schema)
-        return fields, rows, scorer.score(rows, fields)
+    @app.post(f"/v1/deployments/{deployment_id}/model", include_in_schema=False)
+    async def switch_model(request: Request) -> Response:
+        """Serve the model the deployment's folder now names (after a redeploy or a rollback): its verified
+        scorer is loaded beside the one serving, then swapped in whole. Only the deployment's owner may ask
+        (the secret the replay uses, kept owner-only in the deployment's folder)."""
+        sent = request.headers.get(REPLAY_SECRET_HEADER, "")
+        if not secret or not sent or not hmac.compare_digest(sent.encode(), secret.encode()):
+            return refuse(ScoringInputError("switching the served model needs the deployment's secret", status=403))
+        try:
+            new = await run_in_threadpool(Served.load, deployment_dir)
+        except LabError as exc:  # an unverified scorer never serves: the current model stays
+            return _error(409, f"the model was not switched: {exc}")
+        if fields_of(new.config["model"]) != fields_of(first.config["model"]):
+            return _error(409, "the model was not switched: its input schema differs from the payload log's")
+        await run_in_threadpool(datamart.update_subscription, subscription.subscription_id,
+                                model_id=new.model_id, model_version=new.model_version)
+        previous, serving["now"] = serving["now"], new
+        return Response(orjson.dumps({"model_id": new.model_id, "model_version": new.model_version,
+                                      "previous_model_id": previous.model_id,
+                                      "previous_model_version": previous.model_version}),
+                        media_type="application/json")
 
-    scoring_body = scoring_request(schema, categories, MAX_RECORDS)
+    async def read_and_score(request: Request, now: Served) -> tuple[list[str], list[list[Any]], list[Any]]:
+        fields, rows = parse_scoring_request(await read_body(request), now.schema)
+        return fields, rows, now.scorer.score(rows, fields)
+
+    scoring_body = scoring_request(first.schema, categories, MAX_RECORDS)
 
     @app.post(f"/v1/deployments/{deployment_id}/predictions", summary="Score records",
               openapi_extra={"requestBody": scoring_body},
               responses=responses(SCORING_REPLY, [400, 403, 413, 415, 422, 503]))
     async def predictions(request: Request) -> Response:
         t0 = time.perf_counter()
+        now_serving = serving["now"]  # this request scores and logs with one model version, whatever happens
         try:
             replayed_at = replay_time(request, secret)
-            fields, rows, results = await read_and_score(request)
+            fields, rows, results = await read_and_score(request, now_serving)
         except ScoringInputError as exc:
             return refuse(exc)
         request_id = uuid.uuid4().hex
@@ -189,7 +247,7 @@ def create_app(deployment_dir: Path) -> FastAPI:
             record.update(scoring_id=tid, request_id=request_id, scoring_timestamp=now, prediction=pred,
                           predictedLabel=label, probability=orjson.dumps(prob).decode(),
                           prediction_probability=max(prob), response_time_ms=elapsed_ms,
-                          deployment_id=deployment_id, model_version=model_version)
+                          deployment_id=deployment_id, model_version=now_serving.model_version)
             records.append(record)
         try:
             datamart.store_payload(table, records)
@@ -197,7 +255,8 @@ def create_app(deployment_dir: Path) -> FastAPI:
             return unavailable("payload", exc)
         reply = {"fields": [*fields, "prediction", "predictedLabel", "probability", "transaction_id"],
                  "values": out_values}
-        return Response(orjson.dumps(reply), media_type="application/json")
+        return Response(orjson.dumps(reply), media_type="application/json",
+                        headers={MODEL_VERSION_HEADER: now_serving.model_version})
 
     @app.post(f"/v1/deployments/{deployment_id}/predictions/debiased", summary="Score records, debiased",
               description="The model's outcome and the debiased outcome of the fairness monitor: a record of a "
@@ -211,15 +270,16 @@ def create_app(deployment_dir: Path) -> FastAPI:
             config = datamart.monitor_config(subscription.subscription_id, FAIRNESS_MONITOR)
         except sa.exc.SQLAlchemyError as exc:
             return unavailable("request", exc)
+        now_serving = serving["now"]
         try:
             if config is None:
                 raise ScoringInputError("debiasing needs the fairness monitor's configuration: enable the fairness "
                                         "monitor first", status=409)
-            fields, rows, results = await read_and_score(request)
+            fields, rows, results = await read_and_score(request, now_serving)
         except ScoringInputError as exc:
             return refuse(exc)
         labels = [label for _, label, _ in results]
-        fair = debias_rows(scorer, config, fields, rows, labels)
+        fair = debias_rows(now_serving.scorer, config, fields, rows, labels)
         request_id, now = uuid.uuid4().hex, utcnow()
         ids = [f"{request_id}-{i + 1}" for i in range(len(rows))]
         try:
@@ -233,9 +293,10 @@ def create_app(deployment_dir: Path) -> FastAPI:
                             "transaction_id"],
                  "values": [[*row, p, label, prob, d, tid]
                             for row, (p, label, prob), d, tid in zip(rows, results, fair, ids, strict=True)]}
-        return Response(orjson.dumps(reply), media_type="application/json")
+        return Response(orjson.dumps(reply), media_type="application/json",
+                        headers={MODEL_VERSION_HEADER: now_serving.model_version})
 
-    label_spec = {"name": subscription.label_column, "schema": {"type": "string", "enum": labels}}
+    label_spec = {"name": subscription.label_column, "schema": {"type": "string", "enum": first.labels}}
     tx_spec = {"name": subscription.transaction_id_column,
                "schema": {"type": "string", "pattern": TRANSACTION_ID.pattern}}
 
@@ -243,13 +304,15 @@ def create_app(deployment_dir: Path) -> FastAPI:
               description="Labelled records for the quality monitor, as OpenScale's feedback logging takes them: "
                           "the model's fields and the label column, optionally the transaction id a record labels. "
                           "Idempotent: a record (or transaction) sent again is not stored twice.",
-              openapi_extra={"requestBody": feedback_request(schema, categories, label_spec, tx_spec,
+              openapi_extra={"requestBody": feedback_request(first.schema, categories, label_spec, tx_spec,
                                                               MAX_RECORDS)},
               responses=responses(FEEDBACK_REPLY, [400, 413, 415, 422, 503]))
     async def log_feedback(request: Request) -> Response:
         try:
             payload = request_object(await read_body(request), wrapper=None)
             received = len(check_values(payload["values"], MAX_RECORDS))
+            now_serving = serving["now"]
+            feedback = FeedbackLog(datamart, subscription, now_serving.labels, now_serving.schema)
             check_fields(payload["fields"], feedback.fields, optional=(subscription.transaction_id_column,))
             stored = feedback.log(payload)
             total = feedback.count()

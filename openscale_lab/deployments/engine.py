@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -26,11 +27,17 @@ from .artifacts import (
     DEPLOYMENT_FILE,
     EARLIER_SERVE_MODULES,
     LOG_FILE,
+    MODEL_KEYS,
     PID_FILE,
+    REPLAY_SECRET_HEADER,
     SCORER_FILE,
     SERVE_MODULE,
+    SERVED_DIR,
     VERIFICATION_FILE,
     Deployment,
+    fields_of,
+    load_verified_scorer,
+    replay_secret,
 )
 from .verification import verify_against_spark
 
@@ -60,6 +67,12 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def _entry(served: dict[str, Any], action: str, at: str, note: dict[str, Any] | None) -> dict[str, Any]:
+    """One line of a deployment's history: which model version began serving, how and when."""
+    return {"action": action, "at": at, "model_id": served["model_id"], "model_version": served["version"],
+            "model": served, **({"note": note} if note else {})}
 
 
 def _id_of(deployment: Any) -> str:
@@ -103,22 +116,20 @@ class MLEngine:
         UnsupportedModelError or ModelMismatchError leave nothing behind: a deployment that could
         serve scores different from Spark's is never created.
         """
-        compiled = CompiledPipeline.from_spark_model(model.spark_path, model.input_schema)
-        report = verify_against_spark(spark, model, compiled, verify_rows)
+        compiled, report = self._verified(model, spark, verify_rows)
         deployment_id = uuid.uuid4().hex[:12]
         port = port or free_port(host)
         staging = self.root / f".staging-{deployment_id}"
         staging.mkdir(parents=True)
         try:
-            compiled.save(staging / SCORER_FILE)
-            write_json_atomic(staging / VERIFICATION_FILE, report)
-            meta = model.metadata
+            self._write_served(staging, model, compiled, report)
+            now = utcnow().isoformat()
+            served = {k: model.metadata[k] for k in MODEL_KEYS}
             config = {
                 "deployment_id": deployment_id, "name": name, "host": host, "port": port,
                 "scoring_url": f"http://{host}:{port}/v1/deployments/{deployment_id}/predictions",
-                "created_at": utcnow().isoformat(), "type": "online",
-                "model": {k: meta[k] for k in ("model_id", "name", "version", "input_schema", "feature_columns",
-                                               "categorical_columns", "label_column", "labels")},
+                "created_at": now, "type": "online", "model": served,
+                "history": [_entry(served, "deploy", now, None)],
             }
             write_json_atomic(staging / DEPLOYMENT_FILE, config)
             staging.rename(self.root / deployment_id)
@@ -128,10 +139,96 @@ class MLEngine:
         deployment = self.get(deployment_id)
         return self.start(deployment) if start else deployment
 
+    @staticmethod
+    def _verified(model: StoredModel, spark: SparkSession, verify_rows: int) -> tuple[CompiledPipeline, dict[str, Any]]:
+        """The model compiled, and the record of its check against Spark (ModelMismatchError if any row differs)."""
+        compiled = CompiledPipeline.from_spark_model(model.spark_path, model.input_schema)
+        return compiled, verify_against_spark(spark, model, compiled, verify_rows)
+
+    @staticmethod
+    def _write_served(deployment_dir: Path, model: StoredModel, compiled: CompiledPipeline,
+                      report: dict[str, Any]) -> None:
+        """The verified scorer of a model in `served/<model_id>/`, written whole or not at all."""
+        target = deployment_dir / SERVED_DIR / model.model_id
+        staging = target.with_name(f".staging-{model.model_id}-{uuid.uuid4().hex[:6]}")
+        staging.mkdir(parents=True)
+        try:
+            compiled.save(staging / SCORER_FILE)
+            write_json_atomic(staging / VERIFICATION_FILE, report)
+            if target.exists():  # the same model verified again: the fresh record replaces the old
+                shutil.rmtree(target)
+            staging.rename(target)
+        except Exception:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
     def verification(self, deployment: Deployment | str) -> dict[str, Any]:
-        """The record of the deployment's check against Spark."""
+        """The record of the served model's check against Spark."""
         dep = self.get(_id_of(deployment))
-        return dict(read_json(dep.path / VERIFICATION_FILE))
+        return dict(read_json(dep.scorer_dir / VERIFICATION_FILE))
+
+    # -- replacing the served model -------------------------------------------------------------
+    def redeploy(self, deployment: Deployment | str, model: StoredModel, spark: SparkSession,
+                 verify_rows: int = 500, note: dict[str, Any] | None = None) -> Deployment:
+        """Serve another model version in place: same deployment id, scoring URL and subscription.
+
+        The new scorer is compiled and checked against Spark first (a mismatch changes nothing); then the
+        deployment's folder names it and the running server loads it beside the current one and swaps it in
+        whole: no request is refused or lost, and each payload record carries the version that scored it.
+        """
+        dep = self.get(_id_of(deployment))
+        if fields_of(model.metadata) != fields_of(dep.config["model"]):
+            raise DeploymentError(f"model {model.name} v{model.version} cannot replace v{dep.model_version} in "
+                                  f"place: its input fields or labels differ (deploy it as a new deployment)")
+        compiled, report = self._verified(model, spark, verify_rows)
+        self._write_served(dep.path, model, compiled, report)
+        return self._switch(dep, {k: model.metadata[k] for k in MODEL_KEYS}, "redeploy", note)
+
+    def rollback(self, deployment: Deployment | str, to_model_id: str | None = None,
+                 note: dict[str, Any] | None = None) -> Deployment:
+        """Serve again the model version that served before the current one (or the one `to_model_id` names,
+        from the deployment's history), the same way as a redeploy: its scorer, verified when it first served,
+        is checked again as it loads."""
+        dep = self.get(_id_of(deployment))
+        history = dep.history
+        if to_model_id is not None:
+            found = [h["model"] for h in history if h["model_id"] == to_model_id]
+            if not found:
+                raise DeploymentError(f"model {to_model_id!r} never served deployment {dep.name!r}; its history: "
+                                      f"{', '.join('v' + h['model_version'] for h in history)}")
+            return self._switch(dep, found[-1], "rollback", note)
+        if len(history) < 2:
+            raise DeploymentError(f"deployment {dep.name!r} has served only model v{dep.model_version}: there is "
+                                  "no earlier version to roll back to")
+        return self._switch(dep, history[-2]["model"], "rollback", note)
+
+    def _switch(self, dep: Deployment, served: dict[str, Any], action: str,
+                note: dict[str, Any] | None) -> Deployment:
+        """Name the model in the deployment's folder, then have a running server swap to it. Interrupted after
+        the folder changed, the next `start` finishes the swap; a server that refuses it leaves the folder as
+        it was."""
+        load_verified_scorer(dep.path, dict(dep.config, model=served))  # never name a scorer that cannot serve
+        history = dep.history or [_entry(dep.config["model"], "deploy", dep.config["created_at"], None)]
+        config = dict(dep.config, model=served, history=[*history, _entry(served, action, utcnow().isoformat(), note)])
+        write_json_atomic(dep.path / DEPLOYMENT_FILE, config)
+        switched = self.get(dep.deployment_id)
+        if self.pid(switched) is not None:
+            try:
+                self._tell_server(switched)
+            except DeploymentError:
+                write_json_atomic(dep.path / DEPLOYMENT_FILE, dep.config)
+                raise
+        return switched
+
+    def _tell_server(self, dep: Deployment, timeout: float = 30.0) -> None:
+        """Have the running server serve the model its folder names."""
+        try:
+            reply = requests.post(f"{dep.base_url}/v1/deployments/{dep.deployment_id}/model", timeout=timeout,
+                                  headers={REPLAY_SECRET_HEADER: replay_secret(dep.path)})
+        except requests.RequestException as exc:
+            raise DeploymentError(f"deployment {dep.name!r} did not answer the model switch: {exc}") from None
+        if reply.status_code != 200:
+            raise DeploymentError(f"deployment {dep.name!r} kept its model: {reply.text[:300]}")
 
     # -- processes ----------------------------------------------------------------------------
     def pid(self, deployment: Deployment) -> int | None:
@@ -158,10 +255,20 @@ class MLEngine:
             return False
         return reply.status_code == 200 and reply.json().get("deployment_id") == deployment.deployment_id
 
+    def served_model(self, deployment: Deployment, timeout: float = 2.0) -> str | None:
+        """The id of the model the running server scores with (None if it does not answer)."""
+        try:
+            reply = requests.get(deployment.health_url, timeout=timeout)
+            return str(reply.json()["model_id"]) if reply.status_code == 200 else None
+        except (requests.RequestException, ValueError, KeyError):
+            return None
+
     def start(self, deployment: Deployment | str, timeout: float = 60.0) -> Deployment:
         """Start the deployment's server unless it already runs; returns once it answers /health."""
         dep = self.get(_id_of(deployment))
         if self.pid(dep) is not None and self.is_healthy(dep):
+            if self.served_model(dep) != dep.model_id:  # a switch interrupted after the folder changed
+                self._tell_server(dep)
             return dep
         self.stop(dep)
         host, port = dep.config["host"], int(dep.config["port"])

@@ -14,7 +14,7 @@ import requests
 import sqlalchemy as sa
 
 from ..core.clock import naive_utc, utcnow
-from ..data import load_scoring_feed
+from ..data import load_scoring_feed, load_training_reference
 from ..datamart.database import of_source
 from ..datamart.feedback import feedback_table
 from ..datamart.tables import REPLAY_PREFIX, delete_measurements, measurements
@@ -58,8 +58,36 @@ class HistorySummary:
     def day_of(self, times: pd.Series) -> pd.Series:
         """The story's day (0: the first) of window ends or alert times; a window ending as a day ends is
         that day's."""
-        hours = (pd.to_datetime(times) - self.start).dt.total_seconds() // 3600
-        return ((hours - 1) // 24).astype(int)
+        return story_day(self.start, times)
+
+
+def story_day(start: datetime, times: pd.Series) -> pd.Series:
+    """The story's day (0: the first) of window ends or alert times in a week starting at `start`."""
+    hours = (pd.to_datetime(times) - start).dt.total_seconds() // 3600
+    return ((hours - 1) // 24).astype(int)
+
+
+@dataclass(frozen=True)
+class StoredWeek:
+    """The replayed week of a deployment as the workspace records it."""
+
+    start: datetime
+    end: datetime
+    seed: int
+    scenario: Scenario
+    replayed_from: datetime | None = None  # the story was replayed again from here (notebook 06)
+    world_data: dict[str, Any] | None = None  # the training data reference the world's labelling model learnt
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400
+
+    def day_start(self, day: float) -> datetime:
+        """When the story's day `day` begins."""
+        return self.start + timedelta(days=day)
+
+    def day_of(self, times: pd.Series) -> pd.Series:
+        return story_day(self.start, times)
 
 
 class HistoryReplay:
@@ -84,6 +112,17 @@ class HistoryReplay:
                 end += timedelta(hours=1)
         end = naive_utc(end, "end", LabError).replace(minute=0, second=0, microsecond=0)
         return end - timedelta(hours=round(days * 24)), end
+
+    def stored(self) -> StoredWeek | None:
+        """The week this deployment's story was last replayed for (None if there is none, or one made before
+        stories were kept apart from live records)."""
+        found = self.ctx.workspace.config.get("history", {}).get(self.ctx.subscription.subscription_id)
+        if not found or found.get("story") != STORY_VERSION:
+            return None
+        again = found.get("replayed_from")
+        return StoredWeek(datetime.fromisoformat(found["start"]), datetime.fromisoformat(found["end"]),
+                          int(found["seed"]), Scenario.from_dict(found["scenario"]),
+                          datetime.fromisoformat(again) if again else None, found.get("world_data"))
 
     def clear(self) -> None:
         """Remove the previous replay of this subscription: its payload, feedback, business records and
@@ -124,15 +163,75 @@ class HistoryReplay:
     def replay(self, scenario: Scenario | None = None, seed: int = 7, progress: bool = True,
                end: datetime | None = None) -> HistorySummary:
         """Replay the scenario's days up to `end` (default: see `window`); replaces an earlier replay."""
-        from tqdm.auto import tqdm
-
         scenario = scenario or Scenario()
-        rng = np.random.default_rng(seed)
         start, end = self.window(scenario.days, end)
         self.clear()
         self._enable_monitors()
+        world_data = self.ctx.model_metadata["training_data_reference"]
+        summary = self._replay(scenario, seed, start, end, 0, world_data, progress)
+        history = dict(self.ctx.workspace.config.get("history", {}))
+        history[self.ctx.subscription.subscription_id] = {
+            "start": start.isoformat(), "end": end.isoformat(), "seed": seed, "scenario": asdict(scenario),
+            "story": STORY_VERSION, "world_data": world_data}
+        self.ctx.workspace.update_config(history=history)
+        return summary
+
+    def replay_from(self, at: datetime, progress: bool = True) -> HistorySummary:
+        """Replay the stored story again from `at` (rounded down to the hour) to its end, with the model the
+        deployment serves now: the same applicants and the same world, scored and monitored again. What the
+        story logged before `at` stays, and so do labels of earlier transactions arriving later; the records
+        of transactions from `at` on, their labels and business records, and measurements of windows ending
+        after `at` are replaced. The summary counts what was replayed."""
+        week = self.stored()
+        if week is None:
+            raise LabError("there is no replayed week of this deployment to continue: run notebook 04 (or "
+                           "HistoryReplay.replay) first")
+        start, end = week.start, week.end
+        at = naive_utc(at, "at", LabError).replace(minute=0, second=0, microsecond=0)
+        if not start < at < end:
+            raise LabError(f"at ({at.isoformat()}) must be inside the replayed week, after {start.isoformat()} and "
+                           f"before {end.isoformat()}")
+        self._clear_from(at)
+        summary = self._replay(week.scenario, week.seed, start, end, int((at - start).total_seconds() // 3600),
+                               week.world_data or self.ctx.model_metadata["training_data_reference"], progress)
+        history = dict(self.ctx.workspace.config.get("history", {}))
+        sub_id = self.ctx.subscription.subscription_id
+        history[sub_id] = dict(history[sub_id], replayed_from=at.isoformat())
+        self.ctx.workspace.update_config(history=history)
+        return summary
+
+    def _clear_from(self, at: datetime) -> None:
+        """Remove the story's transactions scored from `at` on with their labels and business records, and its
+        measurements of windows ending after `at`, in one transaction (business records after it)."""
+        dm, sub = self.ctx.datamart, self.ctx.subscription
+        payload, feedback = dm.payload_table(sub), feedback_table(sub)
+        feedback.create(dm.engine, checkfirst=True)
+        # a label is stored under its transaction's id (FeedbackLog.record_id): the replay's labels of those later
+        later = sa.select(sa.literal(f"{REPLAY_PREFIX}tx-", sa.String) + payload.c.scoring_id).where(
+            *of_source(payload.c.request_id, REPLAY_PREFIX), payload.c.scoring_timestamp >= at)
+        with dm.engine.begin() as conn:
+            conn.execute(feedback.delete().where(feedback.c.feedback_id.in_(later)))
+            conn.execute(payload.delete().where(*of_source(payload.c.request_id, REPLAY_PREFIX),
+                                                payload.c.scoring_timestamp >= at))
+            delete_measurements(conn, sa.select(measurements.c.measurement_id).where(
+                measurements.c.subscription_id == sub.subscription_id, measurements.c.window_end > at,
+                *of_source(measurements.c.measurement_id, REPLAY_PREFIX)))
+        apps = BusinessApplications(dm)
+        app = apps.get(TUTORIAL_APPLICATION["name"], missing_ok=True)
+        if app is not None:
+            apps.delete_payload(app, sub.subscription_id, REPLAY_PREFIX, since=at)
+
+    def _replay(self, scenario: Scenario, seed: int, start: datetime, end: datetime, first_hour: int,
+                world_data: dict[str, Any], progress: bool) -> HistorySummary:
+        """The story's hours, every draw of its world made in the same order each time; hours before
+        `first_hour` are drawn and left as the story logged them, the later ones scored and logged. The world's
+        labelling model is fitted on `world_data` (a training data reference): the data of the model the
+        week began with, whichever model serves now."""
+        from tqdm.auto import tqdm
+
+        rng = np.random.default_rng(seed)
         sub = self.ctx.subscription
-        world = World(self.ctx.training_data, sub.label_column)
+        world = World(load_training_reference(world_data), sub.label_column)
         feed = pd.DataFrame(load_scoring_feed()["values"], columns=FEATURE_COLUMNS)
         risky = feed.query(RISKY_APPLICANTS)
         known = world.base_probability(feed)  # the world's view of every feed row, once
@@ -146,19 +245,22 @@ class HistoryReplay:
                 day = h / 24.0
                 batch, rows = self._applicants(feed, risky, scenario.volume(h % 24, rng), day, scenario, rng)
                 n = len(batch)
-                spike = scenario.spike(h)
-                size = scenario.spike_batch_size if spike else scenario.batch_size
-                scored = self._score(http, secret, batch, t, size)
                 # the world decides who turns out a bad risk; a share of those labels comes back later
                 moved = scenario.drift_level(day) > 0  # drifted applicants are no longer the feed's rows
                 truth = world.labels(batch, day, scenario, rng, None if moved else known[rows])
                 chosen = rng.random(n) < scenario.feedback_share
+                take_up = scenario.take_up_rate(day)
+                if h < first_hour:  # logged before: the business process's draws are made all the same
+                    rng.random(n)
+                    continue
+                spike = scenario.spike(h)
+                size = scenario.spike_batch_size if spike else scenario.batch_size
+                scored = self._score(http, secret, batch, t, size)
                 ids = scored["transaction_id"][chosen].to_numpy()
                 labelled = batch[chosen].assign(**{sub.label_column: truth[chosen], sub.transaction_id_column: ids},
                                                 arrives=scored["timestamp"][chosen].to_numpy()
                                                 + np.timedelta64(scenario.feedback_delay_hours, "h"))
                 pending.setdefault(h + scenario.feedback_delay_hours, []).append(labelled)
-                take_up = scenario.take_up_rate(day)
                 business.append(business_records(scored, sub.predicted_label_column, take_up, rng))
                 arrived = self._log_feedback(pending.pop(h, []))
                 total_feedback += arrived
@@ -170,16 +272,14 @@ class HistoryReplay:
         apps = BusinessApplications(self.ctx.datamart)
         app = apps.create(**TUTORIAL_APPLICATION, subscription_ids=[sub.subscription_id])
         stored = apps.store_payload(app, sub.subscription_id, pd.concat(business, ignore_index=True))
-        produced = self._evaluate(start, hours, progress)
+        produced = self._evaluate(start, hours, progress, after=first_hour)
         kpis = self.story.business_kpis
         kpis.enable(application=app.name)
         for d in range(math.ceil(hours / 24)):  # the story's days: 24 hours from the week's start
             day_start = start + timedelta(days=d)
-            produced.append(kpis.run(day_start, min(day_start + timedelta(days=1), end)))
-        history = dict(self.ctx.workspace.config.get("history", {}))
-        history[sub.subscription_id] = {"start": start.isoformat(), "end": end.isoformat(), "seed": seed,
-                                        "scenario": asdict(scenario), "story": STORY_VERSION}
-        self.ctx.workspace.update_config(history=history)
+            day_end = min(day_start + timedelta(days=1), end)
+            if day_end > start + timedelta(hours=first_hour):
+                produced.append(kpis.run(day_start, day_end))
         frame = pd.DataFrame(per_hour)
         return HistorySummary(start, end, hours, int(frame["records"].sum()), total_feedback, len(produced),
                               sum(len(m.alerts) for m in produced), stored, frame)
@@ -229,17 +329,18 @@ class HistoryReplay:
         return self.monitoring.feedback.log(labels.drop(columns="arrives"), id_prefix=REPLAY_PREFIX,
                                             times=[t.to_pydatetime() for t in labels["arrives"]])
 
-    def _evaluate(self, start: datetime, hours: int, progress: bool) -> list[Measurement]:
+    def _evaluate(self, start: datetime, hours: int, progress: bool, after: int = 0) -> list[Measurement]:
         """Every monitor on its schedule (drift every three hours, the others hourly), each over its window
         ending on the hour, as the scheduler runs them, over the replayed records only; the last windows end
-        with the week. The story keeps its own schedule: the live one (`last_run_at`) is left alone."""
+        with the week; only those ending after hour `after` are evaluated. The story keeps its own schedule: the
+        live one (`last_run_at`) is left alone."""
         from tqdm.auto import tqdm
 
         enabled = self.ctx.store.instances(self.ctx.subscription.subscription_id)
         schedules = {i["monitor"]: float(i["schedule_hours"]) for i in enabled
                      if i["monitor"] in STORY_MONITORS and float(i["schedule_hours"]) > 0}
         produced = []
-        for h in tqdm(range(1, hours + 1), desc="evaluating monitors", unit="h", disable=not progress):
+        for h in tqdm(range(after + 1, hours + 1), desc="evaluating monitors", unit="h", disable=not progress):
             for name in STORY_MONITORS:
                 every = schedules.get(name)
                 # on the hours counted back from the week's end: every monitor's last window ends with the week

@@ -246,13 +246,16 @@ class BusinessApplications:
                 conn.execute(table.insert(), rows)
         return len(rows)
 
-    def delete_payload(self, app: BusinessApplication, subscription_id: str, source: str) -> int:
-        """Remove one subscription's business records of `source` (a replayed story's prefix)."""
+    def delete_payload(self, app: BusinessApplication, subscription_id: str, source: str,
+                       since: datetime | None = None) -> int:
+        """Remove one subscription's business records of `source` (a replayed story's prefix), only those
+        from `since` on if given."""
         table = app.table()
+        later = [table.c.timestamp >= since] if since is not None else []
         with self.datamart.engine.begin() as conn:
             table.create(conn, checkfirst=True)
             done = conn.execute(table.delete().where(table.c.subscription_id == subscription_id,
-                                                     *of_source(table.c.record_id, source)))
+                                                     *of_source(table.c.record_id, source), *later))
         return int(done.rowcount or 0)
 
     def business_payload(self, app: BusinessApplication, start: datetime | None = None,

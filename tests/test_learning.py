@@ -1,0 +1,248 @@
+"""Continuous learning: redeploying in place under load, rolling back, the learning system's decisions and
+refusals, an interrupted retrain, and notebook 06 on its own."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+import openscale_lab as lab
+from openscale_lab.core.clock import utcnow
+from openscale_lab.datamart.database import DataMart
+from openscale_lab.datamart.feedback import FeedbackLog, feedback_table
+from openscale_lab.deployments.artifacts import MODEL_VERSION_HEADER, SCORER_FILE
+from openscale_lab.deployments.engine import MLEngine
+from openscale_lab.errors import DeploymentError, LearningError
+from openscale_lab.learning import LearningConfig, LearningSystem
+from openscale_lab.learning.system import DEPLOYED, KEPT, NOT_RETRAINED, TOO_LITTLE
+from openscale_lab.models.repository import ModelRepository
+from openscale_lab.models.scorer import CompiledPipeline
+from openscale_lab.tutorial import FEATURE_COLUMNS
+
+from .helpers import copy_deployment
+
+CLIENTS = 8
+
+
+def test_learning_settings_are_checked_by_name() -> None:
+    assert LearningConfig().retrain == "conditionally" and LearningConfig().redeploy == "conditionally"
+    for bad, word in [({"retrain": "sometimes"}, "retrain"), ({"redeploy": 1}, "redeploy"),
+                      ({"source": "elsewhere"}, "source"), ({"metric": "log_loss"}, "metric"),
+                      ({"min_feedback": 0}, "min_feedback"), ({"margin": -0.1}, "margin"),
+                      ({"holdout": 1.0}, "holdout"), ({"training_data": "all"}, "training_data"),
+                      ({"num_trees": True}, "num_trees")]:
+        with pytest.raises(LearningError, match=word):
+            LearningConfig(**bad)
+    with pytest.raises(LearningError, match="unknown learning setting"):
+        LearningConfig.from_dict({"min_feedback_data_size": 5})
+
+
+@pytest.fixture(scope="module")
+def served(suite_root: Path, trained, deployment, spark):  # type: ignore[no-untyped-def]
+    """A workspace of its own serving the suite's model (v1, copied: no second check against Spark), and a
+    second model of the same name (v2: fewer, shallower trees, another seed) in its repository."""
+    from openscale_lab.models.training import train_model
+
+    _, model, _ = trained
+    ws = lab.provision(suite_root / "learning-workspace").workspace
+    dep = copy_deployment(model, deployment, ws)
+    engine = MLEngine(ws)
+    dep = engine.start(dep)
+    other = lab.publish_model(ws, train_model(spark, seed=3, num_trees=8, max_depth=4))
+    yield ws, engine, dep, ModelRepository(ws).get(model.model_id), other
+    engine.stop_all()
+
+
+def _client(url: str, feed: list[list[object]], seed: int, stop: threading.Event, out: list[dict]) -> None:
+    rng = np.random.default_rng(seed)
+    with requests.Session() as http:
+        while not stop.is_set():
+            rows = [feed[i] for i in rng.integers(0, len(feed), int(rng.integers(1, 4)))]
+            t0 = time.perf_counter()
+            reply = http.post(url, json={"fields": FEATURE_COLUMNS, "values": rows}, timeout=30)
+            elapsed = time.perf_counter() - t0
+            body = reply.json() if reply.status_code == 200 else None
+            out.append({"status": reply.status_code, "version": reply.headers.get(MODEL_VERSION_HEADER),
+                        "ids": [v[-1] for v in body["values"]] if body else [],
+                        "probabilities": [v[-2] for v in body["values"]] if body else [],
+                        "seconds": elapsed, "at": time.perf_counter()})
+
+
+def test_redeploy_and_rollback_under_load_drop_nothing(served, spark) -> None:  # type: ignore[no-untyped-def]
+    ws, engine, dep, first, second = served
+    feed = lab.load_scoring_feed()["values"]
+    stop = threading.Event()
+    replies: list[list[dict]] = [[] for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=_client, args=(dep.scoring_url, feed, i, stop, replies[i]))
+               for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        redeployed = engine.redeploy(dep, second, spark)
+        time.sleep(1.0)
+        rolled_back = engine.rollback(dep)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    # the same deployment, id and scoring URL throughout; its history says what served when
+    assert redeployed.scoring_url == rolled_back.scoring_url == dep.scoring_url
+    assert [h["action"] for h in rolled_back.history][-3:] == ["deploy", "redeploy", "rollback"]
+    assert [h["model_version"] for h in rolled_back.history][-3:] == ["1", "2", "1"]
+    assert requests.get(dep.health_url, timeout=5).json()["model_version"] == "1"
+    every = [r for client in replies for r in client]
+    assert len(every) > 100 and {r["status"] for r in every} == {200}  # no request refused or lost
+    acknowledged = {tid: (r["version"], p) for r in every for tid, p in zip(r["ids"], r["probabilities"])}
+    assert {r["version"] for r in every} == {"1", "2"}
+    dm = DataMart(ws.datamart_url)
+    sub = dm.subscription_for_deployment(dep.deployment_id)
+    payload = dm.get_payload(sub)
+    dm.close()
+    assert sub.model_version == "1" and sub.model_id == first.model_id
+    assert len(payload) == len(acknowledged) and set(payload["scoring_id"]) == set(acknowledged)
+    scorers = {m.version: CompiledPipeline.load(dep.path / "served" / m.model_id / SCORER_FILE)
+               for m in (first, second)}
+    rescored = {v: s.score(payload[FEATURE_COLUMNS].values.tolist(), FEATURE_COLUMNS) for v, s in scorers.items()}
+    for i, row in enumerate(payload.itertuples()):
+        version, probability = acknowledged[row.scoring_id]
+        assert row.model_version == version  # the reply's version is the logged one
+        assert list(row.probability) == probability == rescored[version][i][2]  # and it scored the row
+    differ = sum(rescored["1"][i][2] != rescored["2"][i][2] for i in range(len(payload)))
+    assert differ > len(payload) / 2  # the two models tell their records apart
+    # the swap itself stalls no one: requests answered while it happened are as quick as the others
+    assert max(r["seconds"] for r in every) < 2.0
+
+
+def test_a_switch_cut_short_after_the_folder_changed_is_finished_by_start(served, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ws, engine, dep, first, second = served
+    monkeypatch.setattr(MLEngine, "_tell_server", lambda self, d, timeout=30.0: None)  # killed right there
+    engine.rollback(dep)  # the folder now names v2 (rolling back the rollback)
+    monkeypatch.undo()
+    assert engine.get(dep.deployment_id).model_version == "2"
+    assert requests.get(dep.health_url, timeout=5).json()["model_version"] == "1"  # the server did not hear it
+    engine.start(dep)  # what every notebook calls first: it finishes the switch
+    health = requests.get(dep.health_url, timeout=5).json()
+    assert (health["model_id"], health["model_version"]) == (second.model_id, "2")
+    engine.rollback(dep)
+    assert requests.get(dep.health_url, timeout=5).json()["model_version"] == "1"
+
+
+def test_a_model_that_cannot_replace_in_place_changes_nothing(served, spark) -> None:  # type: ignore[no-untyped-def]
+    ws, engine, dep, first, second = served
+    before = engine.get(dep.deployment_id).config
+    odd = ModelRepository(ws).update(second.model_id, labels=["Risk", "No Risk"])
+    try:
+        with pytest.raises(DeploymentError, match="input fields or labels differ"):
+            engine.redeploy(dep, odd, spark)
+    finally:
+        ModelRepository(ws).update(second.model_id, labels=second.metadata["labels"])
+    assert engine.get(dep.deployment_id).config == before
+    assert requests.get(dep.health_url, timeout=5).json()["model_version"] == before["model"]["version"]
+
+
+def _log_training_rows_as_feedback(ws, dep, n: int) -> None:  # type: ignore[no-untyped-def]
+    """`n` rows of the training data (true labels) logged as live feedback (again: nothing new)."""
+    dm = DataMart(ws.datamart_url)
+    sub = dm.subscription_for_deployment(dep.deployment_id)
+    rows = lab.load_training_data().sample(n, random_state=5)
+    FeedbackLog(dm, sub, dep.config["model"]["labels"]).log(rows)
+    dm.close()
+
+
+def test_learning_system_refusals_leave_the_champion_serving(served) -> None:  # type: ignore[no-untyped-def]
+    ws, engine, dep, first, _ = served
+    _log_training_rows_as_feedback(ws, dep, 1200)
+    system = LearningSystem(ws, dep)
+    with pytest.raises(LearningError, match="not configured"):
+        system.run()
+    with pytest.raises(LearningError, match="min_feedback_size"):
+        system.configure(min_feedback_size=5)
+    # too little feedback: no iteration
+    system.configure(min_feedback=5000)
+    run = system.run(progress=False)
+    have = len(run.window.records)  # identical training rows are one feedback record
+    assert run.decision == TOO_LITTLE and 1150 < have <= 1200 and f"{have} live" in run.reason and "5000" in run.reason
+    # conditionally: a champion above its threshold is not retrained
+    system.configure(min_feedback=100)
+    run = system.run(progress=False)
+    assert run.decision == NOT_RETRAINED and run.champion_metric > 0.7 and run.challenger is None
+    # a worse challenger (one shallow tree) is refused under `conditionally` and kept out of service
+    system.configure(min_feedback=100, retrain="always", num_trees=1, max_depth=1)
+    run = system.run(progress=False)
+    assert run.decision == KEPT and not run.deployed, run.reason
+    assert run.comparison.gain < 0.01 and "keeps serving" in run.reason
+    assert run.challenger.refused and not run.challenger.servable
+    assert run.challenger.metadata["learning"]["parent_model_id"] == first.model_id
+    assert ModelRepository(ws).latest(first.name).model_id != run.challenger.model_id
+    # its feedback is learnt from: the next window starts where this one ended (WML's `_training` mark)
+    assert system.run(progress=False).decision == TOO_LITTLE
+    health = requests.get(dep.health_url, timeout=5).json()
+    assert health["model_id"] == first.model_id == engine.get(dep.deployment_id).model_id
+    # a label outside the model's classes is named with its record; nothing is trained
+    dm = DataMart(ws.datamart_url)
+    sub = dm.subscription_for_deployment(dep.deployment_id)
+    table = feedback_table(sub)
+    row = dict(lab.load_training_data().iloc[0], Risk="Maybe", feedback_id="bad-label-1", timestamp=utcnow())
+    with dm.engine.begin() as conn:
+        conn.execute(table.insert(), [row])
+    before = len(ModelRepository(ws).list())
+    with pytest.raises(LearningError, match="bad-label-1.*Maybe"):
+        system.run(progress=False)
+    with dm.engine.begin() as conn:
+        conn.execute(table.delete().where(table.c.feedback_id == "bad-label-1"))
+    dm.close()
+    assert len(ModelRepository(ws).list()) == before
+
+
+def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(served) -> None:  # type: ignore[no-untyped-def]
+    ws, engine, dep, first, _ = served
+    _log_training_rows_as_feedback(ws, dep, 1200)  # the same records as the test before: stored once
+    command = [sys.executable, "-m", "openscale_lab", "--workspace", str(ws.root), "retrain",
+               "--deployment", dep.name, "--source", "live", "--min-feedback", "100", "--retrain", "always",
+               "--redeploy", "always", "--num-trees", "20", "--max-depth", "5", "--spark-master", "local[1]",
+               "--since", "2000-01-01T00:00"]  # the feedback learnt from already, again
+    models = ws.models_dir
+    known = {p.name for p in models.iterdir()}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if {p.name for p in models.iterdir()} - known:  # the challenger is being written: kill it there
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the retrain ended before it wrote its challenger"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    # the repository lists only whole models, the deployment serves what its folder names
+    repo = ModelRepository(ws)
+    for model in repo.list():
+        assert model.spark_path.is_dir() and (model.path / "evaluation_data.csv").is_file()
+    current = engine.start(dep)
+    health = requests.get(dep.health_url, timeout=5).json()
+    assert health["model_id"] == current.model_id
+    assert lab.score(current, lab.feed_sample(3))["values"]
+    # and the next retrain runs to the end
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["decision"] == DEPLOYED and summary["deployed"] is True
+    assert summary["feedback"]["records"] >= 100 and summary["challenger_version"] not in (None, "1")
+    health = requests.get(dep.health_url, timeout=5).json()
+    assert health["model_version"] == summary["serving_version"] == summary["challenger_version"]
+    lineage = repo.lineage(summary["challenger_model_id"])
+    assert lineage[-1].model_id == first.model_id and lineage[0].metadata["learning"]["decision"] == DEPLOYED
+    # rolled back from the command line, as a redeploy in reverse
+    back = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(ws.root), "deployment",
+                           "rollback", "--name", dep.name], capture_output=True, text=True, timeout=120)
+    assert back.returncode == 0, back.stderr
+    assert requests.get(dep.health_url, timeout=5).json()["model_id"] == current.model_id
