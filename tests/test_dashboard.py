@@ -562,3 +562,79 @@ def test_dashboard_in_headless_chromium(history, browser) -> None:  # type: igno
         shot("6-explained-by-id")
     finally:
         stop_dashboard(server)
+
+
+# -- redeployments ---------------------------------------------------------------------------------------
+def _versions(rows: list[dict[str, Any]], versions: list[str], minutes: list[int], request: str) -> None:
+    """Give hand-made payload records their scoring model version, time (minutes after T0) and request."""
+    from .helpers import T0
+
+    for row, version, minute in zip(rows, versions, minutes, strict=True):
+        row.update(model_version=version, scoring_timestamp=T0 + timedelta(minutes=minute), request_id=request,
+                   scoring_id=f"{request}-{minute}")
+
+
+def test_redeployments_are_where_the_scoring_version_changes_in_each_source(datamart) -> None:  # type: ignore[no-untyped-def]
+    from openscale_lab.dashboard.data import InsightsData
+    from openscale_lab.datamart.database import LIVE
+    from openscale_lab.datamart.tables import REPLAY_PREFIX
+
+    from .helpers import T0, make_subscription, payload_rows
+
+    sub = make_subscription(datamart)
+    idle = make_subscription(datamart, "dep2")
+    live, story = payload_rows(6, T0, timedelta(minutes=1)), payload_rows(5, T0, timedelta(minutes=1))
+    _versions(live, ["1", "1", "2", "2", "1", "1"], [0, 10, 20, 30, 40, 50], "live")  # redeployed, rolled back
+    _versions(story, ["1", "1", "1", "2", "2"], [5, 15, 25, 35, 45], f"{REPLAY_PREFIX}story")  # interleaved
+    datamart.store_payload(datamart.payload_table(sub), live + story)
+    datamart.store_payload(datamart.payload_table(idle), payload_rows(3, T0, timedelta(minutes=1)))
+    data = InsightsData(SimpleNamespace(datamart_url=datamart.url))  # type: ignore[arg-type]
+    try:
+        def found(source: str | None) -> list[tuple[datetime, str, str]]:
+            frame = data.redeployments(sub.subscription_id, source)
+            assert list(frame.columns) == ["time", "from_version", "to_version"]
+            return [(t.to_pydatetime(), a, b) for t, a, b in frame.itertuples(index=False)]
+
+        at = {m: T0 + timedelta(minutes=m) for m in (20, 35, 40)}
+        assert found(LIVE) == [(at[20], "1", "2"), (at[40], "2", "1")]  # the story's records left out
+        assert found(REPLAY_PREFIX) == [(at[35], "1", "2")]
+        # every record, as the dashboard reads them: each source in its own order, never a change between them
+        assert found(None) == [(at[20], "1", "2"), (at[35], "1", "2"), (at[40], "2", "1")]
+        assert len(data.redeployments(sub.subscription_id)) == 3  # every record is the default
+        none = data.redeployments(idle.subscription_id)  # one version throughout
+        assert none.empty and list(none.columns) == ["time", "from_version", "to_version"]
+    finally:
+        data.close()
+
+
+def test_time_charts_mark_each_redeployment_with_a_labelled_dashed_line() -> None:
+    import matplotlib.dates as mdates
+
+    from openscale_lab.dashboard import charts
+    from openscale_lab.dashboard.panels import SERIES
+    from openscale_lab.dashboard.tiles import deployment_tile
+
+    series = _hourly([1.0, 0.9, 0.97, 0.96, 0.8, 0.97])
+    times = [datetime(2026, 11, 20, 2, 30), datetime(2026, 11, 20, 4, 10), datetime(2026, 11, 21)]
+    redeployments = pd.DataFrame({"time": pd.to_datetime(times), "from_version": ["1", "2", "1"],
+                                  "to_version": ["2", "1", "2"]})
+    span = (datetime(2026, 11, 20, 0), datetime(2026, 11, 20, 6))  # the third is after it: not drawn
+    drift = next(s for s in SERIES if s.monitor == "drift")
+    for spec in (SERIES[0], drift):
+        fig = charts.timeseries(series, spec, [], pd.DataFrame(), span=span, redeployments=redeployments)
+        for ax in fig.axes:
+            marks = [line for line in ax.get_lines() if line.get_gid() == charts.REDEPLOYMENT]
+            assert [mdates.num2date(mdates.date2num(line.get_xdata()[0])).replace(tzinfo=None) for line in marks] \
+                == times[:2]
+            assert all(line.get_linestyle() == "--" for line in marks)
+            assert ax.get_xlim() == tuple(mdates.date2num(span))  # the span is kept
+        labels = [t for t in fig.axes[0].texts if t.get_gid() == charts.REDEPLOYMENT]
+        assert [t.get_text().strip() for t in labels] == ["v1 → v2", "v2 → v1"]
+        assert all(t.get_fontsize() < 8 for t in labels)
+        assert not any(t.get_gid() == charts.REDEPLOYMENT for ax in fig.axes[1:] for t in ax.texts)
+        assert charts.to_png(fig).startswith(b"\x89PNG")
+    plain = charts.timeseries(series, SERIES[0], [], pd.DataFrame())  # without: as before
+    assert not any(line.get_gid() == charts.REDEPLOYMENT for line in plain.axes[0].get_lines())
+    tile = deployment_tile({"deployment_name": DEPLOYMENT, "model": "model v2", "model_version": "2",
+                            "total_alerts": 0, "monitors": [], "alerts": {}, "latest": {}})
+    assert "data-model-version='2'" in tile and "Serving model v2" in tile

@@ -84,6 +84,7 @@ class InsightsDashboard:
         self.drift_listed = pd.DataFrame()
         self.last_explanation: dict[str, Any] | None = None
         self._chart_inputs: list[ChartInput] = []
+        self.redeployments = pd.DataFrame()  # of the open deployment, marked on its time charts
         self._quiet = False
         self._build()
         self.refresh()
@@ -203,11 +204,13 @@ class InsightsDashboard:
     def _load_charts(self) -> list[ChartInput]:
         """What the deployment's time charts show, read once: moving the hour only redraws them."""
         assert self.subscription_id is not None
+        self.redeployments = self.data.redeployments(self.subscription_id)
         return chart_inputs(self.data, self.subscription_id)
 
     def _draw_charts(self) -> None:
         span = (self.hours[0] - timedelta(hours=1), self.hours[-1]) if self.hours else None
-        show_pictures(self.charts, [charts.timeseries(series, spec, thresholds, alerts, self.hour, span)
+        show_pictures(self.charts, [charts.timeseries(series, spec, thresholds, alerts, self.hour, span,
+                                                      self.redeployments)
                                     for spec, series, thresholds, alerts in self._chart_inputs if not series.empty])
 
     def select_hour(self, hour: datetime | None) -> None:

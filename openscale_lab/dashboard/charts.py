@@ -7,6 +7,7 @@ from typing import Any
 import matplotlib.dates as mdates
 import matplotlib.ticker as ticker
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..monitors.explain import plot_lime
@@ -16,7 +17,8 @@ from .panels import LABELS, ChartSpec
 
 DPI = 90  # pixels per inch of the PNG charts
 COLORS = ["#1f6fb4", "#e67e22", "#2e8b57", "#8e44ad"]
-ALERT, NOT_EVALUATED = "#c0392b", "#7f8c8d"
+ALERT, NOT_EVALUATED, REDEPLOYED = "#c0392b", "#7f8c8d", "#555555"
+REDEPLOYMENT = "redeployment"  # the gid of a redeployment's line and label
 GROUP_COLORS = {"monitored": "#e67e22", "reference": "#1f6fb4"}
 # time charts: the same width and margins (inches), so that their time axes line up
 WIDTH_IN, LEFT_IN, RIGHT_IN, TOP_IN, BOTTOM_IN, PANEL_IN, GAP_IN = 9.0, 1.1, 0.2, 0.3, 0.45, 1.5, 0.3
@@ -58,13 +60,46 @@ def _alert_x(x: datetime, half: timedelta | None, span: tuple[datetime, datetime
     return x
 
 
+def mark_redeployments(axes: list[Axes], redeployments: pd.DataFrame | None,
+                       span: tuple[datetime, datetime] | None = None) -> None:
+    """A vertical dashed line on every axis at each redeployment's time, labelled "v1 → v2" at the top of the
+    first axis (inside it: the legend is above); labels of close redeployments are stepped down. With `span`,
+    only the redeployments within it."""
+    if redeployments is None or redeployments.empty:
+        return
+    shown = redeployments.assign(time=pd.to_datetime(redeployments["time"])).sort_values("time")
+    if span is not None:
+        shown = shown[(shown["time"] >= span[0]) & (shown["time"] <= span[1])]
+    for ax in axes:
+        for t in shown["time"]:
+            ax.axvline(t.to_pydatetime(), color=REDEPLOYED, ls="--", lw=0.9, alpha=0.8, gid=REDEPLOYMENT, zorder=1)
+    if shown.empty:
+        return
+    top = axes[0]
+    low, high = top.get_xlim()
+    width = (high - low) or 1.0
+    level, previous = 0, None
+    for row in shown.itertuples():
+        x = mdates.date2num(row.time.to_pydatetime())
+        level = (level + 1) % 3 if previous is not None and x - previous < 0.1 * width else 0
+        previous = x
+        right = (x - low) / width > 0.85  # near the right edge: written to the left of its line
+        top.text(row.time.to_pydatetime(), 0.97 - 0.16 * level, f" v{row.from_version} → v{row.to_version} ",
+                 transform=top.get_xaxis_transform(), ha="right" if right else "left", va="top", fontsize=6.5,
+                 color=REDEPLOYED, gid=REDEPLOYMENT, clip_on=True, zorder=4,
+                 bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.7})
+
+
 def timeseries(series: pd.DataFrame, spec: ChartSpec, thresholds: list[dict[str, Any]], alerts: pd.DataFrame,
-               selected: datetime | None = None, span: tuple[datetime, datetime] | None = None) -> Figure:
+               selected: datetime | None = None, span: tuple[datetime, datetime] | None = None,
+               redeployments: pd.DataFrame | None = None) -> Figure:
     """A monitor's metrics over time, one axis per panel of `spec`, with threshold lines (dashed), alerts (red
-    points), measurements not evaluated (grey crosses, the line broken there) and the selected hour.
+    points), measurements not evaluated (grey crosses, the line broken there), the selected hour and the
+    deployment's redeployments (vertical dashed lines labelled "v1 → v2").
 
     `series` is `InsightsData.series(..., not_evaluated=True)`; `span` fixes the time axis, so that every
-    chart of a deployment lines up with the others and with the hour slider under them.
+    chart of a deployment lines up with the others and with the hour slider under them; `redeployments` is
+    `InsightsData.redeployments(...)`.
     """
     n = len(spec.panels)
     fig = Figure(figsize=(WIDTH_IN, TOP_IN + BOTTOM_IN + PANEL_IN * n + GAP_IN * (n - 1)))
@@ -109,6 +144,7 @@ def timeseries(series: pd.DataFrame, spec: ChartSpec, thresholds: list[dict[str,
                       borderaxespad=0.1)
     if span is not None:
         axes[-1].set_xlim(span)
+    mark_redeployments(list(axes), redeployments, span)
     locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
     axes[-1].xaxis.set_major_locator(locator)
     axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))

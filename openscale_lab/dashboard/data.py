@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ..datamart.database import DataMart, Subscription
-from ..datamart.tables import biased_transactions, drift_transactions
+from ..datamart.database import DataMart, Subscription, of_source
+from ..datamart.tables import REPLAY_PREFIX, biased_transactions, drift_transactions
 from ..errors import LabError
 from ..monitors.base import MonitorContext, MonitorStore
 from ..monitors.business import BusinessApplications, BusinessError, BusinessKPIMonitor
@@ -26,6 +26,7 @@ TILE_MONITORS = ["fairness", "quality", "drift", "model_health"]  # what an over
 HEADLINE = {"fairness": None, "quality": "area_under_roc", "drift": "drift_magnitude",
             "model_health": "response_time_avg_ms"}
 KPI_MONITOR = BusinessKPIMonitor.name  # measured per day, shown on the business application's tile
+REDEPLOYMENT_COLUMNS = ["time", "from_version", "to_version"]
 
 
 class InsightsData:
@@ -69,7 +70,8 @@ class InsightsData:
                     latest[monitor] = {"time": rows["window_end"].iloc[-1], "metrics": rows["metrics"].iloc[-1],
                                        "thresholds": rows["thresholds"].iloc[-1]}
             tiles.append({"subscription_id": sub.subscription_id, "deployment_name": sub.deployment_name,
-                          "model": f"{sub.model_name} v{sub.model_version}", "latest": latest,
+                          "model": f"{sub.model_name} v{sub.model_version}", "model_version": sub.model_version,
+                          "latest": latest,
                           "monitors": list(dict.fromkeys(done["monitor"])) if not done.empty else [],
                           "alerts": alert_counts(alerts, "monitor"), "total_alerts": len(alerts)})
         return tiles
@@ -120,6 +122,27 @@ class InsightsData:
         out = done[["window_end", "measurement_id"]].assign(window_start=pd.to_datetime(done["window_start"]),
                                                              evaluated=evaluated[done.index])
         return pd.concat([out, values], axis=1).reset_index(drop=True)
+
+    def redeployments(self, subscription_id: str, source: str | None = None) -> pd.DataFrame:
+        """Where the model version scoring the deployment's records changed (a redeployment or a rollback),
+        oldest first: `time` (naive UTC), the scoring time of the first record the new version scored, then
+        `from_version` and `to_version`.
+
+        `source` as the data mart reads records: LIVE, a replay prefix, or None for every record, as the
+        dashboard's other reads (measurements, alerts, transactions) take them. Live records and the replayed
+        story's are each taken in their own order, so that their interleaving is never read as a change.
+        Computed in the database (LAG over the payload log), only the changes read back."""
+        table = self.datamart.payload_table(subscription_id)
+        ts, version = table.c.scoring_timestamp, table.c.model_version
+        story = table.c.request_id.startswith(REPLAY_PREFIX, autoescape=True)
+        scored = sa.select(ts.label("time"), version.label("to_version"), sa.func.lag(version).over(
+            partition_by=story, order_by=(ts, table.c.scoring_id)).label("from_version")).where(
+            *of_source(table.c.request_id, source)).subquery()
+        query = (sa.select(scored.c.time, scored.c.from_version, scored.c.to_version)
+                 .where(scored.c.from_version != scored.c.to_version).order_by(scored.c.time, scored.c.to_version))
+        with self.datamart.engine.connect() as conn:
+            frame = pd.read_sql(query, conn, parse_dates=["time"])
+        return frame[REDEPLOYMENT_COLUMNS].astype({"from_version": str, "to_version": str})
 
     def thresholds(self, subscription_id: str, monitor: str) -> list[dict[str, Any]]:
         done = self.measurements(subscription_id, monitor)

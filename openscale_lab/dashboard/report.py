@@ -82,9 +82,11 @@ def write_report(workspace: Workspace, path: str | Path, hour: datetime | None =
             selected = hour or (lowest[0] if lowest else None)
             hours = data.hours(sub_id)
             span = (hours[0] - timedelta(hours=1), hours[-1]) if hours else None
+            redeployments = data.redeployments(sub_id)
             for spec, series, thresholds, alerts in chart_inputs(data, sub_id):
                 if not series.empty:
-                    parts.append(_img(charts.timeseries(series, spec, thresholds, alerts, selected, span), spec.title))
+                    parts.append(_img(charts.timeseries(series, spec, thresholds, alerts, selected, span,
+                                                        redeployments), spec.title))
             alerts = data.alerts(sub_id)
             if not alerts.empty:
                 by_monitor = alert_counts(alerts, "monitor")

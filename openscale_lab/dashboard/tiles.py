@@ -44,6 +44,12 @@ def alerts_html(count: int) -> str:
             f"alert{'s' if count > 1 else ''}</span>")
 
 
+def serving_html(tile: dict[str, Any]) -> str:
+    """The model a deployment serves now, with its version (a redeployment or a rollback changes it)."""
+    version = html.escape(str(tile.get("model_version", "")))
+    return f"<p class='osl-serving' data-model-version='{version}'>Serving {html.escape(tile['model'])}</p>"
+
+
 def deployment_tile(tile: dict[str, Any]) -> str:
     """A deployment: each monitor's latest value and its alert count, then the total."""
     rows = []
@@ -59,7 +65,7 @@ def deployment_tile(tile: dict[str, Any]) -> str:
                     f"<td {CELL}>{alerts_html(tile['alerts'].get(monitor, 0))}</td></tr>")
     note = NO_HISTORY if not tile["latest"] else ""
     return (f"<div class='osl-tile'><h3>{html.escape(tile['deployment_name'])}</h3>"
-            f"<p>{html.escape(tile['model'])}</p><table class='osl-monitors' {TABLE}>{''.join(rows)}</table>"
+            f"{serving_html(tile)}<table class='osl-monitors' {TABLE}>{''.join(rows)}</table>"
             f"<p><b>alerts</b>: <span class='osl-total-alerts'>{tile['total_alerts']}</span> in all</p>{note}</div>")
 
 
