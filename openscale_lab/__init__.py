@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
                      "BusinessApplications", "ExplanationService", "plot_lime", "plot_hourly"], "monitors"),
     "run_monitors": "monitors.report",
     # continuous learning
-    **dict.fromkeys(["LearningSystem", "LearningConfig", "LearningRun"], "learning"),
+    **dict.fromkeys(["LearningSystem", "LearningConfig", "LearningRun", "plot_quality_recovery"], "learning"),
     # history and Insights
     **dict.fromkeys(["HistoryReplay", "Scenario", "plot_history_traffic"], "history"),
     **dict.fromkeys(["InsightsDashboard", "InsightsData", "write_report", "dashboard_served"], "dashboard"),
@@ -63,8 +63,8 @@ __all__ = [
     "deploy_model", "ensure_deployment", "ensure_model", "feed_sample", "get_spark", "java_version",
     "load_feedback_data", "load_scoring_feed", "load_training_data", "load_training_data_spark", "open_workspace",
     "payload_distribution", "plot_distribution", "plot_feature_importances", "plot_history_traffic", "plot_hourly",
-    "plot_lime", "plot_scored_probabilities", "provision", "publish_model", "read_records", "record",
-    "remove_earlier", "reply_frame", "run_lab", "run_monitors", "run_notebook", "sample_payload", "score",
+    "plot_lime", "plot_quality_recovery", "plot_scored_probabilities", "provision", "publish_model", "read_records",
+    "record", "remove_earlier", "reply_frame", "run_lab", "run_monitors", "run_notebook", "sample_payload", "score",
     "score_in_batches", "split_training_data", "stop_lab", "train_model", "write_report",
 ]
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from openscale_lab.learning import LearningConfig, LearningSystem
 from openscale_lab.learning.system import DEPLOYED, KEPT, NOT_RETRAINED, TOO_LITTLE
 from openscale_lab.models.repository import ModelRepository
 from openscale_lab.models.scorer import CompiledPipeline
+from openscale_lab.notebook_runner import notebooks_dir, read_records, run_notebook
 from openscale_lab.tutorial import FEATURE_COLUMNS
 
 from .helpers import copy_deployment
@@ -205,7 +207,7 @@ def test_learning_system_refusals_leave_the_champion_serving(served) -> None:  #
     assert len(ModelRepository(ws).list()) == before
 
 
-def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(served) -> None:  # type: ignore[no-untyped-def]
+def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(served, spark) -> None:  # type: ignore[no-untyped-def]
     ws, engine, dep, first, _ = served
     _log_training_rows_as_feedback(ws, dep, 1200)  # the same records as the test before: stored once
     command = [sys.executable, "-m", "openscale_lab", "--workspace", str(ws.root), "retrain",
@@ -231,18 +233,83 @@ def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(serv
     health = requests.get(dep.health_url, timeout=5).json()
     assert health["model_id"] == current.model_id
     assert lab.score(current, lab.feed_sample(3))["values"]
-    # and the next retrain runs to the end
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # and the next iteration runs to the end (in this process: Spark is up already)
+    system = LearningSystem(ws, dep)
+    assert system.config.retrain == "always"  # the command stored its settings before it was killed
+    run = system.run(since=datetime(2000, 1, 1), spark=spark, progress=False)
+    assert run.decision == DEPLOYED and run.deployed and run.window.summary()["records"] >= 100
+    assert run.challenger.version not in ("1", current.model_version)
+    health = requests.get(dep.health_url, timeout=5).json()
+    assert health["model_version"] == run.serving_version == run.challenger.version
+    lineage = repo.lineage(run.challenger.model_id)
+    assert lineage[-1].model_id == first.model_id and lineage[0].metadata["learning"]["decision"] == DEPLOYED
+    assert [h["action"] for h in engine.get(dep.deployment_id).history][-1] == "redeploy"
+    # the command's JSON summary: an iteration that does not retrain needs no Spark
+    done = subprocess.run([*command[:command.index("--retrain")], "--retrain", "never", "--since", "2000-01-01"],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
-    assert summary["decision"] == DEPLOYED and summary["deployed"] is True
-    assert summary["feedback"]["records"] >= 100 and summary["challenger_version"] not in (None, "1")
-    health = requests.get(dep.health_url, timeout=5).json()
-    assert health["model_version"] == summary["serving_version"] == summary["challenger_version"]
-    lineage = repo.lineage(summary["challenger_model_id"])
-    assert lineage[-1].model_id == first.model_id and lineage[0].metadata["learning"]["decision"] == DEPLOYED
+    assert summary["decision"] == NOT_RETRAINED and summary["serving_version"] == run.challenger.version
+    assert summary["feedback"]["records"] >= 100 and 0 < summary["champion_metric_on_window"] <= 1
     # rolled back from the command line, as a redeploy in reverse
     back = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(ws.root), "deployment",
                            "rollback", "--name", dep.name], capture_output=True, text=True, timeout=120)
-    assert back.returncode == 0, back.stderr
+    assert back.returncode == 0 and f"now serving model v{current.model_version}" in back.stdout, back.stderr
     assert requests.get(dep.health_url, timeout=5).json()["model_id"] == current.model_id
+
+
+@pytest.mark.notebooks
+def test_notebook_06_alone_closes_the_loop(suite_root: Path, tmp_path: Path) -> None:
+    """In a fresh workspace: the model, the week and its concept drift, then the learning system."""
+    from openscale_lab.dashboard.data import InsightsData
+    from openscale_lab.datamart.tables import REPLAY_PREFIX
+
+    path = suite_root / "notebook-06-workspace"
+    executed = run_notebook(notebooks_dir() / "06_continuous_learning.ipynb", tmp_path, {"WORKSPACE": str(path)})
+    rec = read_records(executed)
+    try:
+        ws = lab.Workspace.open(path)
+        # the challenger beat the champion on the held-out post-drift feedback and was deployed in place
+        assert rec["decision"] == DEPLOYED and rec["champion_version"] == "1"
+        assert rec["serving_version"] == rec["challenger_version"] == "2"
+        auc = rec["holdout_auc"]
+        assert auc["challenger"] > auc["champion"] + 0.05, auc
+        window = rec["feedback_window"]
+        assert window["source"] == "story" and window["records"] >= 1000
+        assert window["holdout_records"] == round(window["records"] * 0.25)
+        assert window["train_records"] + window["holdout_records"] == window["records"]
+        assert window["last_arrival"] < rec["redeployed_at"]  # only labels that had arrived
+        # the week's quality after the redeployment is back above 0.7
+        assert rec["quality_before_median"] < 0.75 < rec["quality_after_median"]
+        assert rec["quality_after_min"] > 0.7 and rec["quality_after_hours"] >= 24
+        assert rec["quality_alerts_after"] < rec["quality_alerts_before"]
+        # every story record scored after the redeployment carries the challenger's version, and before it v1
+        assert set(rec["payload_versions"]) == {"before:v1", "after:v2"}
+        # same deployment and URL; lineage in the repository and the deployment's history
+        dep = MLEngine(ws).get(rec["deployment_id"])
+        assert dep.scoring_url == rec["scoring_url"] and dep.model_version == "2"
+        assert [h["action"] for h in dep.history] == ["deploy", "redeploy"]
+        model = ModelRepository(ws).get(rec["challenger_model_id"])
+        learning = model.metadata["learning"]
+        assert model.metadata["parent_model_id"] == dep.history[0]["model_id"] and learning["decision"] == DEPLOYED
+        assert learning["feedback"]["records"] == window["records"] and learning["comparison"]["gain"] > 0.05
+        assert [r["type"] for r in model.metadata["training_data_references"]] == ["datamart_feedback"]
+        assert len(model.metadata["evaluation_rows"]) == window["holdout_records"]
+        # the dashboard marks the redeployment on the story's time series
+        insights = InsightsData(ws)
+        try:
+            marks = insights.redeployments(dep_subscription(ws, dep), REPLAY_PREFIX)
+        finally:
+            insights.close()
+        assert marks[["from_version", "to_version"]].values.tolist() == [["1", "2"]]
+        assert datetime.fromisoformat(rec["redeployed_at"]) <= marks["time"].iloc[0].to_pydatetime()
+    finally:
+        lab.stop_lab(path)
+
+
+def dep_subscription(ws: lab.Workspace, dep) -> str:  # type: ignore[no-untyped-def]
+    dm = DataMart(ws.datamart_url)
+    try:
+        return dm.subscription_for_deployment(dep.deployment_id).subscription_id
+    finally:
+        dm.close()
