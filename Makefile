@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUTPUT ?= output
 WORKSPACE ?= $(CURDIR)/workspace
 
-.PHONY: browser setup lab test test-quick bench bench-monitors bench-history dashboard scheduler deployment-start deployment-stop clean
+.PHONY: browser setup lab test test-quick bench bench-monitors bench-history bench-learning dashboard scheduler deployment-start deployment-stop clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,9 @@ bench-monitors: setup
 
 bench-history: setup
 	$(BIN)/python benchmarks/bench_history.py
+
+bench-learning: setup
+	$(BIN)/python benchmarks/bench_learning.py
 
 dashboard: setup
 	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" dashboard

@@ -135,10 +135,11 @@ def deploy_model(ws: Workspace, model: StoredModel, spark: SparkSession, name: s
 
 def ensure_model(ws: Workspace, spark: SparkSession | None = None, name: str = MODEL_NAME,
                  seed: int = SPLIT_SEED) -> StoredModel:
-    """The latest stored model of this name, trained and published first if there is none."""
-    existing = ModelRepository(ws).latest(name)
-    if existing is not None:
-        return existing
+    """The latest model of this name trained from the training data (not a challenger of the learning system),
+    trained and published first if there is none."""
+    trained = [m for m in ModelRepository(ws).find(name) if not m.metadata.get("learning")]
+    if trained:
+        return trained[-1]
     return publish_model(ws, train_model(spark or get_spark(), seed=seed), name)
 
 

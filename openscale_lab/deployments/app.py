@@ -95,13 +95,18 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
+def has_secret(request: Request, secret: str) -> bool:
+    """Whether the request carries the deployment's secret (compared in constant time)."""
+    sent = request.headers.get(REPLAY_SECRET_HEADER, "")
+    return bool(secret and sent and hmac.compare_digest(sent.encode(), secret.encode()))
+
+
 def replay_time(request: Request, secret: str) -> datetime | None:
     """The time a replayed record is logged at (naive UTC), or None for now; refused without the secret."""
     given = request.headers.get(REPLAY_HEADER)
     if given is None:
         return None
-    sent = request.headers.get(REPLAY_SECRET_HEADER, "")
-    if not secret or not sent or not hmac.compare_digest(sent.encode(), secret.encode()):
+    if not has_secret(request, secret):
         raise ScoringInputError(f"header {REPLAY_HEADER} is only honoured with the deployment's replay secret "
                                 f"({REPLAY_SECRET_HEADER}); send the request without it to score now", status=403)
     try:
@@ -200,9 +205,8 @@ def create_app(deployment_dir: Path) -> FastAPI:
         """Serve the model the deployment's folder now names (after a redeploy or a rollback): its verified
         scorer is loaded beside the one serving, then swapped in whole. Only the deployment's owner may ask
         (the secret the replay uses, kept owner-only in the deployment's folder)."""
-        sent = request.headers.get(REPLAY_SECRET_HEADER, "")
-        if not secret or not sent or not hmac.compare_digest(sent.encode(), secret.encode()):
-            return refuse(ScoringInputError("switching the served model needs the deployment's secret", status=403))
+        if not has_secret(request, secret):  # not a scoring request: model health does not count it
+            return _error(403, "switching the served model needs the deployment's secret")
         try:
             new = await run_in_threadpool(Served.load, deployment_dir)
         except LabError as exc:  # an unverified scorer never serves: the current model stays
@@ -228,14 +232,16 @@ def create_app(deployment_dir: Path) -> FastAPI:
               responses=responses(SCORING_REPLY, [400, 403, 413, 415, 422, 503]))
     async def predictions(request: Request) -> Response:
         t0 = time.perf_counter()
-        now_serving = serving["now"]  # this request scores and logs with one model version, whatever happens
+        # one model version scores and logs this request, whatever happens; its time is taken in the same step,
+        # so records of an older version never carry a later time than the first of a newer one
+        now_serving, received = serving["now"], utcnow()
         try:
             replayed_at = replay_time(request, secret)
             fields, rows, results = await read_and_score(request, now_serving)
         except ScoringInputError as exc:
             return refuse(exc)
         request_id = uuid.uuid4().hex
-        now = utcnow() if replayed_at is None else replayed_at
+        now = received if replayed_at is None else replayed_at
         if replayed_at is not None:  # history replay: the record is logged at the time it is replayed for
             request_id = f"{REPLAY_PREFIX}{request_id}"
         elapsed_ms = (time.perf_counter() - t0) * 1000.0

@@ -177,6 +177,9 @@ class MLEngine:
         whole: no request is refused or lost, and each payload record carries the version that scored it.
         """
         dep = self.get(_id_of(deployment))
+        if model.name != dep.config["model"]["name"]:
+            raise DeploymentError(f"model {model.name!r} is not a version of {dep.config['model']['name']!r}, which "
+                                  f"deployment {dep.name!r} serves: deploy it as a new deployment")
         if fields_of(model.metadata) != fields_of(dep.config["model"]):
             raise DeploymentError(f"model {model.name} v{model.version} cannot replace v{dep.model_version} in "
                                   f"place: its input fields or labels differ (deploy it as a new deployment)")
@@ -204,21 +207,37 @@ class MLEngine:
 
     def _switch(self, dep: Deployment, served: dict[str, Any], action: str,
                 note: dict[str, Any] | None) -> Deployment:
-        """Name the model in the deployment's folder, then have a running server swap to it. Interrupted after
-        the folder changed, the next `start` finishes the swap; a server that refuses it leaves the folder as
-        it was."""
+        """Name the model in the deployment's folder and its subscription, then have a running server swap to
+        it. Interrupted after the folder changed, the next `start` finishes the swap; a server that refuses it
+        leaves folder and subscription as they were."""
         load_verified_scorer(dep.path, dict(dep.config, model=served))  # never name a scorer that cannot serve
         history = dep.history or [_entry(dep.config["model"], "deploy", dep.config["created_at"], None)]
         config = dict(dep.config, model=served, history=[*history, _entry(served, action, utcnow().isoformat(), note)])
         write_json_atomic(dep.path / DEPLOYMENT_FILE, config)
+        self._name_in_subscription(dep.deployment_id, served)
         switched = self.get(dep.deployment_id)
         if self.pid(switched) is not None:
             try:
                 self._tell_server(switched)
             except DeploymentError:
+                if self.served_model(switched, timeout=5.0) == switched.model_id:
+                    return switched  # the reply was lost, the switch was not
                 write_json_atomic(dep.path / DEPLOYMENT_FILE, dep.config)
+                self._name_in_subscription(dep.deployment_id, dep.config["model"])
                 raise
         return switched
+
+    def _name_in_subscription(self, deployment_id: str, served: dict[str, Any]) -> None:
+        """The subscription names the model served (the server does it too as it swaps or starts): monitors
+        opened from now on read that model's metadata, whether or not a server runs."""
+        datamart = DataMart(self.workspace.datamart_url)
+        try:
+            sub = datamart.subscription_for_deployment(deployment_id)
+            if sub is not None:
+                datamart.update_subscription(sub.subscription_id, model_id=served["model_id"],
+                                             model_version=served["version"])
+        finally:
+            datamart.close()
 
     def _tell_server(self, dep: Deployment, timeout: float = 30.0) -> None:
         """Have the running server serve the model its folder names."""

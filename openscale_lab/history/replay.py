@@ -19,7 +19,9 @@ from ..datamart.database import of_source
 from ..datamart.feedback import feedback_table
 from ..datamart.tables import REPLAY_PREFIX, delete_measurements, measurements
 from ..deployments.artifacts import REPLAY_HEADER, REPLAY_SECRET_HEADER, Deployment, replay_secret
-from ..errors import LabError
+from ..deployments.engine import MLEngine
+from ..errors import LabError, ModelRepositoryError
+from ..models.repository import ModelRepository
 from ..monitors.business import BusinessApplications
 from ..monitors.monitoring import Monitoring
 from ..monitors.results import Measurement
@@ -113,6 +115,16 @@ class HistoryReplay:
         end = naive_utc(end, "end", LabError).replace(minute=0, second=0, microsecond=0)
         return end - timedelta(hours=round(days * 24)), end
 
+    def _world_data(self) -> dict[str, Any]:
+        """The training data of the model the deployment was first deployed with: the world's labelling model
+        learns it, whichever model serves now (a retrained one learnt from the story's own feedback)."""
+        history = MLEngine(self.ctx.workspace).get(self.deployment.deployment_id).history
+        first = history[0]["model_id"] if history else self.ctx.subscription.model_id
+        try:
+            return dict(ModelRepository(self.ctx.workspace).get(first).metadata["training_data_reference"])
+        except ModelRepositoryError:  # removed from the repository since: the serving model's data
+            return dict(self.ctx.model_metadata["training_data_reference"])
+
     def stored(self) -> StoredWeek | None:
         """The week this deployment's story was last replayed for (None if there is none, or one made before
         stories were kept apart from live records)."""
@@ -167,7 +179,7 @@ class HistoryReplay:
         start, end = self.window(scenario.days, end)
         self.clear()
         self._enable_monitors()
-        world_data = self.ctx.model_metadata["training_data_reference"]
+        world_data = self._world_data()
         summary = self._replay(scenario, seed, start, end, 0, world_data, progress)
         history = dict(self.ctx.workspace.config.get("history", {}))
         history[self.ctx.subscription.subscription_id] = {
@@ -193,7 +205,7 @@ class HistoryReplay:
                            f"before {end.isoformat()}")
         self._clear_from(at)
         summary = self._replay(week.scenario, week.seed, start, end, int((at - start).total_seconds() // 3600),
-                               week.world_data or self.ctx.model_metadata["training_data_reference"], progress)
+                               week.world_data or self._world_data(), progress)
         history = dict(self.ctx.workspace.config.get("history", {}))
         sub_id = self.ctx.subscription.subscription_id
         history[sub_id] = dict(history[sub_id], replayed_from=at.isoformat())

@@ -103,7 +103,9 @@ class Comparison:
         if threshold is not None:
             bars.axhline(threshold, color="#c0392b", ls="--", lw=1, label=f"threshold {threshold:g}")
         bars.set_xticks(x, frame.index, rotation=40, ha="right", fontsize=7)
-        bars.set_ylim(0, max(1.05, float(np.nanmax(frame[["champion", "challenger"]].to_numpy())) * 1.05))
+        values = frame[["champion", "challenger"]].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]  # a disparate impact with no favourable reference outcome is infinite
+        bars.set_ylim(0, max(1.05, float(finite.max()) * 1.05 if finite.size else 1.05))
         bars.set_ylabel("value on held-out feedback")
         bars.set_title(f"Champion vs challenger on {self.records} held-out feedback records", fontsize=10)
         bars.legend(fontsize=7)

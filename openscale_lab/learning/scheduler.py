@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from ..core.clock import utcnow
-from ..errors import LabError
 from ..monitors.results import Measurement
 from ..monitors.scheduler import Scheduler
 from ..workspace import Workspace
@@ -40,8 +39,12 @@ class LearningScheduler(Scheduler):
             system = LearningSystem(self.workspace, sub.deployment_id)
             if not system.is_configured:
                 return
+            if system.config.source != "live":  # a live alert: the live feedback, never a replayed story's
+                LOG.warning("learning system of %s reads the %s feedback: a live quality alert does not run it",
+                            sub.deployment_name, system.config.source)
+                return
             run = system.run(until=now, progress=False)
-        except LabError as exc:
+        except Exception as exc:  # the monitors go on whatever happened to the learning system
             LOG.warning("learning system of %s did not run: %s", sub.deployment_name, exc)
             return
         self.runs.append(run)

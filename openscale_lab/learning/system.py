@@ -21,7 +21,7 @@ from ..datamart.database import DataMart
 from ..datamart.feedback import FeedbackLog, feedback_table
 from ..deployments.artifacts import Deployment, load_verified_scorer
 from ..deployments.engine import MLEngine
-from ..errors import LearningError
+from ..errors import LabError, LearningError
 from ..models.repository import ModelRepository, StoredModel
 from ..models.scorer import CompiledPipeline
 from ..models.training import build_pipeline
@@ -194,8 +194,7 @@ class LearningSystem:
         """(retrain?, why, the champion's metric on the whole window's feedback) by the `retrain` setting:
         conditionally, when that metric is below `threshold` (WML: the model's quality below its threshold)."""
         config, dep = self.config, self.deployment
-        if window.records.empty:
-            raise LearningError("the window holds no feedback to evaluate the champion on")
+        window.check_both_labels(window.records, "the window's feedback")
         positive, _ = self._monitor_settings()
         champion = score_feedback("champion", dep.model_version, load_verified_scorer(dep.path, dep.config),
                                   window.records, dep.config["model"]["label_column"], positive, None)
@@ -211,6 +210,9 @@ class LearningSystem:
     def train(self, spark: SparkSession, window: FeedbackWindow) -> PipelineModel:
         """The challenger: notebook 01's pipeline fitted on `training_frame` (the configured training data)."""
         config = self.config
+        if len(window.records) < config.min_feedback:
+            raise LearningError(f"{len(window.records)} feedback records in the window, fewer than min_feedback = "
+                                f"{config.min_feedback}: no challenger is trained")
         pipeline = build_pipeline(list(self.champion().metadata["labels"]), config.num_trees, config.max_depth,
                                   config.seed)
         return pipeline.fit(self.training_frame(spark, window))
@@ -218,8 +220,7 @@ class LearningSystem:
     def evaluate(self, challenger: PipelineModel, window: FeedbackWindow) -> tuple[StoredModel, Comparison]:
         """Store the challenger in the repository (lineage: parent, feedback window, training data) and compare
         it with the champion on the window's held-out feedback."""
-        if window.holdout.empty:
-            raise LearningError("the window holds no held-out feedback to compare the models on")
+        window.check_both_labels(window.holdout, "the held-out feedback")
         champion, dep, config = self.champion(), self.deployment, self.config
         meta = champion.metadata
         columns = [*meta["feature_columns"], meta["label_column"]]
@@ -243,9 +244,6 @@ class LearningSystem:
             evaluation_rows=list(range(len(base), len(built_from))))
         stored = self.repository.store(challenger, metadata, window.holdout[columns].rename(columns=str),
                                        training_data=built_from)
-        # this feedback is learnt from: the next window starts after it (WML marks such records `_training`)
-        trained = {**self._state().get("trained_until", {}), config.source: window.end.isoformat()}
-        self._save_state(trained_until=trained)
         comparison = self.compare(stored, window)
         auc = comparison.challenger.metrics["area_under_roc"]
         self.repository.update(stored.model_id, evaluation={
@@ -286,35 +284,42 @@ class LearningSystem:
     def apply(self, challenger: StoredModel, decision: str, reason: str, spark: SparkSession) -> Deployment:
         """Carry out a decision: deploy the challenger in place (then rebuild the drift model and data
         constraints for it), or record why it was kept out."""
+        learning = challenger.metadata.get("learning") or {}
         if decision != DEPLOYED:
             self.repository.mark(challenger.model_id, decision=decision, reason=reason, refused=decision == KEPT)
+            self._learnt_from(learning)
             return self.deployment
-        self.repository.mark(challenger.model_id, decision="deploying", reason=reason, approved=True)
-        learning = challenger.metadata.get("learning") or {}
-        dep = self.engine.redeploy(self.deployment, challenger, spark, note={
-            "learning": True, "parent_version": learning.get("parent_version"),
-            "feedback_records": learning.get("feedback_records"), "feedback": learning.get("feedback")})
-        self.repository.mark(challenger.model_id, decision=DEPLOYED, deployed_at=utcnow().isoformat())
+        try:
+            dep = self.engine.redeploy(self.deployment, challenger, spark, note={
+                "learning": True, "parent_version": learning.get("parent_version"),
+                "feedback_records": learning.get("feedback_records"), "feedback": learning.get("feedback")})
+        except LabError as exc:  # e.g. the compiled scorer disagrees with Spark: the champion keeps serving
+            self.repository.mark(challenger.model_id, decision="redeploy failed", reason=f"{reason}; {exc}",
+                                 refused=True)
+            raise
+        self.repository.mark(challenger.model_id, decision=DEPLOYED, reason=reason, approved=True,
+                             deployed_at=utcnow().isoformat())
+        self._learnt_from(learning)
         self.refresh_monitors()
         return dep
 
+    def _learnt_from(self, learning: dict[str, Any]) -> None:
+        """The challenger's feedback is learnt from, whatever was decided: the next window starts after it
+        (WML marks such records `_training`)."""
+        source, end = (learning.get("feedback") or {}).get("source"), (learning.get("feedback") or {}).get("end")
+        if source and end:
+            self._save_state(trained_until={**self._state().get("trained_until", {}), source: end})
+
     def refresh_monitors(self) -> list[str]:
         """Rebuild what the monitors learnt from the served model: the drift model and the data constraints
-        (retrained with the stored settings and schedule). Explanations are made by the served scorer each time
-        monitoring opens; quality, fairness and every other configuration carry over unchanged."""
+        (with the stored settings and schedule; a drift run would rebuild them by itself, this does it now).
+        Explanations are made by the served scorer each time monitoring opens; quality, fairness and every
+        other configuration carry over unchanged."""
         monitoring = Monitoring.for_deployment(self.workspace, self.deployment)
         try:
-            sub_id = monitoring.subscription.subscription_id
-            found = {i["monitor"]: i for i in monitoring.ctx.store.instances(sub_id)}
-            if "drift" not in found:
+            if "drift" not in monitoring.enabled():
                 return []
-            cfg, hours = found["drift"]["config"], float(found["drift"]["schedule_hours"])
-            monitoring.drift.enable(
-                threshold=cfg["threshold"], data_drift_threshold=cfg["data_drift_threshold"],
-                output_drift_threshold=cfg["output_drift_threshold"],
-                feature_drift_threshold=cfg["feature_drift_threshold"], min_records=cfg["min_records"],
-                window_hours=cfg["window_hours"], schedule_hours=hours,
-                favourable_class=cfg.get("favourable_class") or None, reach_back=bool(cfg.get("reach_back")))
+            monitoring.drift.rebuild()
             return ["drift model", "data constraints"]
         finally:
             monitoring.close()

@@ -26,6 +26,7 @@ class FeedbackWindow:
     records: pd.DataFrame
     train: pd.DataFrame
     holdout: pd.DataFrame
+    label_column: str
 
     @classmethod
     def read(cls, feedback: FeedbackLog, start: datetime | None, end: datetime, source: str, record_source: str,
@@ -42,7 +43,15 @@ class FeedbackWindow:
         order = np.random.default_rng(seed).permutation(len(records))
         held = int(round(len(records) * holdout))
         return cls(start=start, end=end, source=source, records=records,
-                   train=records.iloc[np.sort(order[held:])], holdout=records.iloc[np.sort(order[:held])])
+                   train=records.iloc[np.sort(order[held:])], holdout=records.iloc[np.sort(order[:held])],
+                   label_column=label_column)
+
+    def check_both_labels(self, part: pd.DataFrame, what: str) -> None:
+        """Area under ROC needs records of both classes: LearningError naming what is missing."""
+        found = sorted(set(part[self.label_column])) if len(part) else []
+        if len(found) < 2:
+            raise LearningError(f"{what} holds {len(part)} record(s) of {found or 'no'} class(es) only: comparing "
+                                "models needs labels of both classes (log more feedback, or widen the window)")
 
     @property
     def first_arrival(self) -> datetime | None:

@@ -62,6 +62,7 @@ class DriftConfig(MonitorConfig):
     training_records: int = 0
     favourable_class: str = ""
     constraints: dict[str, Any] = field(default_factory=dict)
+    model_id: str = ""  # the model the drift model learnt to judge; another one serving means a rebuild
 
 
 @dataclass
@@ -148,6 +149,11 @@ class DriftDetails(Details):
         return ax
 
 
+# the stored settings `enable` takes again on a rebuild (the others are learnt from the training data)
+ENABLE_SETTINGS = ("threshold", "data_drift_threshold", "output_drift_threshold", "feature_drift_threshold",
+                   "min_records", "window_hours", "favourable_class", "reach_back")
+
+
 class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
     """`enable()` learns from the training data (seconds); `run()` measures the window's drift."""
 
@@ -194,8 +200,27 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
                              window_hours=window_hours, base_accuracy=model.base_accuracy,
                              base_accuracy_rows=len(held_out), model_path=str(self.model_path),
                              training_records=len(data), favourable_class=labels[fav],
-                             constraints=constraints.to_dict(), reach_back=bool(reach_back))
+                             constraints=constraints.to_dict(), reach_back=bool(reach_back),
+                             model_id=sub.model_id)
         return self._store_config(config, schedule_hours)
+
+    def rebuild(self) -> DriftConfig:
+        """Learn the drift model, the data constraints and the training distributions again, for the model the
+        subscription serves now, with the stored settings and schedule (after a redeploy or a rollback)."""
+        config = self.config()
+        sub_id = self.ctx.subscription.subscription_id
+        found = [i for i in self.ctx.store.instances(sub_id) if i["monitor"] == self.name]
+        settings = {name: getattr(config, name) for name in ENABLE_SETTINGS}
+        settings["favourable_class"] = settings["favourable_class"] or None
+        return self.enable(**settings, schedule_hours=float(found[0]["schedule_hours"]) if found else None)
+
+    def run(self, start: datetime | None = None, end: datetime | None = None, *,
+            replace: bool = False) -> Measurement:
+        """As every monitor's `run`; first rebuilt if another model serves than the one it was built for."""
+        stored = self.ctx.store.config(self.ctx.subscription.subscription_id, self.name)
+        if stored and stored.get("model_id") and stored["model_id"] != self.ctx.subscription.model_id:
+            self.rebuild()
+        return super().run(start, end, replace=replace)
 
     def _held_out_rows(self, n: int) -> np.ndarray:
         """The training rows the deployed model was evaluated on (all rows for a model that did not record

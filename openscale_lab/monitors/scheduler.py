@@ -65,8 +65,11 @@ class Scheduler:
         self._monitoring[monitoring.subscription.subscription_id] = monitoring
 
     def monitoring(self, subscription_id: str) -> Monitoring:
-        if subscription_id not in self._monitoring:
-            sub = self.datamart.get_subscription(subscription_id)
+        """The subscription's monitors, opened again when its deployment has changed model since (a redeploy
+        or a rollback, by this process or another): they score with the model that serves."""
+        sub = self.datamart.get_subscription(subscription_id)
+        cached = self._monitoring.get(subscription_id)
+        if cached is None or cached.subscription.model_id != sub.model_id:
             self._monitoring[subscription_id] = Monitoring(self.workspace, self.datamart, sub)
         return self._monitoring[subscription_id]
 
