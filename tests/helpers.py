@@ -10,6 +10,8 @@ from openscale_lab.datamart.database import DataMart, Subscription
 from openscale_lab.tutorial import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, SAMPLE_APPLICANTS
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from openscale_lab.deployments.artifacts import Deployment
@@ -98,3 +100,27 @@ def insert_payload(mon: Monitoring, frame: pd.DataFrame, start: datetime, labels
         records.append(rec)
     mon.ctx.datamart.store_payload(mon.ctx.datamart.payload_table(mon.subscription), records)
     return ids
+
+
+def copy_workspace(workspace: Workspace, target: Path) -> Workspace:
+    """A copy of a workspace with a SQLite data mart (a consistent snapshot, taken while its servers run): its
+    data mart, models, deployments (each on a free port of its own, not started) and monitors' files."""
+    import sqlite3
+
+    from openscale_lab.core.jsonfile import read_json, write_json_atomic
+    from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, LOG_FILE, PID_FILE
+    from openscale_lab.deployments.engine import free_port
+    from openscale_lab.workspace import Workspace as Opened
+
+    database = workspace.datamart_url.removeprefix("sqlite:///")
+    shutil.copytree(workspace.root, target, ignore=shutil.ignore_patterns(
+        PID_FILE, LOG_FILE, "datamart.sqlite*"))
+    copy = Opened(target)
+    with sqlite3.connect(database) as source, sqlite3.connect(target / "datamart.sqlite") as dest:
+        source.backup(dest)
+    write_json_atomic(copy.config_path, dict(copy.config, datamart_url=copy.default_datamart_url))
+    for path in copy.deployments_dir.glob(f"*/{DEPLOYMENT_FILE}"):
+        config, port = read_json(path), free_port()
+        write_json_atomic(path, dict(config, port=port, scoring_url=f"http://127.0.0.1:{port}/v1/deployments/"
+                                                                   f"{config['deployment_id']}/predictions"))
+    return copy

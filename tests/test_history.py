@@ -17,6 +17,8 @@ from openscale_lab.monitors.base import MonitorStore
 from openscale_lab.monitors.business import BusinessApplications
 from openscale_lab.tutorial import TUTORIAL_APPLICATION
 
+from .helpers import copy_workspace
+
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
 STORY = Scenario()
 
@@ -145,9 +147,11 @@ def test_the_week_tells_the_story(history) -> None:  # type: ignore[no-untyped-d
         dm.close()
 
 
-def test_replay_is_reproducible_keeps_live_records_out_and_replaces_itself(history) -> None:  # type: ignore[no-untyped-def]
-    ws, rec, _ = history
-    dep = MLEngine(ws).start(MLEngine(ws).list()[0])
+def test_replay_is_reproducible_keeps_live_records_out_and_replaces_itself(history, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    original, rec, _ = history
+    ws = copy_workspace(original, tmp_path / "copy")  # the fixture's week stays as it is for the other tests
+    engine = MLEngine(ws)
+    dep = engine.start(engine.list()[0])
     mon = Monitoring.for_deployment(ws, dep)
     try:
         lab.score(dep, lab.sample_payload())  # live records inside the next replay's week
@@ -173,9 +177,6 @@ def test_replay_is_reproducible_keeps_live_records_out_and_replaces_itself(histo
         kept = mon.datamart.get_payload(mon.subscription)
         assert set(live["scoring_id"]) <= set(kept["scoring_id"])  # live records are kept, and left out
         assert np.isin(kept["request_id"].str.startswith("replay-"), [True]).sum() == rec["records"]
-        # back to the fixture's week, for the tests after this one: the same week again
-        restored = HistoryReplay(mon, dep).replay(Scenario(), seed=7, progress=False,
-                                                  end=datetime.fromisoformat(rec["history_end"]))
-        assert (restored.records, restored.alerts) == (rec["records"], rec["alerts"])
     finally:
         mon.close()
+        engine.stop_all()

@@ -10,9 +10,11 @@ if TYPE_CHECKING:
 
 
 def plot_quality_recovery(measurements: pd.DataFrame, redeployed_at: datetime, threshold: float = 0.7,
-                          metric: str = "area_under_roc", ax: Axes | None = None) -> Axes:
+                          metric: str = "area_under_roc", label: str = "challenger deployed",
+                          ax: Axes | None = None) -> Axes:
     """`metric` of each quality measurement at its window's end (stored measurements, as
-    `Monitoring.measurements("quality")` gives them), the threshold, alerts in red, and the redeployment."""
+    `Monitoring.measurements("quality")` gives them), the threshold, alerts in red, and the moment the learning
+    system ran (`label` says what it did)."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -25,7 +27,7 @@ def plot_quality_recovery(measurements: pd.DataFrame, redeployed_at: datetime, t
     ax.scatter(frame.loc[below, "window_end"], frame.loc[below, "value"], color="#c0392b", s=14, zorder=3,
                label="alert (below the threshold)")
     ax.axhline(threshold, color="#c0392b", ls="--", lw=1, label=f"threshold {threshold:g}")
-    ax.axvline(pd.Timestamp(redeployed_at), color="#27ae60", lw=2, label="challenger deployed")
+    ax.axvline(pd.Timestamp(redeployed_at), color="#27ae60", lw=2, label=label)
     ax.set_ylabel(f"{metric} on feedback")
     ax.set_xlabel("window end (UTC)")
     ax.set_ylim(max(0.0, float(frame["value"].min()) - 0.05) if len(frame) else 0.0, 1.0)
