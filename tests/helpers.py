@@ -124,3 +124,13 @@ def copy_workspace(workspace: Workspace, target: Path) -> Workspace:
         write_json_atomic(path, dict(config, port=port, scoring_url=f"http://127.0.0.1:{port}/v1/deployments/"
                                                                    f"{config['deployment_id']}/predictions"))
     return copy
+
+
+def workspace_with_model(path: Path, model: StoredModel) -> Workspace:
+    """A fresh workspace whose repository holds a copy of `model` (the suite's): a notebook run alone in it
+    deploys that model instead of training one (training is tested by notebook 01's own tests)."""
+    from openscale_lab.provisioning import provision
+
+    ws = provision(path).workspace
+    shutil.copytree(model.path, ws.models_dir / model.path.name)
+    return ws

@@ -30,7 +30,7 @@ from openscale_lab.models.scorer import CompiledPipeline
 from openscale_lab.notebook_runner import notebooks_dir, read_records, run_notebook
 from openscale_lab.tutorial import FEATURE_COLUMNS
 
-from .helpers import copy_deployment
+from .helpers import copy_deployment, workspace_with_model
 
 CLIENTS = 8
 
@@ -323,14 +323,11 @@ def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(serv
 def test_notebook_06_alone_closes_the_loop(suite_root: Path, tmp_path: Path, trained) -> None:  # type: ignore[no-untyped-def]
     """Alone, in a workspace holding only notebook 01's model (the suite's, copied: training it is tested
     elsewhere): the deployment, the week and its concept drift, then the learning system."""
-    import shutil
-
     from openscale_lab.dashboard.data import InsightsData
     from openscale_lab.datamart.tables import REPLAY_PREFIX
 
     path = suite_root / "notebook-06-workspace"
-    model = trained[1]
-    shutil.copytree(model.path, lab.provision(path).workspace.models_dir / model.path.name)
+    workspace_with_model(path, trained[1])
     executed = run_notebook(notebooks_dir() / "06_continuous_learning.ipynb", tmp_path, {"WORKSPACE": str(path)})
     rec = read_records(executed)
     try:
