@@ -33,6 +33,7 @@ from .artifacts import (
     MODEL_VERSION_HEADER,
     REPLAY_HEADER,
     REPLAY_SECRET_HEADER,
+    Deployment,
     fields_of,
     load_verified_scorer,
     replay_secret,
@@ -124,7 +125,7 @@ class Served:
     """What the deployment serves at one moment: one model version's verified scorer and what derives from it.
     Replaced whole on a redeploy, so a request that picked one up scores and logs with it to the end."""
 
-    config: dict[str, Any]
+    deployment: Deployment  # its settings as they named this model
     scorer: CompiledPipeline
     schema: InputSchema
     labels: list[str]
@@ -133,16 +134,20 @@ class Served:
     def load(cls, deployment_dir: Path) -> Served:
         config = read_json(deployment_dir / DEPLOYMENT_FILE)
         scorer = load_verified_scorer(deployment_dir, config)
-        return cls(config, scorer, InputSchema(scorer.input_schema),
+        return cls(Deployment(deployment_dir, config), scorer, InputSchema(scorer.input_schema),
                    list(config["model"].get("labels") or scorer.labels))
 
     @property
+    def config(self) -> dict[str, Any]:
+        return self.deployment.config
+
+    @property
     def model_id(self) -> str:
-        return str(self.config["model"]["model_id"])
+        return self.deployment.model_id
 
     @property
     def model_version(self) -> str:
-        return str(self.config["model"]["version"])
+        return self.deployment.model_version
 
 
 def create_app(deployment_dir: Path) -> FastAPI:
