@@ -17,6 +17,7 @@ import pytest
 import requests
 
 import openscale_lab as lab
+from openscale_lab import cli
 from openscale_lab.core.clock import utcnow
 from openscale_lab.datamart.database import DataMart
 from openscale_lab.datamart.feedback import FeedbackLog, feedback_table
@@ -268,7 +269,7 @@ def test_a_live_quality_alert_runs_the_learning_system_when_asked(served) -> Non
         engine.rollback(dep, to_model_id=first.model_id)
 
 
-def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(served, spark) -> None:  # type: ignore[no-untyped-def]
+def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(served, spark, capsys) -> None:  # type: ignore[no-untyped-def]
     ws, engine, dep, first, _ = served
     _log_training_rows_as_feedback(ws, dep, 1200)  # the same records as the test before: stored once
     command = [sys.executable, "-m", "openscale_lab", "--workspace", str(ws.root), "retrain",
@@ -305,17 +306,14 @@ def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(serv
     lineage = repo.lineage(run.challenger.model_id)
     assert lineage[-1].model_id == first.model_id and lineage[0].metadata["learning"]["decision"] == DEPLOYED
     assert [h["action"] for h in engine.get(dep.deployment_id).history][-1] == "redeploy"
-    # the command's JSON summary: an iteration that does not retrain needs no Spark
-    done = subprocess.run([*command[:command.index("--retrain")], "--retrain", "never", "--since", "2000-01-01"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout)
+    # the command's JSON summary (its entry point, in this process): an iteration that does not retrain
+    assert cli.main([*command[3:command.index("--retrain")], "--retrain", "never", "--since", "2000-01-01"]) == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary["decision"] == NOT_RETRAINED and summary["serving_version"] == run.challenger.version
     assert summary["feedback"]["records"] >= 100 and 0 < summary["champion_metric_on_window"] <= 1
     # rolled back from the command line, as a redeploy in reverse
-    back = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(ws.root), "deployment",
-                           "rollback", "--name", dep.name], capture_output=True, text=True, timeout=120)
-    assert back.returncode == 0 and f"now serving model v{current.model_version}" in back.stdout, back.stderr
+    assert cli.main(["--workspace", str(ws.root), "deployment", "rollback", "--name", dep.name]) == 0
+    assert f"now serving model v{current.model_version}" in capsys.readouterr().out
     assert requests.get(dep.health_url, timeout=5).json()["model_id"] == current.model_id
 
 
@@ -328,7 +326,9 @@ def test_notebook_06_alone_closes_the_loop(suite_root: Path, tmp_path: Path, tra
 
     path = suite_root / "notebook-06-workspace"
     workspace_with_model(path, trained[1])
-    executed = run_notebook(notebooks_dir() / "06_continuous_learning.ipynb", tmp_path, {"WORKSPACE": str(path)})
+    # six days: the concept drift of day 3, two days of its feedback, the learning system on day 5, one day after
+    executed = run_notebook(notebooks_dir() / "06_continuous_learning.ipynb", tmp_path,
+                            {"WORKSPACE": str(path), "WEEK_DAYS": 6})
     rec = read_records(executed)
     try:
         ws = lab.Workspace.open(path)
