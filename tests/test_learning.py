@@ -346,8 +346,11 @@ def test_notebook_06_alone_closes_the_loop(suite_root: Path, tmp_path: Path, tra
         assert rec["quality_before_median"] < 0.75 < rec["quality_after_median"]
         assert rec["quality_after_min"] > 0.7 and rec["quality_after_hours"] >= 24
         assert rec["quality_alerts_after"] < rec["quality_alerts_before"]
-        # every story record scored after the redeployment carries the challenger's version, and before it v1
+        # every story record scored after the redeployment carries the challenger's version, and before it v1;
+        # the same applicants as before the story went on with the challenger: as many records
         assert set(rec["payload_versions"]) == {"before:v1", "after:v2"}
+        assert sum(rec["payload_versions"].values()) == rec["story_records_before_continuing"]
+        assert rec["payload_versions"]["after:v2"] == rec["replayed_records"]
         # same deployment and URL; lineage in the repository and the deployment's history
         dep = MLEngine(ws).get(rec["deployment_id"])
         assert dep.scoring_url == rec["scoring_url"] and dep.model_version == "2"

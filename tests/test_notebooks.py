@@ -75,24 +75,6 @@ def test_notebook_00_reuses_the_workspace(workspace: Path, tmp_path: Path) -> No
     assert any(t.startswith("payload_") for t in rec["datamart_tables"])
 
 
-def test_rerunning_01_replaces_model_and_deployment(workspace: Path, tmp_path: Path) -> None:
-    ws = Workspace.open(workspace)
-    old = MLEngine(ws).list()
-    assert len(old) == 1
-    old_version = int(ModelRepository(ws).latest(MODEL_NAME).version)
-    rec = run("01_train_and_deploy_model.ipynb", tmp_path, WORKSPACE=str(workspace))
-    assert rec["model_version"] == str(old_version + 1)
-    deployments = MLEngine(ws).list()
-    assert [d.deployment_id for d in deployments] == [rec["deployment_id"]] != [old[0].deployment_id]
-    assert rec["payload_count"] == 8
-    dm = DataMart(ws.datamart_url)
-    subs = dm.list_subscriptions().set_index("deployment_id")
-    assert subs.loc[old[0].deployment_id, "status"] == "deleted"
-    old_sub = subs.loc[old[0].deployment_id, "subscription_id"]
-    assert dm.payload_count(old_sub) == 8  # the earlier payload log is kept
-    dm.close()
-
-
 def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: Path) -> None:
     from fairlearn.metrics import MetricFrame, selection_rate
     from sklearn.metrics import roc_auc_score
@@ -211,6 +193,14 @@ def test_notebook_00_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
 
 @pytest.mark.slow
 def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, tmp_path: Path) -> None:
+    """Every notebook in order, in the workspace notebook 01 made: rerunning 01 replaces its model and deployment."""
+    ws = Workspace.open(workspace)
+    old = MLEngine(ws).list()
+    assert len(old) == 1
+    old_version = int(ModelRepository(ws).latest(MODEL_NAME).version)
+    dm = DataMart(ws.datamart_url)
+    old_payload = dm.payload_count(dm.subscription_for_deployment(old[0].deployment_id))
+    dm.close()
     out = tmp_path / "executed"
     refused = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "run-lab",
                               "-p", "WEEKS=2"], capture_output=True, text=True, timeout=120)
@@ -223,7 +213,14 @@ def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, t
     names = [p.name for p in lab_notebooks()]
     assert sorted(p.name for p in out.glob("*.ipynb")) == names
     assert str(out / names[0]) in done.stdout and f"--workspace {workspace} deployment start" in done.stdout
-    assert read_records(out / "01_train_and_deploy_model.ipynb")["payload_count"] == 8
+    retrained = read_records(out / "01_train_and_deploy_model.ipynb")
+    assert retrained["payload_count"] == 8 and retrained["model_version"] == str(old_version + 1)
+    assert [d.deployment_id for d in MLEngine(ws).list()] == [retrained["deployment_id"]] != [old[0].deployment_id]
+    dm = DataMart(ws.datamart_url)
+    subs = dm.list_subscriptions().set_index("deployment_id")
+    assert subs.loc[old[0].deployment_id, "status"] == "deleted"
+    assert dm.payload_count(subs.loc[old[0].deployment_id, "subscription_id"]) == old_payload >= 8  # it stays
+    dm.close()
     history = read_records(out / "04_load_history.ipynb")
     assert history["hours"] == 48
     learning = read_records(out / "06_continuous_learning.ipynb")
