@@ -55,16 +55,13 @@ def copy_deployment(model: StoredModel, deployment: Deployment, workspace: Works
     """The suite's verified deployment and its model copied into another workspace, on a free port of its own
     (not started): no second compile or check against Spark."""
     from openscale_lab.core.jsonfile import read_json, write_json_atomic
-    from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, LOG_FILE, PID_FILE, REPLAY_SECRET_FILE
+    from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, LOG_FILE, PID_FILE, REPLAY_SECRET_FILE, on_port
     from openscale_lab.deployments.engine import MLEngine, free_port
 
     shutil.copytree(model.path, workspace.models_dir / model.path.name)
     target = workspace.deployments_dir / deployment.path.name
     shutil.copytree(deployment.path, target, ignore=shutil.ignore_patterns(PID_FILE, LOG_FILE, REPLAY_SECRET_FILE))
-    port = free_port()
-    config = read_json(target / DEPLOYMENT_FILE)
-    write_json_atomic(target / DEPLOYMENT_FILE, dict(
-        config, port=port, scoring_url=f"http://127.0.0.1:{port}/v1/deployments/{deployment.deployment_id}/predictions"))
+    write_json_atomic(target / DEPLOYMENT_FILE, on_port(read_json(target / DEPLOYMENT_FILE), free_port()))
     return MLEngine(workspace).get(deployment.deployment_id)
 
 
@@ -108,7 +105,7 @@ def copy_workspace(workspace: Workspace, target: Path) -> Workspace:
     import sqlite3
 
     from openscale_lab.core.jsonfile import read_json, write_json_atomic
-    from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, LOG_FILE, PID_FILE
+    from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, LOG_FILE, PID_FILE, on_port
     from openscale_lab.deployments.engine import free_port
     from openscale_lab.workspace import Workspace as Opened
 
@@ -120,9 +117,7 @@ def copy_workspace(workspace: Workspace, target: Path) -> Workspace:
         source.backup(dest)
     write_json_atomic(copy.config_path, dict(copy.config, datamart_url=copy.default_datamart_url))
     for path in copy.deployments_dir.glob(f"*/{DEPLOYMENT_FILE}"):
-        config, port = read_json(path), free_port()
-        write_json_atomic(path, dict(config, port=port, scoring_url=f"http://127.0.0.1:{port}/v1/deployments/"
-                                                                   f"{config['deployment_id']}/predictions"))
+        write_json_atomic(path, on_port(read_json(path), free_port()))
     return copy
 
 

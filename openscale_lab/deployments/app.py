@@ -161,6 +161,9 @@ def create_app(deployment_dir: Path) -> FastAPI:
     subscription = ensure_subscription(datamart, deployment, workspace)
     table = datamart.payload_table(subscription)
     categories = {i.input: list(i.labels) for i in first.scorer.indexers}
+    # every model this deployment serves has the first one's fields and labels (a switch is refused otherwise):
+    # one feedback log serves them all
+    feedback = FeedbackLog(datamart, subscription, first.labels, first.schema)
     deployment_id = deployment["deployment_id"]
     serving = {"now": first}  # one reference, swapped whole by a redeploy: requests never see half of one
     started = time.time()
@@ -322,8 +325,6 @@ def create_app(deployment_dir: Path) -> FastAPI:
         try:
             payload = request_object(await read_body(request), wrapper=None)
             received = len(check_values(payload["values"], MAX_RECORDS))
-            now_serving = serving["now"]
-            feedback = FeedbackLog(datamart, subscription, now_serving.labels, now_serving.schema)
             check_fields(payload["fields"], feedback.fields, optional=(subscription.transaction_id_column,))
             stored = feedback.log(payload)
             total = feedback.count()

@@ -90,6 +90,12 @@ def fields_of(model: dict[str, Any]) -> list[tuple[str, str]]:
     return [(c["name"], c["type"]) for c in model["input_schema"]] + [("label", str(v)) for v in model["labels"]]
 
 
+def on_port(config: dict[str, Any], port: int) -> dict[str, Any]:
+    """A deployment's settings moved to another port: its scoring URL follows."""
+    return dict(config, port=port,
+                scoring_url=f"http://{config['host']}:{port}/v1/deployments/{config['deployment_id']}/predictions")
+
+
 def scorer_dir(deployment_dir: Path, config: dict[str, Any]) -> Path:
     """Where the compiled scorer of the model `config` names lives: `served/<model_id>/`, or the deployment's
     own folder for a deployment made before models could be redeployed in place."""

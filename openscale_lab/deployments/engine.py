@@ -37,6 +37,7 @@ from .artifacts import (
     Deployment,
     fields_of,
     load_verified_scorer,
+    on_port,
     replay_secret,
 )
 from .verification import verify_against_spark
@@ -125,12 +126,10 @@ class MLEngine:
             self._write_served(staging, model, compiled, report)
             now = utcnow().isoformat()
             served = {k: model.metadata[k] for k in MODEL_KEYS}
-            config = {
-                "deployment_id": deployment_id, "name": name, "host": host, "port": port,
-                "scoring_url": f"http://{host}:{port}/v1/deployments/{deployment_id}/predictions",
-                "created_at": now, "type": "online", "model": served,
-                "history": [_entry(served, "deploy", now, None)],
-            }
+            config = on_port({
+                "deployment_id": deployment_id, "name": name, "host": host, "created_at": now, "type": "online",
+                "model": served, "history": [_entry(served, "deploy", now, None)],
+            }, port)
             write_json_atomic(staging / DEPLOYMENT_FILE, config)
             staging.rename(self.root / deployment_id)
         except Exception:
@@ -267,20 +266,23 @@ class MLEngine:
             return pid
         return None
 
-    def is_healthy(self, deployment: Deployment, timeout: float = 2.0) -> bool:
+    @staticmethod
+    def _health(deployment: Deployment, timeout: float) -> dict[str, Any] | None:
+        """What the deployment's server says on /health, if it is this deployment's server and answers."""
         try:
             reply = requests.get(deployment.health_url, timeout=timeout)
-        except requests.RequestException:
-            return False
-        return reply.status_code == 200 and reply.json().get("deployment_id") == deployment.deployment_id
+            found = reply.json() if reply.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return None
+        return found if isinstance(found, dict) and found.get("deployment_id") == deployment.deployment_id else None
+
+    def is_healthy(self, deployment: Deployment, timeout: float = 2.0) -> bool:
+        return self._health(deployment, timeout) is not None
 
     def served_model(self, deployment: Deployment, timeout: float = 2.0) -> str | None:
         """The id of the model the running server scores with (None if it does not answer)."""
-        try:
-            reply = requests.get(deployment.health_url, timeout=timeout)
-            return str(reply.json()["model_id"]) if reply.status_code == 200 else None
-        except (requests.RequestException, ValueError, KeyError):
-            return None
+        found = self._health(deployment, timeout)
+        return str(found["model_id"]) if found and "model_id" in found else None
 
     def start(self, deployment: Deployment | str, timeout: float = 60.0) -> Deployment:
         """Start the deployment's server unless it already runs; returns once it answers /health."""
@@ -292,10 +294,7 @@ class MLEngine:
         self.stop(dep)
         host, port = dep.config["host"], int(dep.config["port"])
         if not port_is_free(host, port):
-            port = free_port(host)
-            config = dict(dep.config, port=port,
-                          scoring_url=f"http://{host}:{port}/v1/deployments/{dep.deployment_id}/predictions")
-            write_json_atomic(dep.path / DEPLOYMENT_FILE, config)
+            write_json_atomic(dep.path / DEPLOYMENT_FILE, on_port(dep.config, free_port(host)))
             dep = self.get(dep.deployment_id)
         log = (dep.path / LOG_FILE).open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")

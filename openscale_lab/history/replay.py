@@ -115,6 +115,28 @@ class HistoryReplay:
         end = naive_utc(end, "end", LabError).replace(minute=0, second=0, microsecond=0)
         return end - timedelta(hours=round(days * 24)), end
 
+    def ensure_week(self, scenario: Scenario | None = None, seed: int = 7, progress: bool = True) -> StoredWeek:
+        """The stored week, replayed first if there is none (with `scenario` and `seed`), if it went on with
+        another model from some hour (`replay_from`: replayed again with its own scenario and seed), or if it is
+        under two days, too short to learn anything in (then `scenario`)."""
+        week = self.stored()
+        if week is None or week.replayed_from is not None or week.days < 2:
+            own = week is not None and week.days >= 2
+            self.replay(week.scenario if own else scenario, seed=week.seed if week else seed, progress=progress)
+            week = self.stored()
+        assert week is not None  # just replayed
+        return week
+
+    def first_alert_window(self, monitor: str, before: datetime) -> datetime | None:
+        """Where the data window of the story's first `monitor` alert raised by `before` starts (None: no
+        alert by then)."""
+        alerts = self.alerts(monitor)
+        alerts = alerts[alerts["timestamp"] <= before]
+        if alerts.empty:
+            return None
+        done = self.measurements(monitor).set_index("measurement_id")
+        return pd.Timestamp(done.loc[alerts["measurement_id"].iloc[0], "window_start"]).to_pydatetime()
+
     def _world_data(self) -> dict[str, Any]:
         """The training data of the model the deployment was first deployed with: the world's labelling model
         learns it, whichever model serves now (a retrained one learnt from the story's own feedback)."""

@@ -152,7 +152,7 @@ class ModelRepository:
             learning = m.metadata.get("learning") or {}
             rows.append({"version": m.version, "model_id": m.model_id, "created_at": m.metadata["created_at"],
                          "parent": learning.get("parent_version"), "feedback_records": learning.get("feedback_records"),
-                         "decision": learning.get("decision", "trained by notebook 01" if not learning else None),
+                         "decision": learning.get("decision") if learning else "trained on the training data",
                          "refused": m.refused})
         return pd.DataFrame(rows, columns=["version", "model_id", "created_at", "parent", "feedback_records",
                                            "decision", "refused"])
