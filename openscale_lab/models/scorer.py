@@ -20,6 +20,7 @@ from .saved_pipeline import SavedStage, read_pipeline
 
 FORMAT = "openscale-lab-compiled-pipeline/1"
 SMALL_BATCH = 16  # at or below this many rows, pure Python beats NumPy's per-call overhead
+CHUNK_ROWS = 16_384  # rows walked through the trees at once: (rows × trees) node indices stay in cache
 CLASSIFIERS = {
     "RandomForestClassificationModel": "random_forest",
     "DecisionTreeClassificationModel": "decision_tree",
@@ -40,19 +41,6 @@ class Tree:
 
     def __post_init__(self) -> None:
         self._cats = [frozenset(c) if c is not None else None for c in self.categories]
-        n = len(self.feature)
-        width = 1 + int(max((max(c) for c in self.categories if c), default=0))
-        self._np_feature = np.array(self.feature, dtype=np.int64)
-        self._np_threshold = np.array(self.threshold, dtype=np.float64)
-        self._np_is_cat = np.array([c is not None for c in self.categories], dtype=bool)
-        table = np.zeros((n, width), dtype=bool)
-        for node, cats in enumerate(self.categories):
-            for c in cats or ():
-                table[node, int(c)] = True
-        self._np_cat_table = table
-        self._np_left = np.array(self.left, dtype=np.int64)
-        self._np_right = np.array(self.right, dtype=np.int64)
-        self._np_value = np.array(self.value, dtype=np.float64)
         self._depth = self._max_depth()
 
     def _max_depth(self) -> int:
@@ -75,21 +63,77 @@ class Tree:
             node = left[node] if go_left else right[node]
         return node
 
+
+class FlatEnsemble:
+    """Every tree of an ensemble in one set of flat node arrays, walked for a whole batch at once.
+
+    Node `i` of tree `t` is at `offset[t] + i`. A leaf points to itself, so the walk is the same number of steps
+    for every record (the deepest tree's depth) with no per-record branching. A categorical split stores its left
+    categories as a row of a boolean table; a continuous one its threshold. Per step, per (record, tree): read the
+    node's feature, compare, take a child: the same decisions as `Tree.leaf`, so the same leaves as Spark's.
+    """
+
+    def __init__(self, trees: list[Tree]) -> None:
+        sizes = [len(t.feature) for t in trees]
+        self.roots = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
+        width = 1 + max((int(max(c)) for t in trees for c in t.categories if c), default=0)
+        n = sum(sizes)
+        feature = np.zeros(n, dtype=np.int64)
+        threshold = np.zeros(n, dtype=np.float64)
+        is_cat = np.zeros(n, dtype=bool)
+        children = np.zeros((n, 2), dtype=np.int64)  # [left, right]; a leaf's both are itself
+        table = np.zeros((n, width), dtype=bool)
+        for tree, root in zip(trees, self.roots.tolist(), strict=True):
+            for i, f in enumerate(tree.feature):
+                node = root + i
+                if f < 0:
+                    children[node] = node
+                    continue
+                feature[node] = f
+                children[node] = (root + tree.left[i], root + tree.right[i])
+                if tree.categories[i] is not None:
+                    is_cat[node] = True
+                    table[node, [int(c) for c in tree.categories[i]]] = True
+                else:
+                    threshold[node] = tree.threshold[i]
+        self.feature, self.threshold, self.is_cat, self.width = feature, threshold, is_cat, width
+        self.children = children.ravel()
+        self.table = table.ravel()
+        self.any_categorical = bool(is_cat.any())
+        self.depth = max((t._depth for t in trees), default=0)
+        k = max(len(v) for t in trees for v in t.value)
+        self.value = np.zeros((n, k), dtype=np.float64)
+        for tree, root in zip(trees, self.roots.tolist(), strict=True):
+            self.value[root:root + len(tree.value)] = np.asarray(tree.value, dtype=np.float64)
+
     def leaves(self, X: np.ndarray) -> np.ndarray:
-        """Leaves reached by each row of X, level by level."""
-        node = np.zeros(X.shape[0], dtype=np.int64)
-        rows = np.arange(X.shape[0])
-        width = self._np_cat_table.shape[1]
-        for _ in range(self._depth):
-            f = self._np_feature[node]
-            active = f >= 0
-            x = X[rows, np.maximum(f, 0)]
-            cont_left = x <= self._np_threshold[node]
-            xi = np.clip(x, 0, width - 1).astype(np.int64)
-            cat_left = self._np_cat_table[node, xi] & (x == xi)
-            go_left = np.where(self._np_is_cat[node], cat_left, cont_left)
-            node = np.where(active, np.where(go_left, self._np_left[node], self._np_right[node]), node)
+        """The leaf (a flat node index) each record reaches in each tree: shape (records, trees)."""
+        n, width = X.shape[0], X.shape[1]
+        node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
+        flat_x = np.ascontiguousarray(X, dtype=np.float64).ravel()
+        base = (np.arange(n, dtype=np.int64) * width)[:, None]
+        for _ in range(self.depth):
+            x = flat_x[base + self.feature[node]]
+            go_right = x > self.threshold[node]  # Spark: value <= threshold goes left
+            if self.any_categorical:
+                cat = self.is_cat[node]
+                if cat.any():
+                    xc, nc = x[cat], node[cat]
+                    xi = np.clip(xc, 0, self.width - 1).astype(np.int64)
+                    go_right[cat] = ~(self.table[nc * self.width + xi] & (xc == xi))
+            node = self.children[node * 2 + go_right]
         return node
+
+    def sums(self, X: np.ndarray) -> np.ndarray:
+        """Per record, the leaves' values added tree by tree in tree order, as Spark's random forest and decision
+        tree add them: shape (records, values per leaf)."""
+        values = self.value[self.leaves(X)]  # (records, trees, k)
+        # cumsum is a left fold along the trees: the same order of additions as Spark's loop (np.sum is pairwise)
+        return np.cumsum(values, axis=1)[:, -1, :]
+
+    def margins(self, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Per record, the GBT margin: each tree's prediction times its weight, added in tree order."""
+        return np.cumsum(self.value[self.leaves(X), 0] * weights, axis=1)[:, -1]
 
 
 @dataclass
@@ -154,6 +198,8 @@ class CompiledPipeline:
         self.num_classes: int = int(clf["num_classes"])
         self.trees = [Tree(**t) for t in clf["trees"]]
         self.tree_weights: list[float] = [float(w) for w in clf["tree_weights"]]
+        self._weights = np.asarray(self.tree_weights, dtype=np.float64)
+        self._flat: FlatEnsemble | None = None  # built on the first batch
         self.labels: list[str] = spec["labels"]
         self.output_columns: dict[str, str] = spec["output_columns"]
         by_output = {i.output: i for i in self.indexers}
@@ -277,7 +323,13 @@ class CompiledPipeline:
 
     def score(self, rows: Sequence[Sequence[Any]], fields: Sequence[str]) -> list[tuple[float, str, list[float]]]:
         """(prediction, predicted label, probability) for each row of `values` under `fields`."""
-        preds, probs = self.predict_vectors(self.features(rows, fields))
+        if len(rows) <= SMALL_BATCH:
+            preds, probs = self.predict_vectors(self.features(rows, fields))
+        else:  # a batch: column by column as arrays
+            pos = {f: i for i, f in enumerate(fields)}
+            columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+            index, probs_array = self._predict_columns(lambda name: columns[pos[name]], len(rows))
+            preds, probs = index.astype(np.float64).tolist(), probs_array.tolist()
         labels = self.labels
         return [(p, labels[int(p)] if labels else str(p), pr) for p, pr in zip(preds, probs)]
 
@@ -286,28 +338,35 @@ class CompiledPipeline:
 
         Unseen categories follow the indexer's `handle_invalid` (kept as the extra index, or an error).
         """
-        columns = []
-        for how, what in self._slots:
-            if how == "index":
-                if what._lookup is None:
-                    import pandas as pd
+        return self._predict_columns(lambda name: frame[name].to_numpy(), len(frame))
 
-                    what._lookup = pd.Index(what.labels, dtype=object)
-                # a hash lookup over the whole column: several times faster than Series.map on small frames
-                codes = what._lookup.get_indexer(frame[what.input].to_numpy(dtype=object)).astype(np.float64)
-                unseen = codes < 0
-                if unseen.any():
-                    if what.handle_invalid != "keep":
-                        row = int(np.flatnonzero(unseen)[0])
-                        raise ScoringInputError(f"row {row}: field {what.input!r}: unknown category "
-                                                f"{frame[what.input].iloc[row]!r}", status=422)
-                    codes[unseen] = what._unseen
-                columns.append(codes)
-            else:
-                columns.append(frame[what].to_numpy(dtype=np.float64))
-        X = np.column_stack(columns) if columns else np.zeros((len(frame), 0))
-        probs = self._probability_many(X)
-        return np.argmax(probs, axis=1), probs
+    def feature_matrix(self, column: Any, n: int) -> np.ndarray:
+        """Feature vectors of `n` records whose input columns `column(name)` gives (a sequence or an array each):
+        categories encoded by a hash lookup over the whole column, as Spark's StringIndexer numbers them."""
+        out = np.empty((n, len(self._slots)), dtype=np.float64)
+        for j, (how, what) in enumerate(self._slots):
+            if how == "raw":
+                out[:, j] = np.asarray(column(what), dtype=np.float64)
+                continue
+            if what._lookup is None:
+                import pandas as pd
+
+                what._lookup = pd.Index(what.labels, dtype=object)
+            values = np.asarray(column(what.input), dtype=object)
+            codes = what._lookup.get_indexer(values)
+            unseen = codes < 0
+            if unseen.any():
+                if what.handle_invalid != "keep":
+                    row = int(np.flatnonzero(unseen)[0])
+                    raise ScoringInputError(f"row {row}: field {what.input!r}: unknown category {values[row]!r}; "
+                                            f"known: {', '.join(what.labels)}", status=422)
+                codes[unseen] = len(what.labels)
+            out[:, j] = codes
+        return out
+
+    def _predict_columns(self, column: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+        probs = self._probability_many(self.feature_matrix(column, n))
+        return np.argmax(probs, axis=1), probs  # the first maximum, as Spark's argmax
 
     def _probability_one(self, x: Sequence[float]) -> list[float]:
         k = self.num_classes
@@ -327,26 +386,34 @@ class CompiledPipeline:
         return [v / total for v in votes]
 
     def _probability_many(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities for a batch of feature vectors, computed in chunks (bounded memory)."""
+        if self._flat is None:
+            self._flat = FlatEnsemble(self.trees)
+        if X.shape[0] > CHUNK_ROWS:
+            return np.concatenate([self._probability_many(X[i:i + CHUNK_ROWS])
+                                   for i in range(0, X.shape[0], CHUNK_ROWS)])
         if self.kind == "gbt":
-            margin = np.zeros(X.shape[0])
-            for tree, w in zip(self.trees, self.tree_weights):
-                margin += tree._np_value[tree.leaves(X), 0] * w
-            p = 1.0 / (1.0 + np.exp(-2.0 * margin))
-            return np.column_stack([1.0 - p, p])
-        votes = np.zeros((X.shape[0], self.num_classes))
-        for tree in self.trees:
-            votes += tree._np_value[tree.leaves(X)]
+            margin = self._flat.margins(X, self._weights)
+            p0 = 1.0 / (1.0 + np.exp(2.0 * margin))  # as `_gbt_probability`
+            return np.column_stack([p0, 1.0 - p0])
+        votes = self._flat.sums(X)
         total = votes[:, 0].copy()
-        for j in range(1, self.num_classes):
+        for j in range(1, self.num_classes):  # Scala's Array.sum: a left fold
             total += votes[:, j]
         return votes / total[:, None]
-
 
 def _gbt_probability(margin: float) -> list[float]:
     import math
 
-    p = 1.0 / (1.0 + math.exp(-2.0 * margin))
-    return [1.0 - p, p]
+    # Spark's raw prediction is [-margin, margin]; its probability takes the logistic loss of the first and
+    # 1 minus it for the second (GBTClassificationModel.raw2probabilityInPlace): computed the other way round,
+    # the probabilities differ from Spark's in the last bit. Two last-bit differences remain, which no order of
+    # operations here can remove: the JVM's Math.exp (an intrinsic) rounds differently from the C library's exp
+    # for about 2 % of margins, and Spark adds the margin with the CPU's vector lanes (netlib's VectorBLAS) once
+    # a model has at least twice as many trees as lanes (16 on AVX-512). Random forests and decision trees use
+    # neither: their probabilities are bit-exact.
+    p0 = 1.0 / (1.0 + math.exp(-2.0 * -margin))
+    return [p0, 1.0 - p0]
 
 
 def _indexers_of(stage: SavedStage, schema_names: list[str]) -> list[dict[str, Any]]:
