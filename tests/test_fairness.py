@@ -58,12 +58,25 @@ def training_counts(feature: str, in_group: Any) -> pd.Series:
 
 
 def documented_draw(record: dict[str, Any], counts: pd.Series, seed: int, feature: str, group: str) -> Any:
-    """The value `record` takes when moved into `group`, as core.fairness_groups documents the draw."""
+    """The value `record` takes when moved into `group`, as core.fairness_groups documents the draw (written with
+    Python integers, one record at a time)."""
+    mask = 2**64 - 1
+
     def text(v: Any) -> str:
         return repr(float(v)) if isinstance(v, (int, float, np.integer, np.floating)) else str(v)
 
-    key = "\x1f".join(f"{name}={text(record[name])}" for name in sorted(FEATURE_COLUMNS))
-    u = int.from_bytes(hashlib.sha256(f"{seed}|{feature}|{group}|{key}".encode()).digest()[:8], "big") / 2**64
+    def h(t: str) -> int:
+        return int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "big")
+
+    def mix(x: int) -> int:
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    r = 0
+    for name in sorted(FEATURE_COLUMNS):
+        r = mix((r * 0x9E3779B97F4A7C15 + h(f"{name}={text(record[name])}")) & mask)
+    u = (mix(r ^ h(f"{seed}|{feature}|{group}")) >> 11) / 2**53
     cumulative = (counts.cumsum() / counts.sum()).to_numpy()
     return counts.index[int(np.searchsorted(cumulative, u, side="right"))]
 
@@ -91,11 +104,13 @@ def perturbed(mon: Monitoring, records: list[dict[str, Any]], feature: str, seed
 # -- (a) biased transactions and debiasing -------------------------------------------------------------------
 def training_payload(mon: Monitoring, seed: int) -> pd.DataFrame:
     """300 training records at random, and 250 the model refuses made 18 to 25 years old (the model refuses
-    no young applicant of the training data, so without them no record could be biased for Age)."""
+    no young applicant of the training data, so without them no record could be biased for Age), drawn from the
+    400 refused closest to being granted: age moves a decision only near the boundary."""
     rng = np.random.default_rng(seed)
     train = load_training_data()[FEATURE_COLUMNS]
-    pred, _ = mon.ctx.scorer.predict_frame(train)
-    refused = train[pred == mon.ctx.labels.index(UNFAV)].sample(250, random_state=seed)
+    pred, probs = mon.ctx.scorer.predict_frame(train)
+    refused = train.assign(p_fav=probs[:, mon.ctx.labels.index(FAV)])[pred == mon.ctx.labels.index(UNFAV)]
+    refused = refused.nlargest(400, "p_fav").drop(columns="p_fav").sample(250, random_state=seed)
     young = refused.assign(Age=rng.integers(18, 26, size=len(refused)))
     return pd.concat([train.sample(300, random_state=seed), young], ignore_index=True)
 

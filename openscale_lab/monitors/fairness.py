@@ -36,7 +36,7 @@ from ..core.fairness_groups import (
     group_distribution,
     group_mask,
     is_biased,
-    record_keys,
+    record_hashes,
     stored_distribution,
 )
 from ..datamart.tables import biased_transactions
@@ -331,12 +331,12 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         pred, _ = self.ctx.scorer.predict_frame(frame)
         return np.asarray(self.ctx.labels, dtype=object)[pred]
 
-    def _moved(self, frame: pd.DataFrame, keys: list[str], mask: np.ndarray, spec: dict[str, Any], group: str,
+    def _moved(self, frame: pd.DataFrame, hashes: np.ndarray, mask: np.ndarray, spec: dict[str, Any], group: str,
                seed: int) -> tuple[list[Any], np.ndarray]:
         """The records of `mask` moved into `group`: their drawn values and the model's outcomes."""
         f = spec["feature"]
         chosen = np.flatnonzero(mask)
-        values = draw_values(stored_distribution(spec, group), [keys[i] for i in chosen], seed, f, group)
+        values = draw_values(stored_distribution(spec, group), hashes[chosen], seed, f, group)
         changed = frame.iloc[chosen].copy()
         if values:
             changed[f] = values
@@ -346,13 +346,13 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         """Each feature's perturbed copies of the records of `frame` (see `core.fairness_groups`)."""
         frame = frame.reset_index(drop=True)
         cols = self.ctx.input_columns
-        keys = record_keys(cols, frame[cols].itertuples(index=False, name=None))
+        hashes = record_hashes({c: frame[c] for c in cols})
         out = {}
         for spec in config.features:
             f = spec["feature"]
             mon, ref = group_mask(frame[f], spec["monitored"]), group_mask(frame[f], spec["reference"])
-            to_ref = self._moved(frame, keys, mon, spec, "reference", config.perturbation_seed)
-            to_mon = self._moved(frame, keys, ref, spec, "monitored", config.perturbation_seed)
+            to_ref = self._moved(frame, hashes, mon, spec, "reference", config.perturbation_seed)
+            to_mon = self._moved(frame, hashes, ref, spec, "monitored", config.perturbation_seed)
             out[f] = Perturbed(mon, ref, *to_ref, *to_mon)
         return out
 
