@@ -6,17 +6,19 @@ shape of a request around them: a JSON object with `fields` and `values` (or the
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
 import orjson
 
-from ..core.input_schema import InputSchema
+from ..core.input_schema import INT_MAX, INT_MIN, InputSchema
 from ..errors import ScoringInputError
 
 MAX_RECORDS = 10_000
 MAX_ERRORS_SHOWN = 10
 BODY_KEYS = {"fields", "values"}
+WHOLE_COLUMNS_FROM = 16  # records from which checking column by column beats checking value by value
 
 
 def request_object(body: bytes, keys: set[str] = BODY_KEYS, wrapper: str | None = "input_data") -> dict[str, Any]:
@@ -47,6 +49,8 @@ def request_object(body: bytes, keys: set[str] = BODY_KEYS, wrapper: str | None 
 
 def check_fields(fields: Any, names: list[str], optional: tuple[str, ...] = ()) -> None:
     """Every expected field once, no unknown one (`optional` ones may be left out)."""
+    if fields == names:  # the usual request, settled in one comparison
+        return
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise ScoringInputError("'fields' must be a list of column names")
     if len(fields) > len(names) + len(optional):  # checked first: the checks below grow with the list
@@ -88,8 +92,12 @@ def parse_scoring_request(body: bytes, schema: InputSchema | list[dict[str, Any]
     names = schema.names
     check_fields(fields, names)
     values = check_values(payload["values"], max_records)
-    order = [fields.index(n) for n in names]
-    in_order = order == list(range(len(names)))
+    in_order = fields == names
+    order = list(range(len(names))) if in_order else [fields.index(n) for n in names]
+    if len(values) >= WHOLE_COLUMNS_FROM:
+        accepted = _accepted_whole(values, schema, order, in_order)
+        if accepted is not None:
+            return names, accepted
     rows: list[list[Any]] = []
     errors: list[str] = []
     width = len(fields)
@@ -107,3 +115,36 @@ def parse_scoring_request(body: bytes, schema: InputSchema | list[dict[str, Any]
         more = " (first errors shown)" if len(errors) >= MAX_ERRORS_SHOWN else ""
         raise ScoringInputError("invalid records" + more + ": " + "; ".join(errors[:MAX_ERRORS_SHOWN]), status=422)
     return names, rows
+
+
+def _accepted_whole(values: list[Any], schema: InputSchema, order: list[int], in_order: bool) -> list[list[Any]] | None:
+    """The rows in the model's order when every value is one the row-by-row check keeps as it is (a printable
+    text within its length, a plain int or a finite float within its column's bounds), else None. Decided
+    column by column with builtins that loop in C: several times faster than value by value for a batch.
+    Anything else (a value to convert or to refuse) is left to the row-by-row check, which names every problem."""
+    if set(map(type, values)) != {list} or set(map(len, values)) != {len(order)}:
+        return None
+    columns = list(zip(*values))
+    for column, position in zip(schema.columns, order, strict=True):
+        got = columns[position]
+        if column.type == "string":
+            if (set(map(type, got)) != {str} or max(map(len, got)) > column.max_length
+                    or not all(map(str.isprintable, got))):
+                return None
+            continue
+        if column.type == "integer":
+            if set(map(type, got)) != {int}:  # a bool (a type of its own) or a float goes value by value
+                return None
+            low, high = min(got), max(got)
+            if low < INT_MIN or high > INT_MAX:
+                return None
+        else:
+            if set(map(type, got)) != {float} or not all(map(math.isfinite, got)):
+                return None
+            low, high = min(got), max(got)
+        if (column.minimum is not None and low < column.minimum) or (
+                column.maximum is not None and high > column.maximum):
+            return None
+    if in_order:
+        return values
+    return [list(row) for row in zip(*(columns[p] for p in order))]
