@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from ..core.clock import check_window, utcnow
 from ..errors import DataMartError
+from .reading import read_frame
 from .tables import (
     PER_SUBSCRIPTION_PREFIXES,
     REPLAY_PREFIX,
@@ -335,11 +336,11 @@ class DataMart:
 
     def get_payload(self, subscription: Subscription | str, start: datetime | None = None,
                     end: datetime | None = None, limit: int | None = None, *, last: int | None = None,
-                    source: str | None = None) -> pd.DataFrame:
+                    source: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         """Payload records scored in [start, end), oldest first, as a DataFrame: at most `limit` of them (the
         oldest), or only the newest `last` (with any other record stamped with the same time as the oldest of
         them, so the result is the window from that time on); only those of `source` (LIVE or a replay
-        prefix) if given."""
+        prefix) if given; only `columns` (and the ids and times) if given."""
         import pandas as pd
 
         start, end = check_window(start, end, DataMartError)  # no string reaches a query
@@ -351,14 +352,17 @@ class DataMart:
         where = [*in_window(ts, start, end), *of_source(table.c.request_id, source)]
         if last is not None:
             where.append(from_newest(ts, where, last))
-        query = sa.select(table).where(*where).order_by(ts, table.c.scoring_id)
+        selected = table.columns if columns is None else [table.c[c] for c in dict.fromkeys(
+            ["scoring_id", "scoring_timestamp", *columns])]
+        query = sa.select(*selected).where(*where).order_by(ts, table.c.scoring_id)
         if limit is not None:
             query = query.limit(limit)
-        with self.engine.connect() as conn:  # typed columns even when the window is empty
-            frame = pd.read_sql(query, conn, parse_dates=["scoring_timestamp"])
-        # one JSON document for the whole column: parsing row by row costs several times more
-        texts = frame["probability"].tolist()
-        frame["probability"] = pd.Series(json.loads("[" + ",".join(texts) + "]"), index=frame.index, dtype=object)
+        frame = read_frame(self.engine, query, ["scoring_timestamp"])
+        if "probability" in frame:
+            # one JSON document for the whole column: parsing row by row costs several times more
+            texts = frame["probability"].tolist()
+            frame["probability"] = pd.Series(json.loads("[" + ",".join(texts) + "]"), index=frame.index,
+                                             dtype=object)
         return frame
 
     # -- maintenance ----------------------------------------------------------------------------

@@ -364,6 +364,22 @@ class CompiledPipeline:
             out[:, j] = codes
         return out
 
+    def with_column(self, X: np.ndarray, name: str, values: Sequence[Any]) -> np.ndarray:
+        """A copy of feature vectors `X` with input column `name` set to `values` (encoded as `feature_matrix`
+        encodes them): a perturbed copy of records without encoding their other columns again."""
+        out = X.copy()
+        for j, (how, what) in enumerate(self._slots):
+            if (what if how == "raw" else what.input) == name:
+                single = CompiledPipeline.__new__(CompiledPipeline)
+                single._slots = [(how, what)]
+                out[:, j] = single.feature_matrix(lambda _: values, len(values))[:, 0]
+        return out
+
+    def predict_matrix(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class indices and probabilities for feature vectors (as `feature_matrix` builds them)."""
+        probs = self._probability_many(X)
+        return np.argmax(probs, axis=1), probs
+
     def _predict_columns(self, column: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         probs = self._probability_many(self.feature_matrix(column, n))
         return np.argmax(probs, axis=1), probs  # the first maximum, as Spark's argmax

@@ -260,6 +260,10 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         cbpe = model.cbpe(probs[:, model.favourable_index], pred == model.favourable_index)
         return {"predicted_accuracy": float(model.p_correct(frame).mean()), "cbpe_accuracy": cbpe}
 
+    def payload_columns(self) -> list[str]:
+        sub = self.ctx.subscription
+        return [*self.ctx.input_columns, sub.predicted_label_column, sub.probability_column]
+
     def thresholds(self, config: DriftConfig) -> list[Threshold]:
         return [Threshold("drift_magnitude", "upper_limit", config.threshold),
                 Threshold("data_drift_magnitude", "upper_limit", config.data_drift_threshold),

@@ -323,6 +323,9 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
     def thresholds(self, config: FairnessConfig) -> list[Threshold]:
         return [Threshold(s["feature"], "lower_limit", config.threshold_of(s)) for s in config.features]
 
+    def payload_columns(self) -> list[str]:
+        return [*self.ctx.input_columns, self.ctx.subscription.predicted_label_column]
+
     # -- evaluation ---------------------------------------------------------------------------
     def _labels_of(self, frame: pd.DataFrame) -> np.ndarray:
         """The model's labels for a frame of inputs."""
@@ -331,28 +334,30 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         pred, _ = self.ctx.scorer.predict_frame(frame)
         return np.asarray(self.ctx.labels, dtype=object)[pred]
 
-    def _moved(self, frame: pd.DataFrame, hashes: np.ndarray, mask: np.ndarray, spec: dict[str, Any], group: str,
+    def _moved(self, X: np.ndarray, hashes: np.ndarray, mask: np.ndarray, spec: dict[str, Any], group: str,
                seed: int) -> tuple[list[Any], np.ndarray]:
-        """The records of `mask` moved into `group`: their drawn values and the model's outcomes."""
+        """The records of `mask` (feature vectors `X`) moved into `group`: their drawn values and the model's
+        outcomes."""
         f = spec["feature"]
         chosen = np.flatnonzero(mask)
         values = draw_values(stored_distribution(spec, group), hashes[chosen], seed, f, group)
-        changed = frame.iloc[chosen].copy()
-        if values:
-            changed[f] = values
-        return values, self._labels_of(changed)
+        if not values:
+            return values, np.array([], dtype=object)
+        pred, _ = self.ctx.scorer.predict_matrix(self.ctx.scorer.with_column(X[chosen], f, values))
+        return values, np.asarray(self.ctx.labels, dtype=object)[pred]
 
     def perturb(self, frame: pd.DataFrame, config: FairnessConfig) -> dict[str, Perturbed]:
         """Each feature's perturbed copies of the records of `frame` (see `core.fairness_groups`)."""
         frame = frame.reset_index(drop=True)
         cols = self.ctx.input_columns
         hashes = record_hashes({c: frame[c] for c in cols})
+        X = self.ctx.scorer.feature_matrix(lambda name: frame[name].to_numpy(), len(frame))  # encoded once
         out = {}
         for spec in config.features:
             f = spec["feature"]
             mon, ref = group_mask(frame[f], spec["monitored"]), group_mask(frame[f], spec["reference"])
-            to_ref = self._moved(frame, hashes, mon, spec, "reference", config.perturbation_seed)
-            to_mon = self._moved(frame, hashes, ref, spec, "monitored", config.perturbation_seed)
+            to_ref = self._moved(X, hashes, mon, spec, "reference", config.perturbation_seed)
+            to_mon = self._moved(X, hashes, ref, spec, "monitored", config.perturbation_seed)
             out[f] = Perturbed(mon, ref, *to_ref, *to_mon)
         return out
 
