@@ -6,6 +6,8 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,7 @@ from ..core.input_schema import InputSchema
 from ..core.jsonfile import read_json
 from ..datamart.database import DataMart, Subscription
 from ..datamart.feedback import TRANSACTION_ID, FeedbackError, FeedbackLog
+from ..datamart.group_commit import PayloadWriter
 from ..datamart.tables import REPLAY_PREFIX
 from ..errors import LabError, ScoringInputError
 from ..models.scorer import CompiledPipeline
@@ -70,6 +73,14 @@ def ensure_subscription(datamart: DataMart, deployment: dict[str, Any], workspac
         model_name=model["name"], model_version=model["version"], input_schema=model["input_schema"],
         feature_columns=model["feature_columns"], categorical_columns=model["categorical_columns"],
         label_column=model["label_column"], payload_table=f"payload_{subscription_id}"))
+
+
+def payload_columns(subscription: Subscription, fields: list[str]) -> list[str]:
+    """The payload log's columns in the order the scoring service builds a record: ids and time, the model's
+    fields, its outputs, then the request's facts."""
+    return ["scoring_id", "request_id", "scoring_timestamp", *fields, subscription.prediction_column,
+            subscription.predicted_label_column, subscription.probability_column, "prediction_probability",
+            "response_time_ms", "deployment_id", "model_version"]
 
 
 def _error(status: int, message: str) -> Response:
@@ -167,11 +178,19 @@ def create_app(deployment_dir: Path) -> FastAPI:
     deployment_id = deployment["deployment_id"]
     serving = {"now": first}  # one reference, swapped whole by a redeploy: requests never see half of one
     started = time.time()
+    # every model served has the first one's fields (a switch is refused otherwise): one column order for all
+    writer = PayloadWriter(datamart.engine, table, payload_columns(subscription, first.schema.names))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # the server has stopped taking requests: what is queued is committed before the process ends
+        await writer.close()
 
     app = FastAPI(title=f"OpenScale Lab deployment: {deployment['name']}", version=first.model_version,
                   description="Online scoring of the lab's credit-risk model. Every scored record is logged "
                               "to the data mart's payload log before the reply is sent; every refused request "
-                              "is counted in model health.")
+                              "is counted in model health.", lifespan=lifespan)
 
     def refuse(exc: ScoringInputError) -> Response:
         datamart.log_rejected(deployment_id, exc.status, str(exc))
@@ -253,18 +272,16 @@ def create_app(deployment_dir: Path) -> FastAPI:
         if replayed_at is not None:  # history replay: the record is logged at the time it is replayed for
             request_id = f"{REPLAY_PREFIX}{request_id}"
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        # records as tuples in the payload writer's column order (payload_columns): no dict per record
+        stamp, version, dumps = writer.time_value(now), now_serving.model_version, orjson.dumps
         out_values, records = [], []
-        for i, (row, (pred, label, prob)) in enumerate(zip(rows, results, strict=True)):
-            tid = f"{request_id}-{i + 1}"
+        for i, (row, (pred, label, prob)) in enumerate(zip(rows, results, strict=True), 1):
+            tid = f"{request_id}-{i}"
             out_values.append([*row, pred, label, prob, tid])
-            record = dict(zip(fields, row, strict=True))
-            record.update(scoring_id=tid, request_id=request_id, scoring_timestamp=now, prediction=pred,
-                          predictedLabel=label, probability=orjson.dumps(prob).decode(),
-                          prediction_probability=max(prob), response_time_ms=elapsed_ms,
-                          deployment_id=deployment_id, model_version=now_serving.model_version)
-            records.append(record)
-        try:
-            datamart.store_payload(table, records)
+            records.append((tid, request_id, stamp, *row, pred, label, dumps(prob).decode(), max(prob), elapsed_ms,
+                            deployment_id, version))
+        try:  # committed with whatever other requests queued meanwhile (group commit), before this reply
+            await writer.store(records)
         except Exception as exc:  # nothing is replied as a success unless it is in the data mart
             return unavailable("payload", exc)
         reply = {"fields": [*fields, "prediction", "predictedLabel", "probability", "transaction_id"],
@@ -338,5 +355,6 @@ def create_app(deployment_dir: Path) -> FastAPI:
                         media_type="application/json")
 
     app.state.datamart = datamart
+    app.state.payload_writer = writer
     app.state.subscription = subscription
     return app
