@@ -18,7 +18,6 @@ from sqlalchemy.engine import Engine
 
 from ..core.clock import check_window, utcnow
 from ..errors import DataMartError
-from .reading import read_frame
 from .tables import (
     PER_SUBSCRIPTION_PREFIXES,
     REPLAY_PREFIX,
@@ -30,6 +29,7 @@ from .tables import (
     rejected_requests,
     subscriptions,
 )
+from .window import WindowQuery
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -334,6 +334,21 @@ class DataMart:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def payload_window(self, subscription: Subscription | str, start: datetime | None = None,
+                       end: datetime | None = None, *, last: int | None = None, source: str | None = None,
+                       columns: list[str] | None = None) -> WindowQuery:
+        """The payload records scored in [start, end) as a window to read, count or read in chunks (see
+        `get_payload` for the arguments)."""
+        start, end = check_window(start, end, DataMartError)  # no string reaches a query
+        last = check_count(last, "last")
+        table = self.payload_table(subscription)
+        ts = table.c.scoring_timestamp
+        where = [*in_window(ts, start, end), *of_source(table.c.request_id, source)]
+        if last is not None:
+            where.append(from_newest(ts, where, last))
+        return WindowQuery(table, "scoring_timestamp", "scoring_id", tuple(where),
+                           None if columns is None else tuple(columns), ("probability",))
+
     def get_payload(self, subscription: Subscription | str, start: datetime | None = None,
                     end: datetime | None = None, limit: int | None = None, *, last: int | None = None,
                     source: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
@@ -341,29 +356,11 @@ class DataMart:
         oldest), or only the newest `last` (with any other record stamped with the same time as the oldest of
         them, so the result is the window from that time on); only those of `source` (LIVE or a replay
         prefix) if given; only `columns` (and the ids and times) if given."""
-        import pandas as pd
-
-        start, end = check_window(start, end, DataMartError)  # no string reaches a query
-        limit, last = check_count(limit, "limit"), check_count(last, "last")
+        limit = check_count(limit, "limit")
         if limit is not None and last is not None:
             raise DataMartError("give limit (the oldest records) or last (the newest), not both")
-        table = self.payload_table(subscription)
-        ts = table.c.scoring_timestamp
-        where = [*in_window(ts, start, end), *of_source(table.c.request_id, source)]
-        if last is not None:
-            where.append(from_newest(ts, where, last))
-        selected = table.columns if columns is None else [table.c[c] for c in dict.fromkeys(
-            ["scoring_id", "scoring_timestamp", *columns])]
-        query = sa.select(*selected).where(*where).order_by(ts, table.c.scoring_id)
-        if limit is not None:
-            query = query.limit(limit)
-        frame = read_frame(self.engine, query, ["scoring_timestamp"])
-        if "probability" in frame:
-            # one JSON document for the whole column: parsing row by row costs several times more
-            texts = frame["probability"].tolist()
-            frame["probability"] = pd.Series(json.loads("[" + ",".join(texts) + "]"), index=frame.index,
-                                             dtype=object)
-        return frame
+        window = self.payload_window(subscription, start, end, last=last, source=source, columns=columns)
+        return window.read(self.engine, window.select(limit=limit))
 
     # -- maintenance ----------------------------------------------------------------------------
     def lab_table_names(self) -> list[str]:

@@ -24,6 +24,7 @@ from ..core.input_schema import InputSchema
 from ..errors import LabError
 from .database import DataMart, Subscription, check_count, from_newest, in_window, of_source
 from .tables import FEEDBACK_PREFIX, SQL_TYPES
+from .window import WindowQuery
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -219,19 +220,20 @@ class FeedbackLog:
         with self.datamart.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def read(self, start: datetime | None = None, end: datetime | None = None, *, last: int | None = None,
-             source: str | None = None) -> pd.DataFrame:
-        """Feedback records that arrived in [start, end), oldest first: only the newest `last`, if given (with
-        any other record that arrived at the same time as the oldest of them), and only those of `source`
-        (LIVE or a replay prefix), if given."""
-        import pandas as pd
-
+    def window(self, start: datetime | None = None, end: datetime | None = None, *, last: int | None = None,
+               source: str | None = None) -> WindowQuery:
+        """The feedback records that arrived in [start, end) as a window (see `read` for the arguments)."""
         start, end = check_window(start, end, FeedbackError)
         last = check_count(last, "last", FeedbackError)
         ts = self.table.c.timestamp
         where = [*in_window(ts, start, end), *of_source(self.table.c.feedback_id, source)]
         if last is not None:
             where.append(from_newest(ts, where, last))
-        query = sa.select(self.table).where(*where).order_by(ts, self.table.c.feedback_id)
-        with self.datamart.engine.connect() as conn:
-            return pd.read_sql(query, conn, parse_dates=["timestamp"])
+        return WindowQuery(self.table, "timestamp", "feedback_id", tuple(where))
+
+    def read(self, start: datetime | None = None, end: datetime | None = None, *, last: int | None = None,
+             source: str | None = None) -> pd.DataFrame:
+        """Feedback records that arrived in [start, end), oldest first: only the newest `last`, if given (with
+        any other record that arrived at the same time as the oldest of them), and only those of `source`
+        (LIVE or a replay prefix), if given."""
+        return self.window(start, end, last=last, source=source).read(self.datamart.engine)

@@ -28,9 +28,11 @@ from ..data import load_training_reference
 from ..datamart.database import LIVE, DataMart, Subscription, of_source
 from ..datamart.feedback import FeedbackLog
 from ..datamart.tables import alerts, delete_measurements, measurements, monitor_instances
+from ..datamart.window import WindowQuery
 from ..errors import LabError
 from ..models.repository import ModelRepository
 from ..workspace import Workspace
+from .engines import Engine, LocalEngine
 from .results import EVALUATED, NOT_EVALUATED, Details, Measurement, MonitorConfig, Threshold, is_number, jsonable
 
 if TYPE_CHECKING:
@@ -164,11 +166,13 @@ class MonitorContext:
     workspace and the deployment's compiled scorer."""
 
     def __init__(self, datamart: DataMart, subscription: Subscription, workspace: Workspace | None = None,
-                 scorer: CompiledPipeline | None = None, record_prefix: str | None = None) -> None:
+                 scorer: CompiledPipeline | None = None, record_prefix: str | None = None,
+                 engine: Engine | None = None) -> None:
         self.datamart = datamart
         self.subscription = subscription
         self._workspace = workspace
         self._scorer = scorer
+        self.engine: Engine = engine if engine is not None else LocalEngine()
         # a replayed story's monitors read only its own records (ids starting with the prefix) and mark their
         # measurements with it; the live monitors read only live records: the two never mix
         if record_prefix is not None and not (isinstance(record_prefix, str) and 0 < len(record_prefix) <= 16):
@@ -182,7 +186,8 @@ class MonitorContext:
 
     def restricted(self, record_prefix: str) -> MonitorContext:
         """The same context, reading only records whose ids start with `record_prefix`."""
-        return MonitorContext(self.datamart, self.subscription, self._workspace, self._scorer, record_prefix)
+        return MonitorContext(self.datamart, self.subscription, self._workspace, self._scorer, record_prefix,
+                              self.engine)
 
     def measurement_id(self) -> str:
         """A new measurement id (with the record prefix, if any)."""
@@ -237,6 +242,10 @@ class MonitorContext:
         path = self.workspace.root / "monitors" / self.subscription.subscription_id
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def payload_window(self, start: datetime | None, end: datetime, columns: list[str] | None = None) -> WindowQuery:
+        """The payload records scored in [start, end) of this context's source, as a window."""
+        return self.datamart.payload_window(self.subscription, start, end, source=self.source, columns=columns)
 
     def payload(self, start: datetime | None, end: datetime, last: int | None = None,
                 columns: list[str] | None = None) -> pd.DataFrame:
@@ -368,6 +377,15 @@ class Monitor(ABC, Generic[C, D]):
         config = self.config()
         thresholds = self.thresholds(config)
         start, end = resolve_window(start, end, config.window_hours)
+        window = self.window(config, start, end)
+        if window is not None:
+            have = self.ctx.engine.count(self.ctx, window)
+            if have >= config.min_records and self.ctx.engine.takes(have):
+                try:  # evaluated in parts: chunks in this process, or partitions on a Spark cluster
+                    result = self.ctx.engine.evaluate(self, config, window, start, end)
+                except NotEvaluated as reason:
+                    return self._not_evaluated(start, end, have, thresholds, str(reason), replace)
+                return self._measured(config, thresholds, start, end, have, result, "", replace)
         data = self.load(config, start, end)
         have = len(data)
         message = ""
@@ -385,6 +403,11 @@ class Monitor(ABC, Generic[C, D]):
             result = self.evaluate(config, data, start, end)
         except NotEvaluated as reason:
             return self._not_evaluated(start, end, have, thresholds, str(reason), replace)
+        return self._measured(config, thresholds, start, end, have, result, message, replace)
+
+    def _measured(self, config: C, thresholds: list[Threshold], start: datetime | None, end: datetime, have: int,
+                  result: Evaluation[D], message: str, replace: bool) -> Measurement:
+        """Store an evaluation as a measurement (not evaluated if a thresholded metric is undefined)."""
         for t in thresholds:
             value = result.metrics.get(t.metric)
             if not is_number(value):
@@ -399,6 +422,24 @@ class Monitor(ABC, Generic[C, D]):
         self.ctx.store.save(measurement, replace=replace, source=self.ctx.source,
                             with_it=lambda conn: self.save_with(measurement, result, conn))
         return measurement
+
+    # -- evaluation in parts: windows larger than memory, and on Spark (see `engines.py`) ------------------
+    def window(self, config: C, start: datetime | None, end: datetime) -> WindowQuery | None:
+        """The window `partial` reads, for a monitor that evaluates in parts (None: it does not)."""
+        return None
+
+    def partial(self, config: C, chunk: pd.DataFrame) -> Any:
+        """What `finish` needs of one part of a window, in a form `merge` adds up; one part or all of them
+        merged give the same evaluation."""
+        raise NotImplementedError(f"the {self.name} monitor does not evaluate in parts")
+
+    def merge(self, a: Any, b: Any) -> Any:
+        """Two parts' partial results as one (associative: parts may merge in any grouping)."""
+        raise NotImplementedError(f"the {self.name} monitor does not evaluate in parts")
+
+    def finish(self, config: C, part: Any, start: datetime | None, end: datetime) -> Evaluation[D]:
+        """The evaluation of a whole window from its merged partial result."""
+        raise NotImplementedError(f"the {self.name} monitor does not evaluate in parts")
 
     # -- what a monitor implements --------------------------------------------------------------
     def thresholds(self, config: C) -> list[Threshold]:

@@ -40,8 +40,10 @@ from ..core.fairness_groups import (
     stored_distribution,
 )
 from ..datamart.tables import biased_transactions
+from ..datamart.window import WindowQuery
 from ..errors import LabError
 from .base import Evaluation, Monitor, NotEvaluated, check_window_settings
+from .fairness_parts import FairnessPart, FeaturePart, plain
 from .metrics import (
     disparate_impact,
     equal_opportunity_difference,
@@ -390,7 +392,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
                 disparate_impact=disparate_impact(mon_rate, ref_rate),
                 balanced_monitored_favourable_rate=bal_mon, balanced_reference_favourable_rate=bal_ref,
                 balanced_disparate_impact=disparate_impact(bal_mon, bal_ref), biased_count=len(biased[f]),
-                perturbation=spec["perturbation"], value_outcomes=_value_outcomes(frame[f], is_fav, p, spec, fav))
+                perturbation=spec["perturbation"])
         debiased = np.asarray(combine_debiased(list(labels), flips, fav, unfav), dtype=object)
         is_fav_debiased = np.isin(debiased, fav)
         for f, r in features.items():
@@ -400,46 +402,102 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
             r.debiased_disparate_impact = disparate_impact(d_mon, d_ref)
         return FairnessRun(features, biased, debiased, perturbed)
 
-    def evaluate(self, config: FairnessConfig, data: pd.DataFrame, start: datetime | None,
-                 end: datetime) -> Evaluation[FairnessDetails]:
-        labels = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
-        run = self.assess(data, labels, config)
-        for f, r in run.features.items():
+    def window(self, config: FairnessConfig, start: datetime | None, end: datetime) -> WindowQuery:
+        return self.ctx.payload_window(start, end, self.payload_columns())
+
+    def partial(self, config: FairnessConfig, chunk: pd.DataFrame) -> FairnessPart:
+        """Per feature: group counts, favourable counts on payload, balanced and debiased data, outcomes per
+        value, and the biased transactions of the records of `chunk`."""
+        chunk = chunk.reset_index(drop=True)
+        labels = chunk[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
+        run = self.assess(chunk, labels, config)
+        fav = list(config.favourable_classes)
+        is_fav, is_fav_debiased = np.isin(labels, fav), np.isin(run.debiased_labels, fav)
+        ids = chunk["scoring_id"].to_numpy(dtype=object)
+        stamps = chunk["scoring_timestamp"]
+        out = FairnessPart()
+        for spec in config.features:
+            f = spec["feature"]
+            p = run.perturbed[f]
+            part = FeaturePart()
+            part.counts.update(
+                monitored=int(p.monitored.sum()), reference=int(p.reference.sum()),
+                monitored_favourable=int(is_fav[p.monitored].sum()),
+                reference_favourable=int(is_fav[p.reference].sum()),
+                to_monitored_favourable=int(np.isin(p.to_monitored_labels, fav).sum()),
+                to_reference_favourable=int(np.isin(p.to_reference_labels, fav).sum()),
+                debiased_monitored_favourable=int(is_fav_debiased[p.monitored].sum()),
+                debiased_reference_favourable=int(is_fav_debiased[p.reference].sum()))
+            values = chunk[f].to_numpy(dtype=object)
+            for view, rows in _value_outcomes(chunk[f], is_fav, p, spec, fav).items():
+                for row in rows:
+                    part.outcomes[(view, row["value"], row["group"])] = [row["favourable"], row["unfavourable"]]
+            part.biased = [{"feature": f, "scoring_id": ids[b.position], "scoring_timestamp": stamps.iloc[b.position].to_pydatetime(),
+                            "group_name": "monitored",  # reference-group records are never biased
+                            "original_value": str(plain(values[b.position])),
+                            "perturbed_value": str(b.perturbed_value), "original_label": str(labels[b.position]),
+                            "perturbed_label": b.perturbed_label} for b in run.biased[f]]
+            out.features[f] = part
+        return out
+
+    def merge(self, a: FairnessPart, b: FairnessPart) -> FairnessPart:
+        return a.merge(b)
+
+    def finish(self, config: FairnessConfig, part: FairnessPart, start: datetime | None,
+               end: datetime) -> Evaluation[FairnessDetails]:
+        features: dict[str, FeatureFairness] = {}
+        for spec in config.features:
+            f = spec["feature"]
+            c = part.features[f]
+            mon, ref = c.rate("monitored_favourable", "monitored"), c.rate("reference_favourable", "reference")
+            # balanced data: the payload plus each group's records copied into the other group
+            bal_mon = c.rate_of(("monitored_favourable", "to_monitored_favourable"), ("monitored", "reference"))
+            bal_ref = c.rate_of(("reference_favourable", "to_reference_favourable"), ("reference", "monitored"))
+            d_mon = c.rate("debiased_monitored_favourable", "monitored")
+            d_ref = c.rate("debiased_reference_favourable", "reference")
+            features[f] = FeatureFairness(
+                monitored_group=spec["monitored"], reference_group=spec["reference"],
+                monitored_count=c.counts["monitored"], reference_count=c.counts["reference"],
+                monitored_favourable_rate=mon, reference_favourable_rate=ref,
+                disparate_impact=disparate_impact(mon, ref),
+                balanced_monitored_favourable_rate=bal_mon, balanced_reference_favourable_rate=bal_ref,
+                balanced_disparate_impact=disparate_impact(bal_mon, bal_ref),
+                debiased_monitored_favourable_rate=d_mon, debiased_reference_favourable_rate=d_ref,
+                debiased_disparate_impact=disparate_impact(d_mon, d_ref), biased_count=len(c.biased),
+                perturbation=spec["perturbation"], value_outcomes=c.value_outcomes())
+        for f, r in features.items():
             reason = r.undefined(f)
             if reason:
                 raise NotEvaluated(reason)
         metrics: dict[str, float] = {}
-        for f, r in run.features.items():
+        for f, r in features.items():
             metrics[f] = r.disparate_impact
             metrics[f"{f}_balanced"] = r.balanced_disparate_impact
             metrics[f"{f}_debiased"] = r.debiased_disparate_impact
-            metrics[f"{f}_biased_transactions"] = float(len(run.biased[f]))
-        metrics.update(self._on_feedback(config, run, start, end))
-        details = FairnessDetails(features=run.features, favourable_classes=list(config.favourable_classes))
-        return Evaluation(metrics, details, extra=(data, labels, run))
+            metrics[f"{f}_biased_transactions"] = float(r.biased_count)
+        metrics.update(self._on_feedback(config, features, start, end))
+        details = FairnessDetails(features=features, favourable_classes=list(config.favourable_classes))
+        biased = sorted((row for p in part.features.values() for row in p.biased),
+                        key=lambda r: (r["feature"], r["scoring_timestamp"], r["scoring_id"]))
+        return Evaluation(metrics, details, extra=biased)
+
+    def evaluate(self, config: FairnessConfig, data: pd.DataFrame, start: datetime | None,
+                 end: datetime) -> Evaluation[FairnessDetails]:
+        return self.finish(config, self.partial(config, data), start, end)
 
     def save_with(self, measurement: Measurement, result: Evaluation[FairnessDetails], conn: Connection) -> None:
         """Store the run's biased transactions, linked to the measurement, in its transaction."""
-        payload, labels, run = result.extra
-        rows = []
-        for f, found in run.biased.items():
-            for b in found:
-                rec = payload.iloc[b.position]
-                rows.append({"feature": f, "scoring_id": rec["scoring_id"],
-                             "scoring_timestamp": rec["scoring_timestamp"].to_pydatetime(),
-                             "group_name": "monitored",  # reference-group records are never biased
-                             "original_value": str(rec[f]), "perturbed_value": str(b.perturbed_value),
-                             "original_label": str(labels[b.position]), "perturbed_label": b.perturbed_label,
-                             "measurement_id": measurement.measurement_id,
-                             "subscription_id": measurement.subscription_id})
+        rows = [dict(row, measurement_id=measurement.measurement_id, subscription_id=measurement.subscription_id)
+                for row in result.extra]
         if rows:
             conn.execute(biased_transactions.insert(), rows)
 
-    def _on_feedback(self, config: FairnessConfig, run: FairnessRun, start: datetime | None,
+    def _on_feedback(self, config: FairnessConfig, features: dict[str, FeatureFairness], start: datetime | None,
                      end: datetime) -> dict[str, float]:
         """On the feedback logged in the run's window: accuracy before and after debiasing, and per feature
-        each group's rates (stored on `run`'s features) and the equal-opportunity and equalized-odds
-        differences. Metrics undefined on this feedback are left out."""
+        each group's rates (stored on `features`) and the equal-opportunity and equalized-odds differences.
+        Metrics undefined on this feedback are left out. Feedback is labelled by hand, so small: it is read
+        whole, in this process, whichever engine evaluated the payload."""
         data = self.ctx.labelled(start, end)
         if data.empty:
             return {}
@@ -454,7 +512,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
             f = spec["feature"]
             found = labelled_fairness(np.isin(truth, fav), np.isin(labels, fav),
                                       group_mask(data[f], spec["monitored"]), group_mask(data[f], spec["reference"]))
-            run.features[f].labelled = found
+            features[f].labelled = found
             for name in ("equal_opportunity_difference", "equalized_odds_difference"):
                 value = getattr(found, name)
                 if math.isfinite(value):

@@ -1,0 +1,75 @@
+"""One window of a data mart table as a monitor evaluates it: the rows in [start, end) of its time column, of one
+source, some columns; read whole, counted, or in chunks of bounded size (keyset pagination on time and id)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from .reading import read_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class WindowQuery:
+    """The rows of `table` a monitor reads, oldest first (by time, then id); `json_columns` hold JSON texts,
+    parsed on reading; `columns` None reads all."""
+
+    table: sa.Table
+    time_column: str
+    id_column: str
+    where: tuple[Any, ...] = ()
+    columns: tuple[str, ...] | None = None
+    json_columns: tuple[str, ...] = ()
+
+    @property
+    def selected(self) -> list[sa.Column]:
+        if self.columns is None:
+            return list(self.table.columns)
+        names = dict.fromkeys([self.id_column, self.time_column, *self.columns])
+        return [self.table.c[n] for n in names]
+
+    def select(self, after: tuple[Any, Any] | None = None, limit: int | None = None) -> sa.Select:
+        """The window's query; with `after`, only rows after that (time, id), as the next chunk of a read."""
+        ts, rid = self.table.c[self.time_column], self.table.c[self.id_column]
+        query = sa.select(*self.selected).where(*self.where)
+        if after is not None:  # (time, id) > after, spelt out: both databases use the time index for it
+            query = query.where(sa.or_(ts > after[0], sa.and_(ts == after[0], rid > after[1])))
+        query = query.order_by(ts, rid)
+        return query.limit(limit) if limit is not None else query
+
+    def count(self, engine: sa.engine.Engine) -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(self.table).where(*self.where))
+                       .scalar_one())
+
+    def frame(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Rows as read, with JSON texts parsed (one JSON document per column: row by row costs several times
+        more)."""
+        import pandas as pd
+
+        for name in self.json_columns:
+            if name in raw:
+                texts = raw[name].tolist()
+                raw[name] = pd.Series(json.loads("[" + ",".join(texts) + "]"), index=raw.index, dtype=object)
+        return raw
+
+    def read(self, engine: sa.engine.Engine, query: sa.Select | None = None) -> pd.DataFrame:
+        return self.frame(read_frame(engine, self.select() if query is None else query, [self.time_column]))
+
+    def chunks(self, engine: sa.engine.Engine, rows: int) -> Iterator[pd.DataFrame]:
+        """The window in chunks of at most `rows` rows, oldest first: memory bounded whatever its size."""
+        after = None
+        while True:
+            chunk = self.read(engine, self.select(after, rows))
+            if len(chunk):
+                yield chunk
+            if len(chunk) < rows:
+                return
+            last = chunk.iloc[-1]
+            after = (last[self.time_column].to_pydatetime(), last[self.id_column])

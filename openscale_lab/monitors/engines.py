@@ -1,0 +1,65 @@
+"""Where a monitor's window is evaluated: in this process, whole or in chunks (`LocalEngine`), or as a Spark job
+(`spark_engine.SparkEngine`). Both run the monitor's own `partial` on parts of the window and `merge` the parts:
+one definition of every metric, whichever engine ran it.
+
+A monitor that evaluates in parts says which window it reads (`Monitor.window`); windows up to `chunk_rows`
+records are read whole and evaluated as before, larger ones chunk by chunk, so memory stays bounded by a chunk
+whatever the window's size.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from ..datamart.window import WindowQuery
+    from .base import Evaluation, Monitor, MonitorContext
+
+CHUNK_ROWS = 500_000  # a chunk of payload rows takes about 0.5 GB while a monitor evaluates it
+
+
+class Engine(Protocol):
+    """What runs a monitor's evaluation in parts."""
+
+    def count(self, ctx: MonitorContext, window: WindowQuery) -> int:
+        """Rows in the window."""
+
+    def takes(self, rows: int) -> bool:
+        """Whether this engine evaluates a window of `rows` rows (else the monitor reads it whole itself)."""
+
+    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, start: datetime | None,
+                 end: datetime) -> Evaluation[Any]:
+        """The monitor's evaluation of the window, from its parts."""
+
+
+class LocalEngine:
+    """In this process: windows up to `chunk_rows` read whole by the monitor, larger ones in chunks."""
+
+    name = "local"
+
+    def __init__(self, chunk_rows: int = CHUNK_ROWS) -> None:
+        if not (isinstance(chunk_rows, int) and chunk_rows >= 1):
+            raise ValueError(f"chunk_rows must be a whole number ≥ 1, got {chunk_rows!r}")
+        self.chunk_rows = chunk_rows
+
+    def count(self, ctx: MonitorContext, window: WindowQuery) -> int:
+        return window.count(ctx.datamart.engine)
+
+    def takes(self, rows: int) -> bool:
+        return rows > self.chunk_rows
+
+    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, start: datetime | None,
+                 end: datetime) -> Evaluation[Any]:
+        part = None
+        total = window.count(monitor.ctx.datamart.engine)
+        with tqdm(total=total, desc=f"{monitor.name} in chunks", unit="record", leave=False) as bar:
+            for chunk in window.chunks(monitor.ctx.datamart.engine, self.chunk_rows):
+                found = monitor.partial(config, chunk)
+                part = found if part is None else monitor.merge(part, found)
+                bar.update(len(chunk))
+        return monitor.finish(config, part, start, end)
+
+    def __repr__(self) -> str:
+        return f"LocalEngine(chunk_rows={self.chunk_rows})"
