@@ -274,12 +274,11 @@ def create_app(deployment_dir: Path) -> FastAPI:
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         # records as tuples in the payload writer's column order (payload_columns): no dict per record
         stamp, version, dumps = writer.time_value(now), now_serving.model_version, orjson.dumps
-        out_values, records = [], []
-        for i, (row, (pred, label, prob)) in enumerate(zip(rows, results, strict=True), 1):
-            tid = f"{request_id}-{i}"
-            out_values.append([*row, pred, label, prob, tid])
-            records.append((tid, request_id, stamp, *row, pred, label, dumps(prob).decode(), max(prob), elapsed_ms,
-                            deployment_id, version))
+        ids = [f"{request_id}-{i}" for i in range(1, len(rows) + 1)]
+        scored = list(zip(rows, results, ids, strict=True))
+        out_values = [[*row, pred, label, prob, tid] for row, (pred, label, prob), tid in scored]
+        records = [(tid, request_id, stamp, *row, pred, label, dumps(prob).decode(), max(prob), elapsed_ms,
+                    deployment_id, version) for row, (pred, label, prob), tid in scored]
         try:  # committed with whatever other requests queued meanwhile (group commit), before this reply
             await writer.store(records)
         except Exception as exc:  # nothing is replied as a success unless it is in the data mart
