@@ -74,6 +74,11 @@ def _monitor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--start", metavar="ISO", help="start of the window (default: the monitor's own window)")
     run.add_argument("--end", metavar="ISO", help="end of the window, not included (default: now)")
     run.add_argument("--fail-on-alert", action="store_true", help="exit with code 3 when any alert is raised")
+    run.add_argument("--engine", choices=["local", "spark"], default="local",
+                     help="where large windows are evaluated: this process, in chunks (default), or Spark jobs "
+                          "reading the data mart over JDBC (PostgreSQL data marts)")
+    run.add_argument("--spark-master", metavar="URL", help="Spark master for --engine spark, e.g. "
+                                                           "spark://127.0.0.1:7077 (default: local[2])")
     for action in (run, listing):
         action.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -238,8 +243,8 @@ def _monitor(args: argparse.Namespace) -> int:
                      r["last_run_at"] or "never"] for r in rows],
                    ["deployment", "subscription", "monitor", "schedule", "last run"])
         return 0
-    report = monitor_report(args.workspace, args.deployment, args.monitor,
-                            parse_time(args.start, "--start"), parse_time(args.end, "--end"))
+    report = monitor_report(args.workspace, args.deployment, args.monitor, parse_time(args.start, "--start"),
+                            parse_time(args.end, "--end"), args.engine, args.spark_master)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     elif not report:

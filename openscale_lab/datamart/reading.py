@@ -54,12 +54,7 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd
         with engine.connect() as conn:
             return pd.read_sql(query, conn, parse_dates=datetimes)
     url, schema = fast
-    translate = {None: schema} if schema else None
-    sql = str(query.compile(dialect=engine.dialect, schema_translate_map=translate,
-                            compile_kwargs={"literal_binds": True, "render_schema_translate": bool(translate)}))
-    if schema:  # tables named in the lab's schema, as the search path would have found them
-        sql = sql.replace("__[SCHEMA__none]", engine.dialect.identifier_preparer.quote_schema(schema))
-    frame = cx.read_sql(url, sql)
+    frame = cx.read_sql(url, compiled_sql(engine, query, schema))
     names = [c.name for c in query.selected_columns]
     if frame.empty and len(frame.columns) != len(names):
         with engine.connect() as conn:  # typed empty frame, as pandas gives it
@@ -73,3 +68,14 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd
         elif isinstance(col.dtype, pd.Float64Dtype):
             frame[name] = col.astype("float64")
     return frame
+
+
+def compiled_sql(engine: sa.engine.Engine, query: Any, schema: str | None = None) -> str:
+    """`query` as one SQL text for `engine`'s database, values written in (they are times, counts and id
+    prefixes the lab checked, quoted by SQLAlchemy), tables in `schema` if given."""
+    translate = {None: schema} if schema else None
+    sql = str(query.compile(dialect=engine.dialect, schema_translate_map=translate,
+                            compile_kwargs={"literal_binds": True, "render_schema_translate": bool(translate)}))
+    if schema:  # tables named in the lab's schema, as the search path would have found them
+        sql = sql.replace("__[SCHEMA__none]", engine.dialect.identifier_preparer.quote_schema(schema))
+    return sql

@@ -49,15 +49,8 @@ class WindowQuery:
                        .scalar_one())
 
     def frame(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """Rows as read, with JSON texts parsed (one JSON document per column: row by row costs several times
-        more)."""
-        import pandas as pd
-
-        for name in self.json_columns:
-            if name in raw:
-                texts = raw[name].tolist()
-                raw[name] = pd.Series(json.loads("[" + ",".join(texts) + "]"), index=raw.index, dtype=object)
-        return raw
+        """Rows as read, with JSON texts parsed."""
+        return json_parsed(raw, self.json_columns)
 
     def read(self, engine: sa.engine.Engine, query: sa.Select | None = None) -> pd.DataFrame:
         return self.frame(read_frame(engine, self.select() if query is None else query, [self.time_column]))
@@ -73,3 +66,15 @@ class WindowQuery:
                 return
             last = chunk.iloc[-1]
             after = (last[self.time_column].to_pydatetime(), last[self.id_column])
+
+
+def json_parsed(raw: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    """`raw` with the JSON texts of columns `names` parsed (one JSON document per column: row by row costs several
+    times more)."""
+    import pandas as pd
+
+    for name in names:
+        if name in raw:
+            texts = raw[name].tolist()
+            raw[name] = pd.Series(json.loads("[" + ",".join(texts) + "]"), index=raw.index, dtype=object)
+    return raw

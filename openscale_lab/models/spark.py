@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,18 @@ JAVA_HELP = (
     "`sudo apt-get install openjdk-17-jre-headless` on Debian/Ubuntu, `brew install openjdk@17` on "
     "macOS, or `conda install -c conda-forge openjdk=17`, then set JAVA_HOME or put `java` on PATH."
 )
+
+
+JDBC_JAR_ENV = "OPENSCALE_LAB_JDBC_JAR"
+DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+
+
+def jdbc_jar() -> Path | None:
+    """The PostgreSQL JDBC driver's jar (Debian's libpostgresql-jdbc-java, or the one $OPENSCALE_LAB_JDBC_JAR
+    names), if installed: never downloaded."""
+    chosen = os.environ.get(JDBC_JAR_ENV)
+    path = Path(chosen) if chosen else DEBIAN_JDBC_JAR
+    return path if path.is_file() else None
 
 
 def java_executable() -> Path | None:
@@ -56,14 +69,20 @@ def get_spark(master: str = "local[*]", app_name: str = "openscale-lab") -> Spar
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the lab is local: no lookups of the host name
     from pyspark.sql import SparkSession
 
-    spark = (
+    # executors run this Python (the lab's), also on a standalone cluster started from this installation
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")  # the data mart's times are naive UTC
         .config("spark.driver.memory", os.environ.get("OPENSCALE_LAB_SPARK_MEMORY", "2g"))
-        .getOrCreate()
     )
+    jar = jdbc_jar()
+    if jar is not None:  # the monitors' Spark engine reads the data mart over JDBC
+        builder = builder.config("spark.jars", str(jar))
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

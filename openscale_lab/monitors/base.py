@@ -10,6 +10,7 @@ raise alerts. The verbs follow OpenScale's SDK: `enable`, `run`, `disable`, `get
 """
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from abc import ABC, abstractmethod
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -32,7 +33,6 @@ from ..datamart.window import WindowQuery
 from ..errors import LabError
 from ..models.repository import ModelRepository
 from ..workspace import Workspace
-from .engines import Engine, LocalEngine
 from .results import EVALUATED, NOT_EVALUATED, Details, Measurement, MonitorConfig, Threshold, is_number, jsonable
 
 if TYPE_CHECKING:
@@ -161,6 +161,20 @@ class MonitorStore:
             return pd.read_sql(query.order_by(alerts.c.timestamp), conn, parse_dates=["timestamp"])
 
 
+class Engine(Protocol):
+    """What evaluates a monitor's window in parts (`engines.LocalEngine`, `spark_engine.SparkEngine`)."""
+
+    def count(self, ctx: MonitorContext, window: WindowQuery) -> int:
+        """Rows in the window."""
+
+    def takes(self, rows: int) -> bool:
+        """Whether this engine evaluates a window of `rows` rows (else the monitor reads it whole itself)."""
+
+    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, start: datetime | None,
+                 end: datetime) -> Evaluation[Any]:
+        """The monitor's evaluation of the window, from its parts."""
+
+
 class MonitorContext:
     """What a monitor works with: the data mart and the subscription, and (for monitors of the model) the
     workspace and the deployment's compiled scorer."""
@@ -172,7 +186,7 @@ class MonitorContext:
         self.subscription = subscription
         self._workspace = workspace
         self._scorer = scorer
-        self.engine: Engine = engine if engine is not None else LocalEngine()
+        self.engine = engine  # None: every window read whole
         # a replayed story's monitors read only its own records (ids starting with the prefix) and mark their
         # measurements with it; the live monitors read only live records: the two never mix
         if record_prefix is not None and not (isinstance(record_prefix, str) and 0 < len(record_prefix) <= 16):
@@ -377,8 +391,8 @@ class Monitor(ABC, Generic[C, D]):
         config = self.config()
         thresholds = self.thresholds(config)
         start, end = resolve_window(start, end, config.window_hours)
-        window = self.window(config, start, end)
-        if window is not None:
+        window = self.window(config, start, end) if self.ctx.engine is not None else None
+        if window is not None and self.ctx.engine is not None:
             have = self.ctx.engine.count(self.ctx, window)
             if have >= config.min_records and self.ctx.engine.takes(have):
                 try:  # evaluated in parts: chunks in this process, or partitions on a Spark cluster
@@ -432,6 +446,14 @@ class Monitor(ABC, Generic[C, D]):
         """What `finish` needs of one part of a window, in a form `merge` adds up; one part or all of them
         merged give the same evaluation."""
         raise NotImplementedError(f"the {self.name} monitor does not evaluate in parts")
+
+    def for_workers(self) -> Monitor[C, D]:
+        """A copy of this monitor that Spark can ship to its executors for `partial`: the subscription and the
+        scorer, without the data mart's connections or the workspace."""
+        found = copy.copy(self)
+        found.ctx = MonitorContext(None, self.ctx.subscription, None,  # type: ignore[arg-type]
+                                   self.ctx._scorer, self.ctx.record_prefix)
+        return found
 
     def merge(self, a: Any, b: Any) -> Any:
         """Two parts' partial results as one (associative: parts may merge in any grouping)."""

@@ -16,7 +16,8 @@ OpenScale's definitions followed here:
   exceeds only 5 % of the time. Feature drift reports the largest of the features' values, so it is the 0.05
   margin above that level, not the 5 %, that keeps false alarms rare. Both numbers are in the details.
 Transactions responsible for the drop in accuracy (predicted wrong), for the drop in data consistency
-(inconsistent), or both, are stored with their reasons: OpenScale's three transaction views.
+(inconsistent), or both, are stored with their reasons: OpenScale's three transaction views (at most
+MAX_STORED_TRANSACTIONS per run, the most likely wrong first; the metrics count every one).
 """
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ import numpy as np
 from sqlalchemy.engine import Connection
 
 from ..datamart.tables import drift_transactions
+from ..datamart.window import WindowQuery
 from ..errors import LabError
 from .base import Evaluation, Monitor, check_window_settings
 from .consistency import Constraints
 from .distributions import chance_distance, jensen_shannon, probability_counts, total_variation
-from .drift_model import DriftModel, load_drift_model, save_drift_model, train_drift_model
+from .drift_model import DriftModel, cbpe_accuracy, load_drift_model, save_drift_model, train_drift_model
+from .drift_parts import LIMIT, DriftingTransaction, DriftPart
 from .results import Details, Measurement, MonitorConfig, Threshold, axes, from_known, is_number
 
 if TYPE_CHECKING:
@@ -41,7 +44,8 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "drift_model.skops"  # skops, not pickle: loading cannot run code (see drift_model.py)
 EARLIER_MODEL_FILE = "drift_model.pkl"  # what earlier versions stored: never loaded
-TRANSACTIONS_SHOWN = 10  # transactions listed in the details; all are stored
+TRANSACTIONS_SHOWN = 10  # transactions listed in the details
+MAX_STORED_TRANSACTIONS = LIMIT  # transactions stored per run (see drift_parts)
 VIEWS = {"accuracy": ("accuracy", "both"), "consistency": ("consistency", "both"), "both": ("both",)}
 ESTIMATES_DISAGREE = 0.05  # the two label-free accuracy estimates disagree beyond this
 LABEL_FREE_NOTE = ("Both accuracy estimates assume the relation between features and labels is as in training; "
@@ -76,16 +80,6 @@ class FeatureDrift:
     bins: list[str] = field(default_factory=list)
     training_share: list[float] = field(default_factory=list)
     payload_share: list[float] = field(default_factory=list)
-
-
-@dataclass
-class DriftingTransaction:
-    """A transaction responsible for drift: predicted wrong ("accuracy"), inconsistent, or both."""
-
-    scoring_id: str = ""
-    p_correct: float = float("nan")
-    view: str = "accuracy"
-    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -228,7 +222,15 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         rows = self.ctx.model_metadata.get("evaluation_rows")
         return np.asarray(rows, dtype=int) if rows else np.arange(n)
 
+    def for_workers(self) -> DriftMonitor:
+        found = super().for_workers()
+        found._preloaded = self.load_model()  # executors need not reach the workspace
+        return found
+
     def load_model(self) -> DriftModel:
+        preloaded = getattr(self, "_preloaded", None)
+        if preloaded is not None:
+            return preloaded
         if not self.model_path.exists():
             if self.model_path.with_name(EARLIER_MODEL_FILE).exists():
                 raise LabError(f"the drift model was stored by an earlier version of the lab as a pickle "
@@ -270,50 +272,75 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
                 Threshold("output_drift", "upper_limit", config.output_drift_threshold),
                 Threshold("feature_drift", "upper_limit", config.feature_drift_threshold)]
 
-    def evaluate(self, config: DriftConfig, data: pd.DataFrame, start: datetime | None,
-                 end: datetime) -> Evaluation[DriftDetails]:
+    def window(self, config: DriftConfig, start: datetime | None, end: datetime) -> WindowQuery:
+        return self.ctx.payload_window(start, end, self.payload_columns())
+
+    def partial(self, config: DriftConfig, chunk: pd.DataFrame) -> DriftPart:
+        """Sums and counts of part of a window, and its transactions most likely predicted wrong (or
+        inconsistent)."""
         model = self.load_model()
-        n = len(data)
-        data = data.copy()
+        data = chunk.reset_index(drop=True).copy()
         for col in model.categories:  # hash each column's strings once; every later lookup reuses the codes
             data[col] = data[col].astype("category")
         p_correct = model.p_correct(data)
-        predicted_accuracy = float(p_correct.mean())
         probs = np.array(data["probability"].tolist(), dtype=float)
         p_fav = probs[:, model.favourable_index]
         labels = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
-        cbpe = model.cbpe(p_fav, labels == config.favourable_class)
-        features = {col: self._feature_drift(model, data, col, n) for col in model.columns}
+        cbpe = cbpe_accuracy(model.calibration(p_fav), labels == config.favourable_class)
+        inconsistent, reasons = Constraints.from_dict(config.constraints).check(data)
+        wrong = p_correct < 0.5
+        stamps = data["scoring_timestamp"]
+        kept = _transactions(data, p_correct, wrong, inconsistent, reasons)[:MAX_STORED_TRANSACTIONS]
+        position = {tid: i for i, tid in enumerate(data["scoring_id"])} if kept else {}
+        return DriftPart(
+            records=len(data), p_correct_sum=float(p_correct.sum()), cbpe_sum=float(cbpe.sum()),
+            wrong=int(wrong.sum()), inconsistent=int(inconsistent.sum()),
+            feature_counts={col: model.feature_counts(data, col) for col in model.columns},
+            output_counts=probability_counts(p_fav),
+            label_counts={lab: int(np.sum(labels == lab)) for lab in model.training_label_shares},
+            transactions=[(t, stamps.iloc[position[t.scoring_id]].to_pydatetime()) for t in kept])
+
+    def merge(self, a: DriftPart, b: DriftPart) -> DriftPart:
+        return a.merge(b)
+
+    def finish(self, config: DriftConfig, part: DriftPart, start: datetime | None,
+               end: datetime) -> Evaluation[DriftDetails]:
+        model = self.load_model()
+        n = part.records
+        predicted_accuracy = part.p_correct_sum / n
+        cbpe = part.cbpe_sum / n
+        features = {col: self._feature_drift(model, part.feature_counts[col], col, n) for col in model.columns}
         ranked = sorted(features, key=lambda c: (features[c].drift, features[c].total_variation), reverse=True)
-        output = probability_counts(p_fav)
-        out_tv = float(total_variation(model.training_output_counts, output)[0])
+        out_tv = float(total_variation(model.training_output_counts, part.output_counts)[0])
         out_chance = chance_distance(np.asarray(model.training_output_counts), n)
         constraints = Constraints.from_dict(config.constraints)
-        inconsistent, reasons = constraints.check(data)
-        wrong = p_correct < 0.5
         metrics = {
             "drift_magnitude": max(0.0, model.base_accuracy - predicted_accuracy),
             "predicted_accuracy": predicted_accuracy, "base_accuracy": model.base_accuracy,
-            "data_drift_magnitude": float(inconsistent.mean()),
+            "data_drift_magnitude": part.inconsistent / n,
             "output_drift": max(0.0, out_tv - out_chance),
             "feature_drift": features[ranked[0]].drift if ranked else 0.0,
             "cbpe_accuracy": cbpe,
-            "records_predicted_wrong": float(wrong.sum()), "inconsistent_transactions": float(inconsistent.sum())}
-        transactions = _transactions(data, p_correct, wrong, inconsistent, reasons)
+            "records_predicted_wrong": float(part.wrong), "inconsistent_transactions": float(part.inconsistent)}
+        kept = part.sorted_transactions()
+        transactions = [t for t, _ in kept]
         details = DriftDetails(
             feature_drift=features, features_driving_drift=[c for c in ranked if features[c].drift > 0][:5],
             transactions_driving_drift=transactions[:TRANSACTIONS_SHOWN], output_total_variation=out_tv,
             output_chance_total_variation=out_chance, label_shares_training=model.training_label_shares,
-            label_shares_payload={lab: float(np.mean(labels == lab)) for lab in model.training_label_shares},
+            label_shares_payload={lab: part.label_counts[lab] / n for lab in model.training_label_shares},
             calibration_error=model.calibration.expected_calibration_error,
             estimates_disagree=abs(cbpe - predicted_accuracy) > ESTIMATES_DISAGREE, note=LABEL_FREE_NOTE,
             constraints=constraints.count, expected_inconsistent=constraints.expected_inconsistent)
-        return Evaluation(metrics, details, extra=(data, transactions))
+        return Evaluation(metrics, details, extra=kept)
+
+    def evaluate(self, config: DriftConfig, data: pd.DataFrame, start: datetime | None,
+                 end: datetime) -> Evaluation[DriftDetails]:
+        return self.finish(config, self.partial(config, data), start, end)
 
     @staticmethod
-    def _feature_drift(model: DriftModel, data: pd.DataFrame, col: str, n: int) -> FeatureDrift:
+    def _feature_drift(model: DriftModel, now: np.ndarray, col: str, n: int) -> FeatureDrift:
         before = np.asarray(model.training_counts[col])
-        now = model.feature_counts(data, col)
         tv = float(total_variation(before, now)[0])
         chance = chance_distance(before, n)
         return FeatureDrift(jensen_shannon=float(jensen_shannon(before, now)[0]), total_variation=tv,
@@ -322,13 +349,11 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
                             payload_share=(now / max(now.sum(), 1)).tolist())
 
     def save_with(self, measurement: Measurement, result: Evaluation[DriftDetails], conn: Connection) -> None:
-        """Store every transaction responsible for drift, with its view and reasons, in the run's transaction."""
-        data, transactions = result.extra
-        stamps = dict(zip(data["scoring_id"], data["scoring_timestamp"], strict=True))
+        """Store the transactions responsible for drift (the most likely wrong first, at most
+        MAX_STORED_TRANSACTIONS), with their view and reasons, in the run's transaction."""
         rows = [{"measurement_id": measurement.measurement_id, "scoring_id": t.scoring_id,
-                 "subscription_id": measurement.subscription_id,
-                 "scoring_timestamp": stamps[t.scoring_id].to_pydatetime(), "view": t.view,
-                 "p_correct": t.p_correct, "reasons": "; ".join(t.reasons)} for t in transactions]
+                 "subscription_id": measurement.subscription_id, "scoring_timestamp": stamp, "view": t.view,
+                 "p_correct": t.p_correct, "reasons": "; ".join(t.reasons)} for t, stamp in result.extra]
         if rows:
             conn.execute(drift_transactions.insert(), rows)
 

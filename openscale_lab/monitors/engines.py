@@ -9,33 +9,22 @@ whatever the window's size.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from ..errors import LabError
+from .base import Engine, Evaluation, Monitor, MonitorContext
+
 if TYPE_CHECKING:
     from ..datamart.window import WindowQuery
-    from .base import Evaluation, Monitor, MonitorContext
 
 CHUNK_ROWS = 500_000  # a chunk of payload rows takes about 0.5 GB while a monitor evaluates it
 
 
-class Engine(Protocol):
-    """What runs a monitor's evaluation in parts."""
-
-    def count(self, ctx: MonitorContext, window: WindowQuery) -> int:
-        """Rows in the window."""
-
-    def takes(self, rows: int) -> bool:
-        """Whether this engine evaluates a window of `rows` rows (else the monitor reads it whole itself)."""
-
-    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, start: datetime | None,
-                 end: datetime) -> Evaluation[Any]:
-        """The monitor's evaluation of the window, from its parts."""
-
-
 class LocalEngine:
-    """In this process: windows up to `chunk_rows` read whole by the monitor, larger ones in chunks."""
+    """An `Engine` (see base.py) in this process: windows up to `chunk_rows` read whole by the monitor, larger
+    ones in chunks."""
 
     name = "local"
 
@@ -63,3 +52,18 @@ class LocalEngine:
 
     def __repr__(self) -> str:
         return f"LocalEngine(chunk_rows={self.chunk_rows})"
+
+
+def make_engine(engine: Engine | str, spark_master: str | None = None) -> Engine:
+    """An engine by name ("local" or "spark", the latter on `spark_master`), or the one given."""
+    if engine == "local":
+        if spark_master is not None:
+            raise LabError("spark_master is for engine='spark'")
+        return LocalEngine()
+    if engine == "spark":
+        from .spark_engine import SparkEngine
+
+        return SparkEngine(spark_master or "local[2]")
+    if isinstance(engine, str):
+        raise LabError(f"engine must be 'local' or 'spark', got {engine!r}")
+    return engine

@@ -432,7 +432,8 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
             for view, rows in _value_outcomes(chunk[f], is_fav, p, spec, fav).items():
                 for row in rows:
                     part.outcomes[(view, row["value"], row["group"])] = [row["favourable"], row["unfavourable"]]
-            part.biased = [{"feature": f, "scoring_id": ids[b.position], "scoring_timestamp": stamps.iloc[b.position].to_pydatetime(),
+            part.biased = [{"feature": f, "scoring_id": ids[b.position],
+                            "scoring_timestamp": stamps.iloc[b.position].to_pydatetime(),
                             "group_name": "monitored",  # reference-group records are never biased
                             "original_value": str(plain(values[b.position])),
                             "perturbed_value": str(b.perturbed_value), "original_label": str(labels[b.position]),

@@ -13,8 +13,9 @@ from ..deployments.artifacts import Deployment, load_verified_scorer
 from ..deployments.engine import MLEngine
 from ..errors import LabError
 from ..workspace import Workspace
-from .base import Monitor, MonitorContext
+from .base import Engine, Monitor, MonitorContext
 from .custom import CustomMonitor, CustomMonitors
+from .engines import make_engine
 from .explain import ExplanationService
 from .registry import MONITORS
 from .results import Measurement
@@ -30,12 +31,14 @@ class Monitoring:
     lists them), each with `enable`, `run`, `disable`, `get_details` and `measurements`.
     """
 
-    def __init__(self, workspace: Workspace, datamart: DataMart, subscription: Subscription) -> None:
+    def __init__(self, workspace: Workspace, datamart: DataMart, subscription: Subscription,
+                 engine: Engine | str = "local", spark_master: str | None = None) -> None:
         deployment_dir = workspace.deployments_dir / subscription.deployment_id
         if not deployment_dir.is_dir():
             raise LabError(f"subscription {subscription.subscription_id} watches deployment "
                            f"{subscription.deployment_id}, which is no longer in {workspace.deployments_dir}")
-        self._attach(MonitorContext(datamart, subscription, workspace, load_verified_scorer(deployment_dir)))
+        self._attach(MonitorContext(datamart, subscription, workspace, load_verified_scorer(deployment_dir),
+                                    engine=make_engine(engine, spark_master)))
 
     def _attach(self, ctx: MonitorContext) -> None:
         self.ctx = ctx
@@ -43,7 +46,11 @@ class Monitoring:
 
     @classmethod
     def for_deployment(cls, workspace: Workspace | str | os.PathLike[str] | None,
-                       deployment: Deployment | str) -> Monitoring:
+                       deployment: Deployment | str, engine: Engine | str = "local",
+                       spark_master: str | None = None) -> Monitoring:
+        """The monitors of a deployment's subscription. `engine` evaluates large windows: "local" (this process,
+        in chunks beyond 500 000 records) or "spark" (Spark jobs on `spark_master`, e.g. "spark://host:7077" or
+        "local[2]"; the data mart must be PostgreSQL, read over JDBC)."""
         ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
         dep_id = deployment.deployment_id if isinstance(deployment, Deployment) else deployment
         MLEngine(ws).get(dep_id)
@@ -51,7 +58,7 @@ class Monitoring:
         sub = datamart.subscription_for_deployment(dep_id)
         if sub is None:
             raise LabError(f"deployment {dep_id} has no subscription yet: start it once so it registers")
-        return cls(ws, datamart, sub)
+        return cls(ws, datamart, sub, engine, spark_master)
 
     def restricted(self, record_prefix: str) -> Monitoring:
         """These monitors reading only records whose ids start with `record_prefix` (a replayed story's), their

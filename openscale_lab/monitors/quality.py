@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..datamart.window import WindowQuery
 from ..errors import LabError
 from .base import Evaluation, Monitor, NotEvaluated, check_window_settings
 from .metrics import binary_quality
@@ -137,20 +138,46 @@ class QualityMonitor(Monitor[QualityConfig, QualityDetails]):
         data = self.ctx.labelled(None, end, last=records)
         return data, (data["timestamp"].min().to_pydatetime() if len(data) else None)
 
-    def evaluate(self, config: QualityConfig, data: pd.DataFrame, start: datetime | None,
-                 end: datetime) -> Evaluation[QualityDetails]:
-        if data.empty:
-            raise NotEvaluated("no feedback records in the window")
+    def window(self, config: QualityConfig, start: datetime | None, end: datetime) -> WindowQuery:
+        return self.ctx.feedback.window(start, end, source=self.ctx.source)
+
+    def partial(self, config: QualityConfig, chunk: pd.DataFrame) -> QualityPart:
+        """Per feedback record: whether its label is the positive class, the model's probability of that class
+        and whether it predicts it (area under ROC needs every record's score)."""
         label_col = self.ctx.subscription.label_column
-        y_true = (data[label_col].to_numpy() == config.positive_label).astype(int)
-        if y_true.min() == y_true.max():
-            raise NotEvaluated(f"the feedback holds only one class ({data[label_col].iloc[0]}); "
-                               "area under ROC needs both")
-        pred, probs = self.ctx.scorer.predict_frame(data)
+        pred, probs = self.ctx.scorer.predict_frame(chunk)
         pos = self.ctx.labels.index(config.positive_label)
-        metrics = binary_quality(y_true, probs[:, pos], (pred == pos).astype(int))
+        return QualityPart(truth=(chunk[label_col].to_numpy() == config.positive_label).astype(int),
+                           score=probs[:, pos], predicted=(pred == pos).astype(int),
+                           first_label=str(chunk[label_col].iloc[0]) if len(chunk) else "")
+
+    def merge(self, a: QualityPart, b: QualityPart) -> QualityPart:
+        return QualityPart(np.concatenate([a.truth, b.truth]), np.concatenate([a.score, b.score]),
+                           np.concatenate([a.predicted, b.predicted]), a.first_label or b.first_label)
+
+    def finish(self, config: QualityConfig, part: QualityPart, start: datetime | None,
+               end: datetime) -> Evaluation[QualityDetails]:
+        if not len(part.truth):
+            raise NotEvaluated("no feedback records in the window")
+        if part.truth.min() == part.truth.max():
+            raise NotEvaluated(f"the feedback holds only one class ({part.first_label}); area under ROC needs both")
+        metrics = binary_quality(part.truth, part.score, part.predicted)
         details = QualityDetails(confusion_matrix=ConfusionMatrix(**metrics.pop("confusion_matrix")),
                                  positive_label=config.positive_label, labels=list(self.ctx.labels),
-                                 records=len(data), predicted_positive=int((pred == pos).sum()),
-                                 actual_positive=int(np.sum(y_true)))
+                                 records=len(part.truth), predicted_positive=int(part.predicted.sum()),
+                                 actual_positive=int(np.sum(part.truth)))
         return Evaluation(metrics, details)
+
+    def evaluate(self, config: QualityConfig, data: pd.DataFrame, start: datetime | None,
+                 end: datetime) -> Evaluation[QualityDetails]:
+        return self.finish(config, self.partial(config, data), start, end)
+
+
+@dataclass
+class QualityPart:
+    """Part of a window of feedback: per record, truth (1: positive class), score and prediction (1: positive)."""
+
+    truth: np.ndarray
+    score: np.ndarray
+    predicted: np.ndarray
+    first_label: str = ""

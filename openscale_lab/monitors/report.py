@@ -52,7 +52,8 @@ def _deployments(ws: Workspace, deployment: str | None) -> list[Deployment]:
 
 
 @contextmanager
-def _monitorings(workspace: WorkspaceLike, deployment: str | None) -> Iterator[list[tuple[Deployment, Monitoring]]]:
+def _monitorings(workspace: WorkspaceLike, deployment: str | None, engine: str = "local",
+                 spark_master: str | None = None) -> Iterator[list[tuple[Deployment, Monitoring]]]:
     """Each chosen deployment with the Monitoring of its active subscription, closed on leaving. Without
     `deployment`, deployments that never registered a subscription (never started) are passed over."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
@@ -60,7 +61,7 @@ def _monitorings(workspace: WorkspaceLike, deployment: str | None) -> Iterator[l
     try:
         for dep in _deployments(ws, deployment):
             try:
-                opened.append((dep, Monitoring.for_deployment(ws, dep)))
+                opened.append((dep, Monitoring.for_deployment(ws, dep, engine, spark_master)))
             except LabError:
                 if deployment is not None:
                     raise
@@ -88,10 +89,11 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime | No
 
 
 def _run(workspace: WorkspaceLike, deployment: str | None, monitors: list[str] | None,
-         start: datetime | None, end: datetime | None) -> list[tuple[Deployment, Measurement]]:
+         start: datetime | None, end: datetime | None, engine: str = "local",
+         spark_master: str | None = None) -> list[tuple[Deployment, Measurement]]:
     wanted = _check_monitors(monitors)
     start, end = _window(start, end)
-    with _monitorings(workspace, deployment) as chosen:
+    with _monitorings(workspace, deployment, engine, spark_master) as chosen:
         plan = [(dep, monitoring, name) for dep, monitoring in chosen for name in monitoring.enabled()
                 if wanted is None or name in wanted]
         missing = [name for name in wanted or [] if name not in {name for _, _, name in plan}]
@@ -103,20 +105,24 @@ def _run(workspace: WorkspaceLike, deployment: str | None, monitors: list[str] |
 
 
 def run_monitors(workspace: WorkspaceLike, deployment: str | None = None, monitors: list[str] | None = None,
-                 start: datetime | None = None, end: datetime | None = None) -> list[Measurement]:
+                 start: datetime | None = None, end: datetime | None = None, engine: str = "local",
+                 spark_master: str | None = None) -> list[Measurement]:
     """Evaluate now the enabled registered monitors (or only `monitors`) of the deployment named (or with
     id) `deployment`, or of every deployment, each over [start, end) and stored as a scheduled run's would be.
 
     `end` defaults to now (one moment for all of them); `start` to each monitor's configured window. A
-    monitor named in `monitors` must be enabled for at least one chosen deployment.
+    monitor named in `monitors` must be enabled for at least one chosen deployment. `engine` "spark" evaluates
+    them as Spark jobs on `spark_master` (see `Monitoring.for_deployment`).
     """
-    return [m for _, m in _run(workspace, deployment, monitors, start, end)]
+    return [m for _, m in _run(workspace, deployment, monitors, start, end, engine, spark_master)]
 
 
 def monitor_report(workspace: WorkspaceLike, deployment: str | None = None, monitors: list[str] | None = None,
-                   start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+                   start: datetime | None = None, end: datetime | None = None, engine: str = "local",
+                   spark_master: str | None = None) -> list[dict[str, Any]]:
     """`run_monitors`, each measurement as `measurement_summary` gives it (with its deployment)."""
-    return [measurement_summary(m, dep) for dep, m in _run(workspace, deployment, monitors, start, end)]
+    return [measurement_summary(m, dep)
+            for dep, m in _run(workspace, deployment, monitors, start, end, engine, spark_master)]
 
 
 def _strict(value: Any) -> Any:

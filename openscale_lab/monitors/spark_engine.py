@@ -1,0 +1,135 @@
+"""Monitors as Spark jobs: a window of the data mart read over JDBC in partitions by time, each partition
+evaluated by the monitor's own `partial` (Spark's `mapInPandas`, on executors), the parts merged on the driver and
+finished there. The same code computes every metric as in one process, so the numbers are the same.
+
+The data mart must be PostgreSQL (Spark reads it with the PostgreSQL JDBC driver: Debian's
+`libpostgresql-jdbc-java`, found at /usr/share/java/postgresql.jar, or the jar `$OPENSCALE_LAB_JDBC_JAR` names;
+never downloaded). A SQLite file is local to one machine: a cluster's executors cannot read it, so the Spark
+engine refuses it by name. Executors need the lab installed in the same Python: a standalone cluster started
+from this installation's pyspark (`sbin/start-master.sh`, `sbin/start-worker.sh`) has it.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ..errors import LabError
+from ..models.spark import JDBC_JAR_ENV, jdbc_jar
+from .base import Evaluation, Monitor, MonitorContext
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+    from ..datamart.window import WindowQuery
+
+ROWS_PER_PARTITION = 250_000  # a partition's rows take a few hundred MB while a monitor evaluates them
+ARROW_BATCH = 100_000  # rows handed to `partial` at once on an executor
+
+
+class SparkEngine:
+    """An `Engine` (see base.py) running every window's evaluation as a Spark job on `master`."""
+
+    name = "spark"
+
+    def __init__(self, master: str = "local[2]", rows_per_partition: int = ROWS_PER_PARTITION) -> None:
+        self.master = master
+        self.rows_per_partition = rows_per_partition
+        self._spark: SparkSession | None = None
+
+    @property
+    def spark(self) -> SparkSession:
+        """The session on `master` (an active session on another master is an error, not silently used)."""
+        if self._spark is None:
+            from pyspark.sql import SparkSession
+
+            active = SparkSession.getActiveSession()
+            if active is not None and active.sparkContext.master != self.master:
+                raise LabError(f"a Spark session on {active.sparkContext.master} is already running in this "
+                               f"process; stop it before using the Spark engine on {self.master}")
+            from ..models.spark import get_spark
+
+            self._spark = get_spark(self.master, "openscale-lab-monitors")
+        return self._spark
+
+    def count(self, ctx: MonitorContext, window: WindowQuery) -> int:
+        return window.count(ctx.datamart.engine)
+
+    def takes(self, rows: int) -> bool:
+        return True
+
+    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, start: datetime | None,
+                 end: datetime) -> Evaluation[Any]:
+        frame = self.read(monitor.ctx, window)
+        worker = monitor.for_workers()
+        json_columns = window.json_columns  # the function below is shipped to executors: plain values only
+
+        def parts(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            import pandas as pd
+
+            from ..datamart.window import json_parsed
+
+            part = None
+            for batch in batches:
+                found = worker.partial(config, json_parsed(batch, json_columns))
+                part = found if part is None else worker.merge(part, found)
+            if part is not None:
+                yield pd.DataFrame({"part": [pickle.dumps(part)]})
+
+        rows = frame.mapInPandas(parts, "part binary").collect()
+        if not rows:
+            raise LabError("the Spark job returned no part of the window")
+        merged = None
+        for row in rows:  # parts made by this lab's own code on its executors, in this job
+            found = pickle.loads(row["part"])
+            merged = found if merged is None else monitor.merge(merged, found)
+        return monitor.finish(config, merged, start, end)
+
+    def read(self, ctx: MonitorContext, window: WindowQuery) -> Any:
+        """The window as a Spark DataFrame read over JDBC, partitioned by time."""
+        engine = ctx.datamart.engine
+        if engine.url.get_backend_name() != "postgresql":
+            raise LabError(f"the Spark engine reads the data mart over JDBC: it needs PostgreSQL, not "
+                           f"{engine.url.get_backend_name()} (a SQLite file is not reachable from a cluster)")
+        if jdbc_jar() is None:
+            raise LabError(f"the PostgreSQL JDBC driver is not installed: `sudo apt-get install "
+                           f"libpostgresql-jdbc-java` (or set ${JDBC_JAR_ENV} to its jar)")
+        from ..datamart.reading import compiled_sql, connectorx_url
+
+        found = connectorx_url(engine)
+        schema = found[1] if found else None
+        url = engine.url
+        time_col = window.table.c[window.time_column]
+        with engine.connect() as conn:
+            low, high, rows = conn.execute(sa.select(sa.func.min(time_col), sa.func.max(time_col),
+                                                     sa.func.count()).where(*window.where)).one()
+        query = sa.select(*window.selected).where(*window.where)
+        reader = (self.spark.read.format("jdbc")
+                  .option("url", f"jdbc:postgresql://{url.host or '127.0.0.1'}:{url.port or 5432}/{url.database}")
+                  .option("driver", "org.postgresql.Driver")
+                  .option("user", url.username or os.environ.get("USER", "postgres"))
+                  .option("preferTimestampNTZ", "true")  # naive UTC times stay as stored, whatever the time zone
+                  .option("fetchsize", "10000")
+                  .option("dbtable", f"({compiled_sql(engine, query, schema)}) AS window_rows"))
+        if url.password:
+            reader = reader.option("password", url.password)
+        parts = max(1, min(64, -(-int(rows) // self.rows_per_partition)))
+        if parts > 1 and low is not None and low < high:
+            reader = (reader.option("partitionColumn", window.time_column).option("lowerBound", str(low))
+                      .option("upperBound", str(high)).option("numPartitions", str(parts)))
+        self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH))
+        return reader.load()
+
+    def stop(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+            self._spark = None
+
+    def __repr__(self) -> str:
+        return f"SparkEngine({self.master!r})"
+

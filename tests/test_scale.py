@@ -1,0 +1,231 @@
+"""Monitors at scale: a window evaluated in chunks, or as Spark jobs (local[2] and a standalone cluster of a
+master and two workers started from the pyspark installation), gives the numbers of the window read whole."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psutil
+import pytest
+
+import openscale_lab as lab
+from openscale_lab.core.clock import utcnow
+from openscale_lab.data import data_path, feed_sample
+from openscale_lab.datamart.database import DataMart
+from openscale_lab.deployments.app import ensure_subscription
+from openscale_lab.errors import LabError
+from openscale_lab.monitors import Monitoring
+from openscale_lab.monitors.engines import LocalEngine
+from openscale_lab.monitors.results import Measurement
+from tests.conftest import postgres_schema
+from tests.helpers import T0, copy_deployment, insert_payload, own_subscription
+
+pytestmark = pytest.mark.spark
+WINDOW = (T0, T0 + timedelta(hours=3))
+RECORDS = 3000
+FAIRNESS = dict(features=[{"feature": "Sex", "monitored": ["female"], "reference": ["male"]},
+                          {"feature": "Age", "monitored": [[18, 25]], "reference": [[26, 75]]}],
+                favourable_classes=["No Risk"], unfavourable_classes=["Risk"], min_records=100, window_hours=None)
+
+
+@pytest.fixture(scope="module")
+def pg_lab(trained, deployment, tmp_path_factory) -> Iterator[tuple[Any, Any, Monitoring]]:  # type: ignore[no-untyped-def]
+    """A PostgreSQL workspace holding the suite's deployment (not started) and 3000 payload records over
+    100 minutes, some of them shifted (younger, larger loans) so that drift and bias have something to find."""
+    _, model, _ = trained
+    with postgres_schema() as url:
+        ws = lab.provision(tmp_path_factory.mktemp("scale") / "ws", datamart_url=url).workspace
+        dep = copy_deployment(model, deployment, ws)
+        dm = DataMart(ws.datamart_url)
+        ensure_subscription(dm, dep.config, ws)  # as the server does when it first starts
+        dm.close()
+        mon = Monitoring.for_deployment(ws, dep)
+        sample = feed_sample(RECORDS, seed=11)
+        frame = pd.DataFrame(sample["values"], columns=sample["fields"])
+        shifted = frame.index % 5 == 0
+        frame.loc[shifted, "Age"] = 19 + frame.index[shifted] % 6
+        frame.loc[shifted, "LoanAmount"] = frame.loc[shifted, "LoanAmount"] * 3
+        insert_payload(mon, frame, T0, step=timedelta(seconds=2))
+        mon.quality.enable(min_records=50)
+        mon.feedback.log(data_path("german_credit_feedback.json"))
+        mon.fairness.enable(**FAIRNESS)
+        mon.drift.enable(window_hours=None)
+        try:
+            yield ws, dep, mon
+        finally:
+            mon.close()
+
+
+def run_all(mon: Monitoring) -> dict[str, Measurement]:
+    """Fairness and drift over the payload window, quality over every feedback record."""
+    out = {name: mon.monitor(name).run(*WINDOW, replace=False) for name in ("fairness", "drift")}
+    out["quality"] = mon.quality.run(None, utcnow() + timedelta(minutes=1))
+    return out
+
+
+def assert_same(ours: dict[str, Measurement], whole: dict[str, Measurement], mon: Monitoring) -> None:
+    """Every metric within 1e-9 of the whole read's, counts and stored transactions the same."""
+    for name, m in whole.items():
+        got = ours[name]
+        assert got.status == m.status == "evaluated", (name, got.message, m.message)
+        assert got.record_count == m.record_count
+        assert got.metrics.keys() == m.metrics.keys()
+        for key, value in m.metrics.items():
+            assert abs(got.metrics[key] - value) <= 1e-9, (name, key, got.metrics[key], value)
+    for f, found in whole["fairness"].details.features.items():
+        theirs = ours["fairness"].details.features[f]
+        assert theirs.value_outcomes == found.value_outcomes
+        assert (theirs.monitored_count, theirs.reference_count, theirs.biased_count) == (
+            found.monitored_count, found.reference_count, found.biased_count)
+    for col, found in whole["drift"].details.feature_drift.items():
+        assert ours["drift"].details.feature_drift[col].payload_share == pytest.approx(found.payload_share, abs=1e-12)
+
+    def stored(kind: str, m: Measurement) -> pd.DataFrame:
+        if kind == "biased":
+            rows = mon.fairness.biased_transactions(m.measurement_id)
+        else:
+            rows = mon.drift.transactions("both", m.measurement_id)
+        return rows.drop(columns=["measurement_id", "id"], errors="ignore").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(stored("biased", ours["fairness"]), stored("biased", whole["fairness"]))
+    pd.testing.assert_frame_equal(stored("drift", ours["drift"]), stored("drift", whole["drift"]))
+    assert len(stored("biased", whole["fairness"])) == whole["fairness"].metrics["Sex_biased_transactions"] + \
+        whole["fairness"].metrics["Age_biased_transactions"] > 0
+
+
+@pytest.fixture(scope="module")
+def whole(pg_lab) -> dict[str, Measurement]:  # type: ignore[no-untyped-def]
+    _, _, mon = pg_lab
+    found = run_all(mon)
+    assert found["drift"].metrics["inconsistent_transactions"] > 0
+    return found
+
+
+@pytest.mark.postgres
+def test_a_window_in_chunks_gives_the_whole_windows_numbers(pg_lab, whole) -> None:  # type: ignore[no-untyped-def]
+    ws, dep, _ = pg_lab
+    chunked = Monitoring.for_deployment(ws, dep, engine=LocalEngine(chunk_rows=700))
+    try:
+        assert_same(run_all(chunked), whole, chunked)
+    finally:
+        chunked.close()
+
+
+@pytest.mark.postgres
+def test_the_spark_engine_gives_the_local_engines_numbers(pg_lab, whole, spark) -> None:  # type: ignore[no-untyped-def]
+    from openscale_lab.monitors.spark_engine import SparkEngine
+
+    ws, dep, _ = pg_lab
+    engine = SparkEngine("local[2]", rows_per_partition=800)  # four partitions of the 3000 records
+    on_spark = Monitoring.for_deployment(ws, dep, engine=engine)
+    try:
+        assert_same(run_all(on_spark), whole, on_spark)
+    finally:
+        on_spark.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spark_class() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "bin" / "spark-class"
+
+
+def wait_for_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+@pytest.fixture
+def standalone_cluster(tmp_path: Path) -> Iterator[str]:
+    """A Spark standalone master and two one-core workers on 127.0.0.1, from this pyspark installation."""
+    port = free_port()
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_NO_DAEMONIZE="1", SPARK_LOG_DIR=str(tmp_path),
+               SPARK_WORKER_DIR=str(tmp_path / "work"))
+    master = f"spark://127.0.0.1:{port}"
+    logs = [open(tmp_path / f"{name}.log", "wb") for name in ("master", "worker0", "worker1")]  # noqa: SIM115
+    procs = [subprocess.Popen([str(spark_class()), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                               "--port", str(port), "--webui-port", str(free_port())],
+                              env=env, stdout=subprocess.DEVNULL, stderr=logs[0])]
+    try:
+        wait_for_port(port)
+        for i in range(2):
+            procs.append(subprocess.Popen(
+                [str(spark_class()), "org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1",
+                 "--cores", "1", "--memory", "1g", "--webui-port", str(free_port())],
+                env=env, stdout=subprocess.DEVNULL, stderr=logs[i + 1]))
+        deadline = time.monotonic() + 60
+        while (tmp_path / "master.log").read_text().count("Registering worker") < 2:
+            assert time.monotonic() < deadline, (tmp_path / "master.log").read_text()[-2000:]
+            time.sleep(0.2)
+        yield master
+    finally:
+        for proc in procs:
+            for child in psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []:
+                child.kill()
+            proc.kill()
+            proc.wait(10)
+        for log in logs:
+            log.close()
+    assert all(p.poll() is not None for p in procs)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_the_spark_engine_on_a_standalone_cluster(pg_lab, whole, standalone_cluster) -> None:  # type: ignore[no-untyped-def]
+    ws, dep, mon = pg_lab
+    cmd = [sys.executable, "-m", "openscale_lab", "--workspace", str(ws.root), "monitor", "run", "--monitor",
+           "fairness", "--monitor", "drift", "--start", WINDOW[0].isoformat(), "--end", WINDOW[1].isoformat(),
+           "--engine", "spark", "--spark-master", standalone_cluster, "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = {m["monitor"]: m for m in json.loads(done.stdout)}
+    for name in ("fairness", "drift"):
+        assert report[name]["status"] == "evaluated"
+        assert report[name]["record_count"] == whole[name].record_count == RECORDS
+        for key, value in whole[name].metrics.items():
+            assert abs(report[name]["metrics"][key] - value) <= 1e-9, (name, key)
+    biased = mon.fairness.biased_transactions(report["fairness"]["measurement_id"])
+    assert len(biased) == len(mon.fairness.biased_transactions(whole["fairness"].measurement_id))
+
+
+def test_the_spark_engine_needs_postgresql(trained, deployment) -> None:  # type: ignore[no-untyped-def]
+    from openscale_lab.monitors.spark_engine import SparkEngine
+
+    ws, _, _ = trained
+    mon = own_subscription(ws, deployment, "sparksqlite")
+    try:
+        mon.ctx.engine = SparkEngine("local[2]")
+        mon.quality.enable(min_records=1)
+        mon.feedback.log(data_path("german_credit_feedback.json"))
+        with pytest.raises(LabError, match="needs PostgreSQL, not sqlite"):
+            mon.quality.run()
+    finally:
+        mon.close()
+
+
+def test_engine_names_are_checked(trained, deployment) -> None:  # type: ignore[no-untyped-def]
+    ws, _, _ = trained
+    with pytest.raises(LabError, match="engine must be 'local' or 'spark'"):
+        Monitoring.for_deployment(ws, deployment, engine="dask")
+    with pytest.raises(ValueError, match="chunk_rows"):
+        LocalEngine(0)
