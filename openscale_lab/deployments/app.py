@@ -162,17 +162,22 @@ class Served:
         return self.deployment.model_version
 
 
-import os as _o
-
-
 def warm_up(served: Served, categories: dict[str, list[str]]) -> None:
-    """Score one record and a batch of them, so that whatever the scorer loads on first use is loaded before the
-    first request, not during it."""
-    record = [categories.get(c.name, ["?"])[0] if c.type == "string" else
-              (c.minimum if c.minimum is not None else 0) * (1.0 if c.type == "double" else 1)
-              for c in served.schema.columns]
-    for count in (1, 100):
-        served.scorer.score([list(record) for _ in range(count)], served.schema.names)
+    """Score a record, then a batch, made of each field's first known category or smallest allowed number: what
+    the scorer loads on first use is loaded before the first request, not during it. Best effort: a failure is
+    only logged, requests then find it out themselves."""
+    record: list[Any] = []
+    for column in served.schema.columns:
+        if column.type == "string":
+            record.append(next(iter(categories.get(column.name, [])), "unknown"))
+        else:
+            low = column.minimum if column.minimum is not None else 0
+            record.append(float(low) if column.type == "double" else int(low))
+    try:
+        for count in (1, 100):
+            served.scorer.score([record] * count, served.schema.names)
+    except Exception as exc:
+        print(f"warming the scorer up failed: {exc!r}", file=sys.stderr, flush=True)
 
 
 def create_app(deployment_dir: Path) -> FastAPI:
@@ -197,13 +202,12 @@ def create_app(deployment_dir: Path) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if _o.environ.get("OSL_FREEZE", "1") == "1":
-            warm_up(first, categories)
-            # all the server holds by now lives as long as the process: kept out of the garbage collector's
-            # full collections, which otherwise walk it all (some 120 000 objects, about 90 ms on a small
-            # machine) every few thousand requests, stalling every request in flight
-            gc.collect()
-            gc.freeze()
+        warm_up(first, categories)
+        # what the server holds by now lives as long as the process: kept out of the garbage collector's full
+        # collections, which otherwise walk it all (some 120 000 objects, about 90 ms on a 2-core machine) every
+        # few thousand requests, stalling every request in flight
+        gc.collect()
+        gc.freeze()
         yield
         # the server has stopped taking requests: what is queued is committed before the process ends
         await writer.close()
