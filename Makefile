@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 OUTPUT ?= output
 WORKSPACE ?= $(CURDIR)/workspace
 
-.PHONY: browser setup lab test test-quick bench bench-monitors bench-history bench-learning dashboard scheduler deployment-start deployment-stop clean
+.PHONY: browser jdbc setup lab test test-quick bench bench-monitors bench-history bench-learning bench-concurrency bench-scale dashboard scheduler deployment-start deployment-stop clean
 
 setup: $(VENV)/.installed
 
@@ -23,10 +23,17 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "note: the browser test needs Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver)"; fi
 
+# The monitors' Spark engine reads the data mart over JDBC with Debian's PostgreSQL driver (never downloaded).
+jdbc:
+	@if [ -f /usr/share/java/postgresql.jar ] || [ -n "$$OPENSCALE_LAB_JDBC_JAR" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpostgresql-jdbc-java; \
+	else echo "note: the Spark engine needs the PostgreSQL JDBC driver (sudo apt-get install libpostgresql-jdbc-java)"; fi
+
 lab: setup
 	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" run-lab --output "$(OUTPUT)"
 
-test: setup browser
+test: setup browser jdbc
 	$(BIN)/python -m pytest
 
 test-quick: setup
@@ -43,6 +50,15 @@ bench-history: setup
 
 bench-learning: setup
 	$(BIN)/python benchmarks/bench_learning.py
+
+bench-concurrency: setup
+	$(BIN)/python benchmarks/bench_concurrency.py
+
+# SIZES="100000 1000000 10000000" adds the 10 M-record point (minutes to write); the Spark engine runs on a
+# standalone cluster of two workers on the largest PostgreSQL size
+SIZES ?= 100000 1000000
+bench-scale: setup jdbc
+	$(BIN)/python benchmarks/bench_scale.py --sizes $(SIZES)
 
 dashboard: setup
 	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" dashboard

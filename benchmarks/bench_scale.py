@@ -9,7 +9,10 @@ opt-in: `--sizes ... 10000000`, which takes many minutes to write). Figures, med
   transform of the same 1000 records;
 * per payload size and data mart: one run of fairness, quality and drift over the whole log (one window), its
   time, and the peak memory of the process doing it (each size in a fresh process, so peaks do not carry
-  over), beside the time to read the log's rows alone.
+  over), beside the time to read the log's rows alone (the columns drift reads);
+* on the largest PostgreSQL size: the same monitors with the Spark engine on a standalone cluster (a master and
+  two one-core workers started from the pyspark installation), and their largest difference from the local
+  engine's metrics.
 
 Writes benchmarks/results/scale.json.
 """
@@ -110,7 +113,38 @@ def scoring_figures(runs: int) -> dict[str, float]:
     return out
 
 
-def monitors_at(size: int, datamart: str, runs: int) -> dict[str, float]:
+def spark_figures(ws: Any, dep: Any, mon: Any, runs: int, logs: Path) -> dict[str, float]:
+    """The same monitors as Spark jobs on a standalone cluster (a master and two 1-core workers from this pyspark
+    installation), timed, and their largest difference from the local engine's metrics."""
+    from openscale_lab.models.spark_cluster import StandaloneCluster
+    from openscale_lab.monitors import Monitoring
+    from openscale_lab.monitors.spark_engine import SparkEngine
+
+    local = {name: mon.monitor(name).latest().metrics for name in MONITORS}
+    out: dict[str, float] = {}
+    with StandaloneCluster(logs, workers=2, cores=1, memory="3g") as master:
+        engine = SparkEngine(master)
+        on_spark = Monitoring.for_deployment(ws, dep, engine=engine)
+        try:
+            times = {name: [] for name in MONITORS}
+            diff = 0.0
+            for _ in range(runs):
+                for name in MONITORS:
+                    t0 = time.perf_counter()
+                    m = on_spark.monitor(name).run()
+                    times[name].append(time.perf_counter() - t0)
+                    diff = max(diff, *(abs(m.metrics[k] - v) for k, v in local[name].items()))
+            for name in MONITORS:
+                out[f"spark_{name}_s"] = statistics.median(times[name])
+            out["spark_monitors_s"] = sum(out[f"spark_{name}_s"] for name in MONITORS)
+            out["spark_max_abs_difference"] = diff
+        finally:
+            on_spark.close()
+            engine.stop()
+    return out
+
+
+def monitors_at(size: int, datamart: str, runs: int, spark_cluster: bool = False) -> dict[str, float]:
     """One size on one data mart, in this process: write the log, then time the monitors and the read alone."""
     sys.path.insert(0, str(HERE))
     from bench_monitors import FAIRNESS
@@ -162,9 +196,12 @@ def monitors_at(size: int, datamart: str, runs: int) -> dict[str, float]:
             for name in MONITORS:
                 out[f"{name}_s"] = statistics.median(times[name])
             out["monitors_s"] = sum(out[f"{name}_s"] for name in MONITORS)
-            out["read_s"] = statistics.median(timed(lambda: mon.ctx.datamart.get_payload(mon.subscription), runs))
+            out["read_s"] = statistics.median(timed(
+                lambda: mon.ctx.datamart.get_payload(mon.subscription, columns=mon.drift.payload_columns()), runs))
             out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             out["peak_rss_before_monitors_mb"] = base / 1024
+            if spark_cluster:
+                out.update(spark_figures(ws, dep, mon, runs, Path(tmp) / "cluster"))
             mon.close()
     finally:
         if schema is not None:
@@ -179,17 +216,19 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--datamarts", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
-    parser.add_argument("--one", nargs=2, metavar=("SIZE", "DATAMART"), help=argparse.SUPPRESS)
+    parser.add_argument("--no-spark", action="store_true", help="leave out the Spark engine on a cluster")
+    parser.add_argument("--one", nargs=3, metavar=("SIZE", "DATAMART", "SPARK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a child process: one size on one data mart, its figures as JSON on the last line
-        print(json.dumps(monitors_at(int(args.one[0]), args.one[1], args.runs)))
+        print(json.dumps(monitors_at(int(args.one[0]), args.one[1], args.runs, args.one[2] == "spark")))
         return 0
     results: dict[str, Any] = {"runs": args.runs, "scoring": scoring_figures(args.runs), "monitors": {}}
     for datamart in args.datamarts:
         for size in args.sizes:
             print(f"{datamart}: {size} payload records ...", flush=True)
-            done = subprocess.run([sys.executable, __file__, "--one", str(size), datamart, "--runs", str(args.runs)],
-                                  stdout=subprocess.PIPE, text=True, check=True)
+            spark = datamart == "postgresql" and size == max(args.sizes) and not args.no_spark
+            done = subprocess.run([sys.executable, __file__, "--one", str(size), datamart, "spark" if spark else "-",
+                                   "--runs", str(args.runs)], stdout=subprocess.PIPE, text=True, check=True)
             results["monitors"][f"{datamart}_{size}"] = json.loads(done.stdout.strip().splitlines()[-1])
     s = results["scoring"]
     print(f"\nmedians of {args.runs} runs")
@@ -201,6 +240,11 @@ def main() -> int:
         print(f"{key:>22}: fairness {m['fairness_s']:.1f} s + quality {m['quality_s']:.2f} s + drift "
               f"{m['drift_s']:.1f} s = {m['monitors_s']:.1f} s (read alone {m['read_s']:.1f} s), peak "
               f"{m['peak_rss_mb']:,.0f} MB; written in {m['write_s']:.0f} s")
+        if "spark_monitors_s" in m:
+            print(f"{'':>22}  Spark engine, standalone cluster of 2 workers: fairness {m['spark_fairness_s']:.1f} s + "
+                  f"quality {m['spark_quality_s']:.1f} s + drift {m['spark_drift_s']:.1f} s = "
+                  f"{m['spark_monitors_s']:.1f} s; largest |difference| from the local engine "
+                  f"{m['spark_max_abs_difference']:.1e}")
     save_results("scale", results)
     return 0
 

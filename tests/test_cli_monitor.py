@@ -103,8 +103,8 @@ def test_monitor_run_prints_the_measurements_the_library_computes(monitored) -> 
 
 def test_monitor_run_table_and_one_monitor(monitored, capsys) -> None:  # type: ignore[no-untyped-def]
     ws, mon, dep = monitored
-    code, out, _ = cli(capsys, ws, "monitor", "run", "--monitor", "fairness", *window(BIASED))
-    assert code == 0  # alerts do not fail the run without --fail-on-alert
+    code, out, err = cli(capsys, ws, "monitor", "run", "--monitor", "fairness", *window(BIASED))
+    assert code == 0, err  # alerts do not fail the run without --fail-on-alert
     lines = out.splitlines()
     assert lines[0].startswith(f"{dep.name} [{dep.deployment_id}] fairness: evaluated, {BIASED} – ")
     assert "250 records" in lines[0] and "alert(s)" in lines[0]

@@ -3,11 +3,8 @@ master and two workers started from the pyspark installation), gives the numbers
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,9 +17,11 @@ import pytest
 import openscale_lab as lab
 from openscale_lab.core.clock import utcnow
 from openscale_lab.data import data_path, feed_sample
+from openscale_lab.datamart.analytics import payload_distribution
 from openscale_lab.datamart.database import DataMart
 from openscale_lab.deployments.app import ensure_subscription
 from openscale_lab.errors import LabError
+from openscale_lab.models.spark_cluster import StandaloneCluster
 from openscale_lab.monitors import Monitoring
 from openscale_lab.monitors.engines import LocalEngine
 from openscale_lab.monitors.results import Measurement
@@ -129,64 +128,26 @@ def test_the_spark_engine_gives_the_local_engines_numbers(pg_lab, whole, spark) 
     on_spark = Monitoring.for_deployment(ws, dep, engine=engine)
     try:
         assert_same(run_all(on_spark), whole, on_spark)
+        asked = dict(group_by=["Sex", "predictedLabel"], aggregations=[("count", None), ("mean", "LoanAmount"),
+                                                                       ("max", "Age"), ("sum", "Age")])
+        by_sql = payload_distribution(on_spark.ctx.datamart, on_spark.subscription, **asked)
+        by_spark = engine.payload_distribution(on_spark.ctx, **asked)
+        key = ["Sex", "predictedLabel"]
+        by_sql, by_spark = (f.sort_values(key).reset_index(drop=True) for f in (by_sql, by_spark))
+        assert by_sql["count"].sum() == RECORDS and len(by_sql) == 4
+        pd.testing.assert_frame_equal(by_spark, by_sql, check_dtype=False, rtol=1e-12)
     finally:
         on_spark.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def spark_class() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).parent / "bin" / "spark-class"
-
-
-def wait_for_port(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 @pytest.fixture
 def standalone_cluster(tmp_path: Path) -> Iterator[str]:
     """A Spark standalone master and two one-core workers on 127.0.0.1, from this pyspark installation."""
-    port = free_port()
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_NO_DAEMONIZE="1", SPARK_LOG_DIR=str(tmp_path),
-               SPARK_WORKER_DIR=str(tmp_path / "work"))
-    master = f"spark://127.0.0.1:{port}"
-    logs = [open(tmp_path / f"{name}.log", "wb") for name in ("master", "worker0", "worker1")]  # noqa: SIM115
-    procs = [subprocess.Popen([str(spark_class()), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                               "--port", str(port), "--webui-port", str(free_port())],
-                              env=env, stdout=subprocess.DEVNULL, stderr=logs[0])]
-    try:
-        wait_for_port(port)
-        for i in range(2):
-            procs.append(subprocess.Popen(
-                [str(spark_class()), "org.apache.spark.deploy.worker.Worker", master, "--host", "127.0.0.1",
-                 "--cores", "1", "--memory", "1g", "--webui-port", str(free_port())],
-                env=env, stdout=subprocess.DEVNULL, stderr=logs[i + 1]))
-        deadline = time.monotonic() + 60
-        while (tmp_path / "master.log").read_text().count("Registering worker") < 2:
-            assert time.monotonic() < deadline, (tmp_path / "master.log").read_text()[-2000:]
-            time.sleep(0.2)
+    cluster = StandaloneCluster(tmp_path / "cluster", workers=2, cores=1, memory="1g")
+    with cluster as master:
+        pids = [p.pid for p in cluster._procs]
         yield master
-    finally:
-        for proc in procs:
-            for child in psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []:
-                child.kill()
-            proc.kill()
-            proc.wait(10)
-        for log in logs:
-            log.close()
-    assert all(p.poll() is not None for p in procs)
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
 
 
 @pytest.mark.postgres

@@ -1,10 +1,14 @@
-"""Reading query results into pandas fast: ConnectorX where it serves the database, pandas otherwise.
+"""Reading query results into pandas fast.
 
-Why ConnectorX: pandas reads through the Python driver, which builds a Python object per value (a million
-payload records of 23 columns took 20 s from SQLite, most of it in the driver and in pandas' conversion);
-ConnectorX reads in native code straight into columns (about 4 s for the same query), from SQLite and
-PostgreSQL alike. Its frames are brought to the types pandas' own reader gives (int64 where no value is
-missing, datetime64[ns], text as objects), so a monitor sees the same frame whichever reader ran.
+pandas reads through SQLAlchemy's result rows, which convert every value in Python (a million payload
+records of 23 columns took 20 s from SQLite). Here:
+- PostgreSQL is read by ConnectorX, in native code straight into columns (a few seconds for the same rows);
+- SQLite is read by its own driver's cursor, the frame built column-wise and times parsed by pandas in one
+  vectorised step. (ConnectorX reads SQLite too, but with its own SQLite library, which does not coordinate
+  the write-ahead log with the lab's other processes: a deployment writing while a monitor reads then gets
+  "disk I/O error".)
+Frames come out with the types pandas' own reader gives (int64 where no value is missing, datetime64[ns],
+text as objects), so a monitor sees the same frame whichever reader ran.
 """
 from __future__ import annotations
 
@@ -16,19 +20,15 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     import pandas as pd
 
-FAST_DIALECTS = {"sqlite": "sqlite://", "postgresql": "postgresql://"}
 SEARCH_PATH = re.compile(r"-c\s*search_path=([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def connectorx_url(engine: sa.engine.Engine) -> tuple[str, str | None] | None:
-    """The URL ConnectorX takes for `engine`'s database and the schema tables are in (None: the default), or
-    None where it cannot read it."""
+    """The URL ConnectorX takes for `engine`'s PostgreSQL database and the schema tables are in (None: the
+    default), or None where it does not read it."""
     url = engine.url
-    prefix = FAST_DIALECTS.get(url.get_backend_name())
-    if prefix is None or not url.database or url.database == ":memory:" or url.query.get("mode"):
+    if url.get_backend_name() != "postgresql" or not url.database:
         return None
-    if prefix == "sqlite://":
-        return prefix + url.database, None
     schema = None
     options = url.query.get("options")
     if options:  # a lab in its own schema: `options=-csearch_path=<schema>`, which ConnectorX does not pass on
@@ -44,6 +44,10 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd
     """The rows of `query` (a SQLAlchemy select) as a DataFrame with `datetimes` parsed."""
     import pandas as pd
 
+    if engine.url.get_backend_name() == "sqlite":
+        frame = _read_sqlite(engine, query, datetimes)
+        if frame is not None:
+            return frame
     fast = connectorx_url(engine)
     if fast is not None:
         try:
@@ -68,6 +72,39 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd
         elif isinstance(col.dtype, pd.Float64Dtype):
             frame[name] = col.astype("float64")
     return frame
+
+
+def _read_sqlite(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd.DataFrame | None:
+    """Rows through sqlite3's cursor, built into columns at once; None for no rows (pandas types those)."""
+    import pandas as pd
+
+    compiled = query.compile(dialect=engine.dialect)
+    params = compiled.construct_params()
+    args = [params[name] for name in compiled.positiontup] if compiled.positional else params
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(str(compiled), [_sqlite_value(engine, v) for v in args] if compiled.positional else args)
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    finally:
+        raw.close()
+    if not rows:
+        return None
+    frame = pd.DataFrame.from_records(rows, columns=names)
+    for name in datetimes:
+        if name in frame:
+            frame[name] = pd.to_datetime(frame[name], format="ISO8601").astype("datetime64[ns]")
+    return frame
+
+
+def _sqlite_value(engine: sa.engine.Engine, value: Any) -> Any:
+    """A bound value as SQLAlchemy stores it in SQLite (times as its text form, which compares in order)."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return sa.DateTime().dialect_impl(engine.dialect).bind_processor(engine.dialect)(value)
+    return value
 
 
 def compiled_sql(engine: sa.engine.Engine, query: Any, schema: str | None = None) -> str:

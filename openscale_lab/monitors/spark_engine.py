@@ -125,6 +125,24 @@ class SparkEngine:
         self.spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH))
         return reader.load()
 
+    def payload_distribution(self, ctx: MonitorContext, group_by: list[str],
+                             aggregations: list[tuple[str, str | None]] | None = None,
+                             start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+        """`datamart.analytics.payload_distribution` as a Spark job: the payload log's window grouped and
+        aggregated by Spark (the same checks and columns; rows in Spark's order of the groups)."""
+        from pyspark.sql import functions as F
+
+        from ..datamart.analytics import distribution_plan
+
+        table = ctx.datamart.payload_table(ctx.subscription)
+        groups, planned = distribution_plan(table, group_by, aggregations)
+        needed = [*groups, *(col for _, col, _ in planned if col is not None)]
+        window = ctx.datamart.payload_window(ctx.subscription, start, end, columns=needed)
+        spark_funcs = {"sum": F.sum, "mean": F.avg, "min": F.min, "max": F.max}
+        exprs = [(F.count(F.lit(1)) if col is None else F.count(col)).alias(label) if func == "count"
+                 else spark_funcs[func](col).alias(label) for func, col, label in planned]
+        return self.read(ctx, window).groupBy(*groups).agg(*exprs).orderBy(*groups).toPandas()
+
     def stop(self) -> None:
         if self._spark is not None:
             self._spark.stop()
