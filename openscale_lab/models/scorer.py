@@ -67,22 +67,36 @@ class Tree:
 class FlatEnsemble:
     """Every tree of an ensemble in one set of flat node arrays, walked for a whole batch at once.
 
-    Node `i` of tree `t` is at `offset[t] + i`. A leaf points to itself, so the walk is the same number of steps
-    for every record (the deepest tree's depth) with no per-record branching. A categorical split stores its left
-    categories as a row of a boolean table; a continuous one its threshold. Per step, per (record, tree): read the
-    node's feature, compare, take a child: the same decisions as `Tree.leaf`, so the same leaves as Spark's.
+    Node `i` of tree `t` is at `roots[t] + i`. A leaf points to itself, so the walk is the same number of steps
+    for every record (the deepest tree's depth) with no per-record branching. Each feature's values are first
+    put into bins that no split separates: for a continuous feature, the number of its split thresholds below
+    the value (a value goes left at threshold t exactly when fewer than t's rank are below it: Spark's
+    `value <= threshold`); for a categorical one, its category (an unseen or out-of-range value in a bin of its
+    own, never in a left set). A node then decides by one lookup, `right[node, bin]`, the same decision
+    `Tree.leaf` makes, so the walk reaches Spark's leaves.
     """
 
     def __init__(self, trees: list[Tree]) -> None:
         sizes = [len(t.feature) for t in trees]
         self.roots = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
-        width = 1 + max((int(max(c)) for t in trees for c in t.categories if c), default=0)
         n = sum(sizes)
+        splits: dict[int, set[float]] = {}
+        categorical: dict[int, int] = {}  # feature -> categories its splits name (max + 1)
+        for tree in trees:
+            for f, t, cats in zip(tree.feature, tree.threshold, tree.categories, strict=True):
+                if f >= 0 and cats is None:
+                    splits.setdefault(f, set()).add(t)
+                elif f >= 0:
+                    categorical[f] = max(categorical.get(f, 0), 1 + int(max(cats, default=0)))
+        if set(splits) & set(categorical):
+            raise UnsupportedModelError("a feature split both as categorical and as continuous")
+        self.thresholds = {f: np.array(sorted(ts), dtype=np.float64) for f, ts in splits.items()}
+        self.categories = categorical
+        # bins per feature: continuous 0..len(thresholds); categorical 0..categories, the last for unseen
+        self.width = 1 + max([len(ts) for ts in self.thresholds.values()] + list(categorical.values()) + [0])
         feature = np.zeros(n, dtype=np.int64)
-        threshold = np.zeros(n, dtype=np.float64)
-        is_cat = np.zeros(n, dtype=bool)
         children = np.zeros((n, 2), dtype=np.int64)  # [left, right]; a leaf's both are itself
-        table = np.zeros((n, width), dtype=bool)
+        right = np.zeros((n, self.width), dtype=np.int64)  # 1: this bin goes right at this node
         for tree, root in zip(trees, self.roots.tolist(), strict=True):
             for i, f in enumerate(tree.feature):
                 node = root + i
@@ -92,36 +106,46 @@ class FlatEnsemble:
                 feature[node] = f
                 children[node] = (root + tree.left[i], root + tree.right[i])
                 if tree.categories[i] is not None:
-                    is_cat[node] = True
-                    table[node, [int(c) for c in tree.categories[i]]] = True
+                    right[node, :] = 1
+                    right[node, [int(c) for c in tree.categories[i]]] = 0
                 else:
-                    threshold[node] = tree.threshold[i]
-        self.feature, self.threshold, self.is_cat, self.width = feature, threshold, is_cat, width
-        self.children = children.ravel()
-        self.table = table.ravel()
-        self.any_categorical = bool(is_cat.any())
+                    rank = int(np.searchsorted(self.thresholds[f], tree.threshold[i]))
+                    right[node, rank + 1:] = 1
+        # int32 node and bin indices: half the memory traffic of int64 in the walk, which is all gathers
+        self.roots = self.roots.astype(np.int32)
+        self.feature = feature.astype(np.int32)
+        self.children = children.ravel().astype(np.int32)
+        self.right = right.ravel().astype(np.int32)
         self.depth = max((t._depth for t in trees), default=0)
         k = max(len(v) for t in trees for v in t.value)
         self.value = np.zeros((n, k), dtype=np.float64)
         for tree, root in zip(trees, self.roots.tolist(), strict=True):
             self.value[root:root + len(tree.value)] = np.asarray(tree.value, dtype=np.float64)
 
+    def bins(self, X: np.ndarray) -> np.ndarray:
+        """Each record's bin of each feature (features no split uses: bin 0)."""
+        out = np.zeros(X.shape, dtype=np.int64)
+        for f, ts in self.thresholds.items():
+            out[:, f] = np.searchsorted(ts, X[:, f], side="left")
+        for f, count in self.categories.items():
+            x = X[:, f]
+            code = np.clip(x, 0, count).astype(np.int64)
+            out[:, f] = np.where(code == x, code, count)  # not a known category's index: the unseen bin
+        return out
+
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """The leaf (a flat node index) each record reaches in each tree: shape (records, trees)."""
         n, width = X.shape[0], X.shape[1]
+        if n * width >= 2**31 or len(self.value) * self.width >= 2**31:  # beyond int32 indices: in parts
+            half = n // 2
+            return np.concatenate([self.leaves(X[:half]), self.leaves(X[half:])])
         node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
-        flat_x = np.ascontiguousarray(X, dtype=np.float64).ravel()
-        base = (np.arange(n, dtype=np.int64) * width)[:, None]
+        flat_bins = self.bins(X).astype(np.int32).ravel()
+        base = (np.arange(n, dtype=np.int32) * np.int32(width))[:, None]
+        w = np.int32(self.width)
         for _ in range(self.depth):
-            x = flat_x[base + self.feature[node]]
-            go_right = x > self.threshold[node]  # Spark: value <= threshold goes left
-            if self.any_categorical:
-                cat = self.is_cat[node]
-                if cat.any():
-                    xc, nc = x[cat], node[cat]
-                    xi = np.clip(xc, 0, self.width - 1).astype(np.int64)
-                    go_right[cat] = ~(self.table[nc * self.width + xi] & (xc == xi))
-            node = self.children[node * 2 + go_right]
+            b = flat_bins[base + self.feature[node]]
+            node = self.children[2 * node + self.right[node * w + b]]
         return node
 
     def sums(self, X: np.ndarray) -> np.ndarray:
