@@ -196,9 +196,9 @@ def monitors_at(size: int, datamart: str, runs: int, spark_cluster: bool = False
             for name in MONITORS:
                 out[f"{name}_s"] = statistics.median(times[name])
             out["monitors_s"] = sum(out[f"{name}_s"] for name in MONITORS)
+            out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the whole read
             out["read_s"] = statistics.median(timed(
                 lambda: mon.ctx.datamart.get_payload(mon.subscription, columns=mon.drift.payload_columns()), runs))
-            out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             out["peak_rss_before_monitors_mb"] = base / 1024
             if spark_cluster:
                 out.update(spark_figures(ws, dep, mon, runs, Path(tmp) / "cluster"))

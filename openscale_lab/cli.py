@@ -243,6 +243,8 @@ def _monitor(args: argparse.Namespace) -> int:
                      r["last_run_at"] or "never"] for r in rows],
                    ["deployment", "subscription", "monitor", "schedule", "last run"])
         return 0
+    if args.spark_master and args.engine != "spark":
+        raise LabError("--spark-master is for --engine spark")
     report = monitor_report(args.workspace, args.deployment, args.monitor, parse_time(args.start, "--start"),
                             parse_time(args.end, "--end"), args.engine, args.spark_master)
     if args.json:

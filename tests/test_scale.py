@@ -19,6 +19,7 @@ from openscale_lab.core.clock import utcnow
 from openscale_lab.data import data_path, feed_sample
 from openscale_lab.datamart.analytics import payload_distribution
 from openscale_lab.datamart.database import DataMart
+from openscale_lab.datamart.tables import drift_transactions
 from openscale_lab.deployments.app import ensure_subscription
 from openscale_lab.errors import LabError
 from openscale_lab.models.spark_cluster import StandaloneCluster
@@ -92,13 +93,21 @@ def assert_same(ours: dict[str, Measurement], whole: dict[str, Measurement], mon
         if kind == "biased":
             rows = mon.fairness.biased_transactions(m.measurement_id)
         else:
-            rows = mon.drift.transactions("both", m.measurement_id)
+            rows = drift_rows(mon, m)
         return rows.drop(columns=["measurement_id", "id"], errors="ignore").reset_index(drop=True)
 
     pd.testing.assert_frame_equal(stored("biased", ours["fairness"]), stored("biased", whole["fairness"]))
     pd.testing.assert_frame_equal(stored("drift", ours["drift"]), stored("drift", whole["drift"]))
+    assert len(stored("drift", whole["drift"])) > 100
     assert len(stored("biased", whole["fairness"])) == whole["fairness"].metrics["Sex_biased_transactions"] + \
         whole["fairness"].metrics["Age_biased_transactions"] > 0
+
+
+def drift_rows(mon: Monitoring, m: Measurement) -> pd.DataFrame:
+    """Every drift transaction a measurement stored (all three views), most likely wrong first."""
+    t = drift_transactions.c
+    return mon.drift.measurement_rows(drift_transactions, m.measurement_id,
+                                      order_by=(t.p_correct, t.scoring_timestamp, t.scoring_id))
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +137,13 @@ def test_the_spark_engine_gives_the_local_engines_numbers(pg_lab, whole, spark) 
     on_spark = Monitoring.for_deployment(ws, dep, engine=engine)
     try:
         assert_same(run_all(on_spark), whole, on_spark)
+        # executors cut their partitions' transactions as the whole window's are cut: by (p correct, time, id)
+        on_spark.drift.max_stored_transactions = 40
+        cut = on_spark.drift.run(*WINDOW)
+        kept = drift_rows(on_spark, cut).drop(columns="measurement_id")
+        expected = drift_rows(on_spark, whole["drift"]).drop(columns="measurement_id")
+        assert len(expected) > 40
+        pd.testing.assert_frame_equal(kept.reset_index(drop=True), expected.head(40).reset_index(drop=True))
         asked = dict(group_by=["Sex", "predictedLabel"], aggregations=[("count", None), ("mean", "LoanAmount"),
                                                                        ("max", "Age"), ("sum", "Age")])
         by_sql = payload_distribution(on_spark.ctx.datamart, on_spark.subscription, **asked)
@@ -184,9 +200,41 @@ def test_the_spark_engine_needs_postgresql(trained, deployment) -> None:  # type
         mon.close()
 
 
-def test_engine_names_are_checked(trained, deployment) -> None:  # type: ignore[no-untyped-def]
+def test_engine_names_are_checked(trained, deployment, capsys) -> None:  # type: ignore[no-untyped-def]
+    from openscale_lab.cli import main
+    from openscale_lab.monitors.report import run_monitors
+
     ws, _, _ = trained
     with pytest.raises(LabError, match="engine must be 'local' or 'spark'"):
         Monitoring.for_deployment(ws, deployment, engine="dask")
+    with pytest.raises(LabError, match="engine must be 'local' or 'spark'"):  # said as such, not "no deployment"
+        run_monitors(ws, engine="dask")
+    assert main(["--workspace", str(ws.root), "monitor", "run", "--spark-master", "spark://127.0.0.1:7077"]) == 1
+    assert "--spark-master is for --engine spark" in capsys.readouterr().err
     with pytest.raises(ValueError, match="chunk_rows"):
         LocalEngine(0)
+
+
+def test_parts_keep_the_transactions_the_whole_window_keeps_among_ties(trained, deployment) -> None:  # type: ignore[no-untyped-def]
+    """Records logged at the same time (a batch) tie on time; the drift model ties many on p correct: a window
+    cut in parts still stores the same transactions when only some of them can be stored."""
+    ws, _, _ = trained
+    mon = own_subscription(ws, deployment, "scaleties")
+    try:
+        sample = feed_sample(1200, seed=5)
+        frame = pd.DataFrame(sample["values"], columns=sample["fields"])
+        frame.loc[frame.index % 3 == 0, "LoanAmount"] *= 4
+        insert_payload(mon, frame, T0, step=timedelta(0), request_size=100)  # every record at the same time
+        mon.drift.enable(window_hours=None)
+        mon.drift.max_stored_transactions = 25
+        window = (T0, T0 + timedelta(hours=1))
+        whole = mon.drift.run(*window)
+        mon.ctx.engine = LocalEngine(chunk_rows=170)
+        parts = mon.drift.run(*window)
+        assert parts.metrics == pytest.approx(whole.metrics, abs=1e-9)
+        assert parts.record_count == whole.record_count == 1200
+        first, second = (drift_rows(mon, m).drop(columns="measurement_id") for m in (whole, parts))
+        assert len(first) == 25 and first["p_correct"].duplicated().any()
+        pd.testing.assert_frame_equal(first.reset_index(drop=True), second.reset_index(drop=True))
+    finally:
+        mon.close()

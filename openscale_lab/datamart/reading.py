@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from ..errors import LabError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -29,15 +31,26 @@ def connectorx_url(engine: sa.engine.Engine) -> tuple[str, str | None] | None:
     url = engine.url
     if url.get_backend_name() != "postgresql" or not url.database:
         return None
-    schema = None
-    options = url.query.get("options")
-    if options:  # a lab in its own schema: `options=-csearch_path=<schema>`, which ConnectorX does not pass on
-        found = SEARCH_PATH.fullmatch(options if isinstance(options, str) else " ".join(options))
-        if found is None:
-            return None
-        schema = found.group(1)
+    try:
+        schema = search_path_schema(url)
+    except LabError:
+        return None  # options ConnectorX cannot pass on: pandas' reader goes through the lab's own connection
     plain = url.set(drivername="postgresql", query={})
     return plain.render_as_string(hide_password=False), schema
+
+
+def search_path_schema(url: sa.engine.URL) -> str | None:
+    """The schema a PostgreSQL URL's connection options put first on the search path (a lab in its own schema:
+    `options=-csearch_path=<schema>`), None without options; LabError for options the lab cannot carry over to
+    another reader (ConnectorX, JDBC)."""
+    options = url.query.get("options")
+    if not options:
+        return None
+    found = SEARCH_PATH.fullmatch(options if isinstance(options, str) else " ".join(options))
+    if found is None:
+        raise LabError(f"data mart URL options {options!r}: only -csearch_path=<schema> can be passed on to "
+                       "other readers of the data mart")
+    return found.group(1)
 
 
 def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd.DataFrame:
@@ -67,8 +80,8 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd
         col = frame[name]
         if name in datetimes:
             frame[name] = pd.to_datetime(col).astype("datetime64[ns]")
-        elif isinstance(col.dtype, pd.Int64Dtype) and not col.isna().any():
-            frame[name] = col.astype("int64")
+        elif isinstance(col.dtype, pd.Int64Dtype):  # int64, or float64 with NaN where a value is missing
+            frame[name] = col.astype("float64") if col.isna().any() else col.astype("int64")
         elif isinstance(col.dtype, pd.Float64Dtype):
             frame[name] = col.astype("float64")
     return frame
@@ -114,5 +127,7 @@ def compiled_sql(engine: sa.engine.Engine, query: Any, schema: str | None = None
     sql = str(query.compile(dialect=engine.dialect, schema_translate_map=translate,
                             compile_kwargs={"literal_binds": True, "render_schema_translate": bool(translate)}))
     if schema:  # tables named in the lab's schema, as the search path would have found them
-        sql = sql.replace("__[SCHEMA__none]", engine.dialect.identifier_preparer.quote_schema(schema))
+        sql = sql.replace("__[SCHEMA__none].", engine.dialect.identifier_preparer.quote_schema(schema) + ".")
+    if engine.dialect.paramstyle in ("format", "pyformat"):  # the driver would read %% as %; other readers won't
+        sql = sql.replace("%%", "%")
     return sql

@@ -136,7 +136,7 @@ class FlatEnsemble:
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """The leaf (a flat node index) each record reaches in each tree: shape (records, trees)."""
         n, width = X.shape[0], X.shape[1]
-        if n * width >= 2**31 or len(self.value) * self.width >= 2**31:  # beyond int32 indices: in parts
+        if n * width >= 2**31:  # beyond int32 indices: in parts
             half = n // 2
             return np.concatenate([self.leaves(X[:half]), self.leaves(X[half:])])
         node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
@@ -443,7 +443,6 @@ class CompiledPipeline:
         return votes / total[:, None]
 
 def _gbt_probability(margin: float) -> list[float]:
-    import math
 
     # Spark's raw prediction is [-margin, margin]; its probability takes the logistic loss of the first and
     # 1 minus it for the second (GBTClassificationModel.raw2probabilityInPlace): computed the other way round,
@@ -452,7 +451,7 @@ def _gbt_probability(margin: float) -> list[float]:
     # for about 2 % of margins, and Spark adds the margin with the CPU's vector lanes (netlib's VectorBLAS) once
     # a model has at least twice as many trees as lanes (16 on AVX-512). Random forests and decision trees use
     # neither: their probabilities are bit-exact.
-    p0 = 1.0 / (1.0 + math.exp(-2.0 * -margin))
+    p0 = float(1.0 / (1.0 + np.exp(np.array([-2.0 * -margin]))[0]))  # NumPy's exp, as a batch takes it
     return [p0, 1.0 - p0]
 
 

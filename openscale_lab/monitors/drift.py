@@ -222,6 +222,8 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         rows = self.ctx.model_metadata.get("evaluation_rows")
         return np.asarray(rows, dtype=int) if rows else np.arange(n)
 
+    max_stored_transactions: int = MAX_STORED_TRANSACTIONS
+
     def for_workers(self) -> DriftMonitor:
         found = super().for_workers()
         found._preloaded = self.load_model()  # executors need not reach the workspace
@@ -289,16 +291,14 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         cbpe = cbpe_accuracy(model.calibration(p_fav), labels == config.favourable_class)
         inconsistent, reasons = Constraints.from_dict(config.constraints).check(data)
         wrong = p_correct < 0.5
-        stamps = data["scoring_timestamp"]
-        kept = _transactions(data, p_correct, wrong, inconsistent, reasons)[:MAX_STORED_TRANSACTIONS]
-        position = {tid: i for i, tid in enumerate(data["scoring_id"])} if kept else {}
+        kept = _transactions(data, p_correct, wrong, inconsistent, reasons, self.max_stored_transactions)
         return DriftPart(
             records=len(data), p_correct_sum=float(p_correct.sum()), cbpe_sum=float(cbpe.sum()),
             wrong=int(wrong.sum()), inconsistent=int(inconsistent.sum()),
             feature_counts={col: model.feature_counts(data, col) for col in model.columns},
             output_counts=probability_counts(p_fav),
             label_counts={lab: int(np.sum(labels == lab)) for lab in model.training_label_shares},
-            transactions=[(t, stamps.iloc[position[t.scoring_id]].to_pydatetime()) for t in kept])
+            transactions=kept, limit=self.max_stored_transactions)
 
     def merge(self, a: DriftPart, b: DriftPart) -> DriftPart:
         return a.merge(b)
@@ -332,7 +332,7 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
             calibration_error=model.calibration.expected_calibration_error,
             estimates_disagree=abs(cbpe - predicted_accuracy) > ESTIMATES_DISAGREE, note=LABEL_FREE_NOTE,
             constraints=constraints.count, expected_inconsistent=constraints.expected_inconsistent)
-        return Evaluation(metrics, details, extra=kept)
+        return Evaluation(metrics, details, record_count=n, extra=kept)
 
     def evaluate(self, config: DriftConfig, data: pd.DataFrame, start: datetime | None,
                  end: datetime) -> Evaluation[DriftDetails]:
@@ -364,19 +364,27 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
             raise LabError(f"drift transactions view {view!r}: one of {', '.join(VIEWS)}")
         t = drift_transactions.c
         return self.measurement_rows(drift_transactions, measurement_id, t.view.in_(VIEWS[view]),
-                                     order_by=(t.p_correct, t.scoring_timestamp))
+                                     order_by=(t.p_correct, t.scoring_timestamp, t.scoring_id))
 
 
 def _transactions(data: pd.DataFrame, p_correct: np.ndarray, wrong: np.ndarray, inconsistent: np.ndarray,
-                  reasons: list[list[str]]) -> list[DriftingTransaction]:
-    """Every transaction predicted wrong or inconsistent, the most likely wrong first."""
+                  reasons: list[list[str]], limit: int) -> list[tuple[DriftingTransaction, datetime]]:
+    """The `limit` transactions predicted wrong or inconsistent that come first by (p correct, time, id): the
+    most likely wrong first, ties in time order, as `DriftPart.sorted_transactions` orders the parts' together,
+    so a window cut in parts keeps the transactions the whole window keeps."""
     ids = data["scoring_id"].to_numpy(dtype=object)
+    stamps = data["scoring_timestamp"]
     chosen = np.flatnonzero(wrong | inconsistent)
+    # a lexicographic sort as successive stable sorts, last key first (ids are texts: NumPy's lexsort takes none)
+    order = chosen[np.argsort(ids[chosen], kind="stable")]
+    order = order[np.argsort(stamps.to_numpy()[order], kind="stable")]
+    order = order[np.argsort(p_correct[order], kind="stable")][:limit]
     out = []
-    for i in chosen[np.argsort(p_correct[chosen], kind="stable")]:
+    for i in order:
         view = "both" if wrong[i] and inconsistent[i] else "accuracy" if wrong[i] else "consistency"
         why = list(reasons[i])
         if wrong[i]:
             why.insert(0, f"the drift model expects the model to score it wrong (p correct {p_correct[i]:.2f})")
-        out.append(DriftingTransaction(str(ids[i]), float(p_correct[i]), view, why))
+        out.append((DriftingTransaction(str(ids[i]), float(p_correct[i]), view, why),
+                    stamps.iloc[i].to_pydatetime()))
     return out

@@ -37,6 +37,7 @@ class DriftPart:
     output_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
     label_counts: dict[str, int] = field(default_factory=dict)
     transactions: list[tuple[DriftingTransaction, datetime]] = field(default_factory=list)
+    limit: int = LIMIT  # transactions kept
 
     def merge(self, other: DriftPart) -> DriftPart:
         both = DriftPart(
@@ -45,8 +46,8 @@ class DriftPart:
             {c: self.feature_counts[c] + other.feature_counts[c] for c in self.feature_counts},
             self.output_counts + other.output_counts,
             {k: self.label_counts[k] + other.label_counts[k] for k in self.label_counts},
-            self.transactions + other.transactions)
-        both.transactions = both.sorted_transactions()[:LIMIT]
+            self.transactions + other.transactions, min(self.limit, other.limit))
+        both.transactions = both.sorted_transactions()[:both.limit]
         return both
 
     def sorted_transactions(self) -> list[tuple[DriftingTransaction, datetime]]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from ..errors import LabError
-from .base import Engine, Evaluation, Monitor, MonitorContext
+from .base import Engine, Evaluation, Monitor, MonitorContext, NotEvaluated
 
 if TYPE_CHECKING:
     from ..datamart.window import WindowQuery
@@ -48,6 +48,8 @@ class LocalEngine:
                 found = monitor.partial(config, chunk)
                 part = found if part is None else monitor.merge(part, found)
                 bar.update(len(chunk))
+        if part is None:  # the records counted were gone by the time they were read
+            raise NotEvaluated(f"no {monitor.data_description} left in the window to evaluate")
         return monitor.finish(config, part, start, end)
 
     def __repr__(self) -> str:

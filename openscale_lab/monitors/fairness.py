@@ -415,7 +415,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         is_fav, is_fav_debiased = np.isin(labels, fav), np.isin(run.debiased_labels, fav)
         ids = chunk["scoring_id"].to_numpy(dtype=object)
         stamps = chunk["scoring_timestamp"]
-        out = FairnessPart()
+        out = FairnessPart(records=len(chunk))
         for spec in config.features:
             f = spec["feature"]
             p = run.perturbed[f]
@@ -480,7 +480,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         details = FairnessDetails(features=features, favourable_classes=list(config.favourable_classes))
         biased = sorted((row for p in part.features.values() for row in p.biased),
                         key=lambda r: (r["feature"], r["scoring_timestamp"], r["scoring_id"]))
-        return Evaluation(metrics, details, extra=biased)
+        return Evaluation(metrics, details, record_count=part.records, extra=biased)
 
     def evaluate(self, config: FairnessConfig, data: pd.DataFrame, start: datetime | None,
                  end: datetime) -> Evaluation[FairnessDetails]:

@@ -54,9 +54,11 @@ class FairnessPart:
     """Every configured feature over part of a window."""
 
     features: dict[str, FeaturePart] = field(default_factory=dict)
+    records: int = 0
 
     def merge(self, other: FairnessPart) -> FairnessPart:
-        return FairnessPart({f: p.merge(other.features[f]) for f, p in self.features.items()})
+        return FairnessPart({f: p.merge(other.features[f]) for f, p in self.features.items()},
+                            self.records + other.records)
 
 
 def plain(value: Any) -> Any:

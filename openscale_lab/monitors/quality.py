@@ -166,7 +166,7 @@ class QualityMonitor(Monitor[QualityConfig, QualityDetails]):
                                  positive_label=config.positive_label, labels=list(self.ctx.labels),
                                  records=len(part.truth), predicted_positive=int(part.predicted.sum()),
                                  actual_positive=int(np.sum(part.truth)))
-        return Evaluation(metrics, details)
+        return Evaluation(metrics, details, record_count=len(part.truth))
 
     def evaluate(self, config: QualityConfig, data: pd.DataFrame, start: datetime | None,
                  end: datetime) -> Evaluation[QualityDetails]:

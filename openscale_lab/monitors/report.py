@@ -18,6 +18,7 @@ from ..deployments.artifacts import Deployment
 from ..deployments.engine import MLEngine
 from ..errors import LabError
 from ..workspace import Workspace
+from .engines import make_engine
 from .monitoring import Monitoring
 from .registry import MONITORS
 from .results import Measurement, jsonable
@@ -57,11 +58,12 @@ def _monitorings(workspace: WorkspaceLike, deployment: str | None, engine: str =
     """Each chosen deployment with the Monitoring of its active subscription, closed on leaving. Without
     `deployment`, deployments that never registered a subscription (never started) are passed over."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    chosen_engine = make_engine(engine, spark_master)  # a bad engine is said as such, once for every deployment
     opened: list[tuple[Deployment, Monitoring]] = []
     try:
         for dep in _deployments(ws, deployment):
             try:
-                opened.append((dep, Monitoring.for_deployment(ws, dep, engine, spark_master)))
+                opened.append((dep, Monitoring.for_deployment(ws, dep, chosen_engine)))
             except LabError:
                 if deployment is not None:
                     raise

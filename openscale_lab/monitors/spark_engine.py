@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ..errors import LabError
 from ..models.spark import JDBC_JAR_ENV, jdbc_jar
-from .base import Evaluation, Monitor, MonitorContext
+from .base import Evaluation, Monitor, MonitorContext, NotEvaluated
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +58,19 @@ class SparkEngine:
         return self._spark
 
     def count(self, ctx: MonitorContext, window: WindowQuery) -> int:
+        self._check(ctx)
         return window.count(ctx.datamart.engine)
+
+    @staticmethod
+    def _check(ctx: MonitorContext) -> None:
+        """The data mart must be PostgreSQL and the JDBC driver installed: said before anything is read."""
+        backend = ctx.datamart.engine.url.get_backend_name()
+        if backend != "postgresql":
+            raise LabError(f"the Spark engine reads the data mart over JDBC: it needs PostgreSQL, not {backend} "
+                           "(a SQLite file is not reachable from a cluster); use engine='local'")
+        if jdbc_jar() is None:
+            raise LabError(f"the PostgreSQL JDBC driver is not installed: `sudo apt-get install "
+                           f"libpostgresql-jdbc-java` (or set ${JDBC_JAR_ENV} to its jar)")
 
     def takes(self, rows: int) -> bool:
         return True
@@ -82,8 +94,8 @@ class SparkEngine:
                 yield pd.DataFrame({"part": [pickle.dumps(part)]})
 
         rows = frame.mapInPandas(parts, "part binary").collect()
-        if not rows:
-            raise LabError("the Spark job returned no part of the window")
+        if not rows:  # the records counted were gone by the time they were read
+            raise NotEvaluated(f"no {monitor.data_description} left in the window to evaluate")
         merged = None
         for row in rows:  # parts made by this lab's own code on its executors, in this job
             found = pickle.loads(row["part"])
@@ -92,17 +104,11 @@ class SparkEngine:
 
     def read(self, ctx: MonitorContext, window: WindowQuery) -> Any:
         """The window as a Spark DataFrame read over JDBC, partitioned by time."""
+        self._check(ctx)
         engine = ctx.datamart.engine
-        if engine.url.get_backend_name() != "postgresql":
-            raise LabError(f"the Spark engine reads the data mart over JDBC: it needs PostgreSQL, not "
-                           f"{engine.url.get_backend_name()} (a SQLite file is not reachable from a cluster)")
-        if jdbc_jar() is None:
-            raise LabError(f"the PostgreSQL JDBC driver is not installed: `sudo apt-get install "
-                           f"libpostgresql-jdbc-java` (or set ${JDBC_JAR_ENV} to its jar)")
-        from ..datamart.reading import compiled_sql, connectorx_url
+        from ..datamart.reading import compiled_sql, search_path_schema
 
-        found = connectorx_url(engine)
-        schema = found[1] if found else None
+        schema = search_path_schema(engine.url)
         url = engine.url
         time_col = window.table.c[window.time_column]
         with engine.connect() as conn:
