@@ -32,20 +32,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench_monitors import FAIRNESS, timed
 from results_file import save_results
 
-HERE = Path(__file__).resolve().parent
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MONITORS = ("fairness", "quality", "drift")
-
-
-def timed(fn: Any, runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def scoring_figures(runs: int) -> dict[str, float]:
@@ -146,8 +137,6 @@ def spark_figures(ws: Any, dep: Any, mon: Any, runs: int, logs: Path) -> dict[st
 
 def monitors_at(size: int, datamart: str, runs: int, spark_cluster: bool = False) -> dict[str, float]:
     """One size on one data mart, in this process: write the log, then time the monitors and the read alone."""
-    sys.path.insert(0, str(HERE))
-    from bench_monitors import FAIRNESS
     from scale_payload import fill_payload
 
     import openscale_lab as lab
