@@ -206,13 +206,14 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--datamarts", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--no-spark", action="store_true", help="leave out the Spark engine on a cluster")
+    parser.add_argument("--scoring-only", action="store_true", help="only the scoring figures")
     parser.add_argument("--one", nargs=3, metavar=("SIZE", "DATAMART", "SPARK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a child process: one size on one data mart, its figures as JSON on the last line
         print(json.dumps(monitors_at(int(args.one[0]), args.one[1], args.runs, args.one[2] == "spark")))
         return 0
     results: dict[str, Any] = {"runs": args.runs, "scoring": scoring_figures(args.runs), "monitors": {}}
-    for datamart in args.datamarts:
+    for datamart in [] if args.scoring_only else args.datamarts:
         for size in args.sizes:
             print(f"{datamart}: {size} payload records ...", flush=True)
             spark = datamart == "postgresql" and size == max(args.sizes) and not args.no_spark
@@ -234,7 +235,7 @@ def main() -> int:
                   f"quality {m['spark_quality_s']:.1f} s + drift {m['spark_drift_s']:.1f} s = "
                   f"{m['spark_monitors_s']:.1f} s; largest |difference| from the local engine "
                   f"{m['spark_max_abs_difference']:.1e}")
-    save_results("scale", results)
+    save_results("scale-scoring" if args.scoring_only else "scale", results)
     return 0
 
 

@@ -72,8 +72,8 @@ class FlatEnsemble:
     put into bins that no split separates: for a continuous feature, the number of its split thresholds below
     the value (a value goes left at threshold t exactly when fewer than t's rank are below it: Spark's
     `value <= threshold`); for a categorical one, its category (an unseen or out-of-range value in a bin of its
-    own, never in a left set). A node then decides by one lookup, `right[node, bin]`, the same decision
-    `Tree.leaf` makes, so the walk reaches Spark's leaves.
+    own, never in a left set). A step is then one lookup, `next[node, bin]`, the child the node sends that bin
+    to: the same decision `Tree.leaf` makes, so the walk reaches Spark's leaves.
     """
 
     def __init__(self, trees: list[Tree]) -> None:
@@ -111,11 +111,11 @@ class FlatEnsemble:
                 else:
                     rank = int(np.searchsorted(self.thresholds[f], tree.threshold[i]))
                     right[node, rank + 1:] = 1
-        # int32 node and bin indices: half the memory traffic of int64 in the walk, which is all gathers
+        # the child each bin leads to, per node (a leaf leads to itself): one lookup per step; int32 indices, half
+        # the memory traffic of int64 in a walk that is all gathers
         self.roots = self.roots.astype(np.int32)
         self.feature = feature.astype(np.int32)
-        self.children = children.ravel().astype(np.int32)
-        self.right = right.ravel().astype(np.int32)
+        self.next = np.where(right == 1, children[:, 1:2], children[:, 0:1]).astype(np.int32).ravel()
         self.depth = max((t._depth for t in trees), default=0)
         k = max(len(v) for t in trees for v in t.value)
         self.value = np.zeros((n, k), dtype=np.float64)
@@ -144,8 +144,7 @@ class FlatEnsemble:
         base = (np.arange(n, dtype=np.int32) * np.int32(width))[:, None]
         w = np.int32(self.width)
         for _ in range(self.depth):
-            b = flat_bins[base + self.feature[node]]
-            node = self.children[2 * node + self.right[node * w + b]]
+            node = self.next[node * w + flat_bins[base + self.feature[node]]]
         return node
 
     def sums(self, X: np.ndarray) -> np.ndarray:
