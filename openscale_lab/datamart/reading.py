@@ -91,13 +91,12 @@ def _read_sqlite(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> 
     """Rows through sqlite3's cursor, built into columns at once; None for no rows (pandas types those)."""
     import pandas as pd
 
-    compiled = query.compile(dialect=engine.dialect)
+    compiled = query.compile(dialect=engine.dialect)  # SQLite's parameters are positional (qmark)
     params = compiled.construct_params()
-    args = [params[name] for name in compiled.positiontup] if compiled.positional else params
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute(str(compiled), [_sqlite_value(engine, v) for v in args] if compiled.positional else args)
+        cur.execute(str(compiled), [_sqlite_value(engine, params[name]) for name in compiled.positiontup])
         names = [d[0] for d in cur.description]
         rows = cur.fetchall()
     finally:

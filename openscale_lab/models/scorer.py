@@ -368,23 +368,7 @@ class CompiledPipeline:
         categories encoded by a hash lookup over the whole column, as Spark's StringIndexer numbers them."""
         out = np.empty((n, len(self._slots)), dtype=np.float64)
         for j, (how, what) in enumerate(self._slots):
-            if how == "raw":
-                out[:, j] = np.asarray(column(what), dtype=np.float64)
-                continue
-            if what._lookup is None:
-                import pandas as pd
-
-                what._lookup = pd.Index(what.labels, dtype=object)
-            values = np.asarray(column(what.input), dtype=object)
-            codes = what._lookup.get_indexer(values)
-            unseen = codes < 0
-            if unseen.any():
-                if what.handle_invalid != "keep":
-                    row = int(np.flatnonzero(unseen)[0])
-                    raise ScoringInputError(f"row {row}: field {what.input!r}: unknown category {values[row]!r}; "
-                                            f"known: {', '.join(what.labels)}", status=422)
-                codes[unseen] = len(what.labels)
-            out[:, j] = codes
+            out[:, j] = _encoded(how, what, column(what if how == "raw" else what.input))
         return out
 
     def with_column(self, X: np.ndarray, name: str, values: Sequence[Any]) -> np.ndarray:
@@ -393,9 +377,7 @@ class CompiledPipeline:
         out = X.copy()
         for j, (how, what) in enumerate(self._slots):
             if (what if how == "raw" else what.input) == name:
-                single = CompiledPipeline.__new__(CompiledPipeline)
-                single._slots = [(how, what)]
-                out[:, j] = single.feature_matrix(lambda _: values, len(values))[:, 0]
+                out[:, j] = _encoded(how, what, values)
         return out
 
     def predict_matrix(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -440,6 +422,27 @@ class CompiledPipeline:
         for j in range(1, self.num_classes):  # Scala's Array.sum: a left fold
             total += votes[:, j]
         return votes / total[:, None]
+
+def _encoded(how: str, what: Any, values: Any) -> np.ndarray:
+    """One feature slot's values for a whole column: a raw number as a float, a category as its indexer's number
+    (unseen ones per the indexer's `handle_invalid`: the extra index, or an error naming the row)."""
+    if how == "raw":
+        return np.asarray(values, dtype=np.float64)
+    if what._lookup is None:
+        import pandas as pd
+
+        what._lookup = pd.Index(what.labels, dtype=object)
+    values = np.asarray(values, dtype=object)
+    codes = what._lookup.get_indexer(values)
+    unseen = codes < 0
+    if unseen.any():
+        if what.handle_invalid != "keep":
+            row = int(np.flatnonzero(unseen)[0])
+            raise ScoringInputError(f"row {row}: field {what.input!r}: unknown category {values[row]!r}; "
+                                    f"known: {', '.join(what.labels)}", status=422)
+        codes[unseen] = len(what.labels)
+    return codes
+
 
 def _gbt_probability(margin: float) -> list[float]:
 

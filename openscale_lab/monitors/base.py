@@ -170,9 +170,9 @@ class Engine(Protocol):
     def takes(self, rows: int) -> bool:
         """Whether this engine evaluates a window of `rows` rows (else the monitor reads it whole itself)."""
 
-    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, start: datetime | None,
-                 end: datetime) -> Evaluation[Any]:
-        """The monitor's evaluation of the window, from its parts."""
+    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, rows: int,
+                 start: datetime | None, end: datetime) -> Evaluation[Any]:
+        """The monitor's evaluation of the window (of `rows` rows, as `count` found), from its parts."""
 
 
 class MonitorContext:
@@ -396,7 +396,7 @@ class Monitor(ABC, Generic[C, D]):
             have = self.ctx.engine.count(self.ctx, window)
             if have >= config.min_records and self.ctx.engine.takes(have):
                 try:  # evaluated in parts: chunks in this process, or partitions on a Spark cluster
-                    result = self.ctx.engine.evaluate(self, config, window, start, end)
+                    result = self.ctx.engine.evaluate(self, config, window, have, start, end)
                 except NotEvaluated as reason:
                     return self._not_evaluated(start, end, have, thresholds, str(reason), replace)
                 return self._measured(config, thresholds, start, end, have, result, "", replace)

@@ -39,11 +39,10 @@ class LocalEngine:
     def takes(self, rows: int) -> bool:
         return rows > self.chunk_rows
 
-    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, start: datetime | None,
-                 end: datetime) -> Evaluation[Any]:
+    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, rows: int,
+                 start: datetime | None, end: datetime) -> Evaluation[Any]:
         part = None
-        total = window.count(monitor.ctx.datamart.engine)
-        with tqdm(total=total, desc=f"{monitor.name} in chunks", unit="record", leave=False) as bar:
+        with tqdm(total=rows, desc=f"{monitor.name} in chunks", unit="record", leave=False) as bar:
             for chunk in window.chunks(monitor.ctx.datamart.engine, self.chunk_rows):
                 found = monitor.partial(config, chunk)
                 part = found if part is None else monitor.merge(part, found)

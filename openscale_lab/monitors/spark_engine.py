@@ -75,9 +75,9 @@ class SparkEngine:
     def takes(self, rows: int) -> bool:
         return True
 
-    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, start: datetime | None,
-                 end: datetime) -> Evaluation[Any]:
-        frame = self.read(monitor.ctx, window)
+    def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, rows: int,
+                 start: datetime | None, end: datetime) -> Evaluation[Any]:
+        frame = self.read(monitor.ctx, window, rows)
         worker = monitor.for_workers()
         json_columns = window.json_columns  # the function below is shipped to executors: plain values only
 
@@ -102,8 +102,9 @@ class SparkEngine:
             merged = found if merged is None else monitor.merge(merged, found)
         return monitor.finish(config, merged, start, end)
 
-    def read(self, ctx: MonitorContext, window: WindowQuery) -> Any:
-        """The window as a Spark DataFrame read over JDBC, partitioned by time."""
+    def read(self, ctx: MonitorContext, window: WindowQuery, rows: int | None = None) -> Any:
+        """The window as a Spark DataFrame read over JDBC, partitioned by time (into partitions of about
+        `rows_per_partition` of its `rows`, counted here if not given)."""
         self._check(ctx)
         engine = ctx.datamart.engine
         from ..datamart.reading import compiled_sql, search_path_schema
@@ -111,9 +112,10 @@ class SparkEngine:
         schema = search_path_schema(engine.url)
         url = engine.url
         time_col = window.table.c[window.time_column]
-        with engine.connect() as conn:
-            low, high, rows = conn.execute(sa.select(sa.func.min(time_col), sa.func.max(time_col),
-                                                     sa.func.count()).where(*window.where)).one()
+        with engine.connect() as conn:  # the bounds of the partitions' time ranges
+            low, high, counted = conn.execute(sa.select(sa.func.min(time_col), sa.func.max(time_col),
+                                                        sa.func.count()).where(*window.where)).one()
+        rows = counted if rows is None else rows
         query = sa.select(*window.selected).where(*window.where)
         reader = (self.spark.read.format("jdbc")
                   .option("url", f"jdbc:postgresql://{url.host or '127.0.0.1'}:{url.port or 5432}/{url.database}")
