@@ -1,17 +1,18 @@
 """Building blocks for tests that fill a data mart by hand."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from openscale_lab.datamart.database import DataMart, Subscription
 from openscale_lab.tutorial import CATEGORICAL_COLUMNS, FEATURE_COLUMNS, SAMPLE_APPLICANTS
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pandas as pd
 
     from openscale_lab.deployments.artifacts import Deployment
@@ -129,3 +130,40 @@ def workspace_with_model(path: Path, model: StoredModel) -> Workspace:
     ws = provision(path).workspace
     shutil.copytree(model.path, ws.models_dir / model.path.name)
     return ws
+
+
+SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
+
+
+def solution(name: str) -> ModuleType:
+    """The worked solution `solutions/<name>.py` as a module (it has `solve(workspace)` and `wrong(answer)`)."""
+    spec = importlib.util.spec_from_file_location(f"solutions.{name}", SOLUTIONS / f"{name}.py")
+    assert spec is not None and spec.loader is not None, f"no solutions/{name}.py"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_exercises_solved(notebook: str, workspace: Workspace | Path) -> dict[str, object]:
+    """Run every worked solution of notebook `notebook` ("02") in `workspace`: its self-check must accept the
+    solution's answer, and refuse a wrong one with a hint that does not give the answer away. Returns the answers."""
+    import openscale_lab as lab
+    from openscale_lab.workspace import Workspace as _Workspace
+
+    ws = workspace if isinstance(workspace, _Workspace) else _Workspace.open(workspace)
+    names = sorted(p.stem for p in SOLUTIONS.glob(f"exercise_{notebook}_*.py"))
+    assert names, f"notebook {notebook} has no worked solutions"
+    answers: dict[str, object] = {}
+    for name in names:
+        module = solution(name)
+        check = getattr(lab.check, name)
+        answer = module.solve(ws)
+        verdict = check(answer, workspace=ws)
+        assert verdict.correct, f"{name}: the check refused the worked solution's answer {answer!r}: {verdict.message}"
+        wrong = check(module.wrong(answer), workspace=ws)
+        assert not wrong.correct and wrong.message.startswith("❌ Not yet."), f"{name}: {wrong.message}"
+        assert repr(answer) not in wrong.message, f"{name}: the hint gives the answer away: {wrong.message}"
+        unanswered = check(..., workspace=ws)
+        assert not unanswered.correct and f"solutions/{name}.py" in unanswered.message
+        answers[name] = answer
+    return answers
