@@ -16,7 +16,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["LabError", "WorkspaceError", "ScoringInputError", "DeploymentError", "ModelMismatchError",
                      "UnsupportedModelError", "JavaNotFoundError", "DataMartError"], "errors"),
     # the tutorial's settings and data
-    **dict.fromkeys(["sample_payload", "FEATURE_COLUMNS", "LABEL_COLUMN", "FAVOURABLE_LABEL", "UNFAVOURABLE_LABEL",
+    **dict.fromkeys(["sample_payload", "FEATURE_COLUMNS", "CATEGORICAL_COLUMNS", "NUMERIC_COLUMNS", "LABEL_COLUMN",
+                     "FAVOURABLE_LABEL", "UNFAVOURABLE_LABEL",
                      "FAIRNESS_FEATURES", "FAIRNESS_THRESHOLD", "TUTORIAL_APPLICATION", "CREDIT_AMOUNT_FIELD",
                      "MODEL_NAME", "DEPLOYMENT_NAME"], "tutorial"),
     **dict.fromkeys(["data_path", "feed_sample", "load_training_data", "load_training_data_spark",
@@ -37,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     # deployments
     "MLEngine": "deployments.engine", "Deployment": "deployments.artifacts",
     **dict.fromkeys(["score", "reply_frame", "score_in_batches"], "deployments.client"),
+    **dict.fromkeys(["bind_ml_engine", "list_assets", "subscribe"], "deployments.subscriptions"),
     # monitors
     **dict.fromkeys(["Monitoring", "Scheduler", "Monitor", "MONITORS", "Measurement", "Threshold", "CustomMonitors",
                      "BusinessApplications", "ExplanationService", "plot_lime", "plot_hourly"], "monitors"),
@@ -51,21 +53,21 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "BusinessApplications", "CREDIT_AMOUNT_FIELD", "CompiledPipeline", "CustomMonitors", "DEPLOYMENT_NAME", "DataMart",
-    "DataMartError",
-    "Deployment", "DeploymentError", "ExplanationService", "FAIRNESS_FEATURES", "FAIRNESS_THRESHOLD",
-    "FAVOURABLE_LABEL", "FEATURE_COLUMNS", "HistoryReplay", "InsightsDashboard", "InsightsData",
-    "JavaNotFoundError", "LABEL_COLUMN", "LabError", "LearningConfig", "LearningRun", "LearningSystem", "MLEngine",
-    "MODEL_NAME", "MONITORS", "Measurement",
-    "ModelMismatchError", "ModelRepository", "Monitor", "Monitoring", "Scenario", "Scheduler", "ScoringInputError",
+    "BusinessApplications", "CATEGORICAL_COLUMNS", "CREDIT_AMOUNT_FIELD", "CompiledPipeline", "CustomMonitors",
+    "DEPLOYMENT_NAME", "DataMart", "DataMartError", "Deployment", "DeploymentError", "ExplanationService",
+    "FAIRNESS_FEATURES", "FAIRNESS_THRESHOLD", "FAVOURABLE_LABEL", "FEATURE_COLUMNS", "HistoryReplay",
+    "InsightsDashboard", "InsightsData", "JavaNotFoundError", "LABEL_COLUMN", "LabError", "LearningConfig",
+    "LearningRun", "LearningSystem", "MLEngine", "MODEL_NAME", "MONITORS", "Measurement", "ModelMismatchError",
+    "ModelRepository", "Monitor", "Monitoring", "NUMERIC_COLUMNS", "Scenario", "Scheduler", "ScoringInputError",
     "StoredModel", "Subscription", "TUTORIAL_APPLICATION", "Threshold", "TrainingResult", "UNFAVOURABLE_LABEL",
-    "UnsupportedModelError", "Workspace", "WorkspaceError", "build_pipeline", "dashboard_served", "data_path",
-    "deploy_model", "ensure_deployment", "ensure_model", "feed_sample", "get_spark", "java_version",
-    "load_feedback_data", "load_scoring_feed", "load_training_data", "load_training_data_spark", "open_workspace",
-    "payload_distribution", "plot_distribution", "plot_feature_importances", "plot_history_traffic", "plot_hourly",
-    "plot_lime", "plot_quality_recovery", "plot_scored_probabilities", "provision", "publish_model", "read_records",
-    "record", "remove_earlier", "reply_frame", "run_lab", "run_monitors", "run_notebook", "sample_payload", "score",
-    "score_in_batches", "split_training_data", "stop_lab", "train_model", "write_report",
+    "UnsupportedModelError", "Workspace", "WorkspaceError", "bind_ml_engine", "build_pipeline", "dashboard_served",
+    "data_path", "deploy_model", "ensure_deployment", "ensure_model", "feed_sample", "get_spark", "java_version",
+    "list_assets", "load_feedback_data", "load_scoring_feed", "load_training_data", "load_training_data_spark",
+    "open_workspace", "payload_distribution", "plot_distribution", "plot_feature_importances",
+    "plot_history_traffic", "plot_hourly", "plot_lime", "plot_quality_recovery", "plot_scored_probabilities",
+    "provision", "publish_model", "read_records", "record", "remove_earlier", "reply_frame", "run_lab",
+    "run_monitors", "run_notebook", "sample_payload", "score", "score_in_batches", "split_training_data",
+    "stop_lab", "subscribe", "train_model", "write_report",
 ]
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -20,6 +22,8 @@ from openscale_lab.models.scorer import CompiledPipeline
 from openscale_lab.notebook_runner import lab_notebooks, notebooks_dir, read_records, run_notebook
 from openscale_lab.tutorial import FEATURE_COLUMNS, MODEL_NAME, TUTORIAL_APPLICATION, sample_payload
 from openscale_lab.workspace import CONFIG_FILE, Workspace
+
+from .helpers import assert_exercises_solved
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
 
@@ -65,6 +69,36 @@ def test_notebook_01_runs_alone_in_a_fresh_workspace(notebook_01, trained) -> No
     logged = dm.get_payload(str(subs.loc[rec["deployment_id"], "subscription_id"]))
     dm.close()
     assert sorted(logged["scoring_id"]) == sorted(rec["transaction_ids"])
+    assert rec["subscription_id"] == subs.loc[rec["deployment_id"], "subscription_id"]
+
+
+def test_notebook_01_subscription_properties_are_checked_and_its_exercises_solved(notebook_01) -> None:  # type: ignore[no-untyped-def]
+    workspace, rec = notebook_01
+    ws = Workspace.open(workspace)
+    dm = DataMart(ws.datamart_url)
+    try:
+        binding_id = lab.bind_ml_engine(dm, ws)
+        assert binding_id == lab.bind_ml_engine(dm, ws) and len(dm.list_bindings()) == 1
+        assets = lab.list_assets(ws).set_index("deployment_id")
+        assert list(assets.index) == [rec["deployment_id"]]
+        fit = {"binding_id": binding_id, "label_column": "Risk", "prediction_field": "predictedLabel",
+               "probability_fields": ["probability"], "feature_fields": list(reversed(FEATURE_COLUMNS)),
+               "categorical_fields": assets.loc[rec["deployment_id"], "categorical_fields"]}
+        again = lab.subscribe(dm, ws, rec["deployment_id"], **fit)
+        assert again.subscription_id == rec["subscription_id"]  # subscribing again returns the subscription
+        for name, value, says in [("label_column", "Outcome", "it is 'Risk'"),
+                                  ("prediction_field", "prediction", "it is 'predictedLabel'"),
+                                  ("probability_fields", ["prob"], "it is ['probability']"),
+                                  ("feature_fields", FEATURE_COLUMNS[:-1], "missing: ['ForeignWorker']"),
+                                  ("categorical_fields", ["Sex", "Age"], "not in it: ['Age']"),
+                                  ("binding_id", "nope", "no binding 'nope'")]:
+            with pytest.raises(lab.LabError, match=f"{name if name != 'binding_id' else ''}.*{re.escape(says)}"):
+                lab.subscribe(dm, ws, rec["deployment_id"], **{**fit, name: value})
+        assert len(dm.list_subscriptions()) == 1  # nothing was added by the refused calls
+    finally:
+        dm.close()
+    answers = assert_exercises_solved("01", ws)
+    assert answers["exercise_01_1"] == rec["predicted_labels"].count("Risk")
 
 
 def test_notebook_00_reuses_the_workspace(workspace: Path, tmp_path: Path) -> None:
@@ -73,6 +107,9 @@ def test_notebook_00_reuses_the_workspace(workspace: Path, tmp_path: Path) -> No
     assert rec["datamart_dialect"] == "sqlite"
     assert {"bindings", "subscriptions"} < set(rec["datamart_tables"])
     assert any(t.startswith("payload_") for t in rec["datamart_tables"])
+    answers = assert_exercises_solved("00", workspace)
+    assert answers["exercise_00_1"] == sum(t.startswith("payload_") for t in rec["datamart_tables"]) >= 1
+    shutil.rmtree(str(answers["exercise_00_2"]))  # the second workspace the solution provisioned
 
 
 def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: Path) -> None:

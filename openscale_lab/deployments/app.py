@@ -43,37 +43,13 @@ from .artifacts import (
     replay_secret,
 )
 from .openapi import FEEDBACK_REPLY, SCORING_REPLY, feedback_request, responses, scoring_request
+from .subscriptions import ensure_subscription
 from .validation import MAX_RECORDS, check_fields, check_values, parse_scoring_request, request_object
 
 # 10 000 records (the batch limit) of the tutorial's model take about 3 MB; the limit leaves room for long texts
 MAX_BODY_BYTES = 32 * 1024 * 1024
 EARLIEST_REPLAY = datetime(1970, 1, 1)
-BINDING_NAME = "Local ML engine"
 FAIRNESS_MONITOR = "fairness"  # whose stored configuration the debiased endpoint applies
-
-
-def ensure_subscription(datamart: DataMart, deployment: dict[str, Any], workspace: Workspace) -> Subscription:
-    """The deployment's active subscription, created (with its binding and payload table) if missing."""
-    found = datamart.subscription_for_deployment(deployment["deployment_id"])
-    if found is not None:
-        # the deployment's folder is the truth: a moved port, or a model switched while this server was down
-        now = {"scoring_url": deployment["scoring_url"], "model_id": deployment["model"]["model_id"],
-               "model_version": deployment["model"]["version"]}
-        changed = {k: v for k, v in now.items() if getattr(found, k) != v}
-        if changed:
-            datamart.update_subscription(found.subscription_id, **changed)
-            for key, value in changed.items():
-                setattr(found, key, value)
-        return found
-    binding_id = datamart.ensure_binding(BINDING_NAME, "openscale_lab_local", str(workspace.deployments_dir))
-    model = deployment["model"]
-    subscription_id = uuid.uuid4().hex[:12]
-    return datamart.add_subscription(Subscription(
-        subscription_id=subscription_id, binding_id=binding_id, deployment_id=deployment["deployment_id"],
-        deployment_name=deployment["name"], scoring_url=deployment["scoring_url"], model_id=model["model_id"],
-        model_name=model["name"], model_version=model["version"], input_schema=model["input_schema"],
-        feature_columns=model["feature_columns"], categorical_columns=model["categorical_columns"],
-        label_column=model["label_column"], payload_table=f"payload_{subscription_id}"))
 
 
 def payload_columns(subscription: Subscription, fields: list[str]) -> list[str]:

@@ -57,6 +57,17 @@ class TrainingResult:
                 {"name": "areaUnderROC", "value": self.area_under_roc, "threshold": AUC_THRESHOLD}]},
         }
 
+    @classmethod
+    def from_fit(cls, model: PipelineModel, train: DataFrame, test: DataFrame, labels: list[str],
+                 area_under_roc: float, params: dict[str, Any]) -> TrainingResult:
+        """What the repository needs of a pipeline fitted on `train` and evaluated on `test` (Spark frames of the
+        training data with its `label`; `labels` are the label names by index, `params` the training settings)."""
+        test_pd = test.select(*FEATURE_COLUMNS, LABEL_COLUMN).toPandas()
+        return cls(model=model, area_under_roc=float(area_under_roc), train_count=train.count(),
+                   test_count=test.count(), labels=list(labels), input_schema=input_schema_of(train),
+                   test_data=test_pd, params={"split": [0.8, 0.2], **params},
+                   evaluation_rows=held_out_rows(load_training_data(), test_pd))
+
     @property
     def passed(self) -> bool:
         return self.area_under_roc >= AUC_THRESHOLD
@@ -110,16 +121,10 @@ def train_model(spark: SparkSession, seed: int = SPLIT_SEED, num_trees: int = 20
     train, test, labels = split_training_data(spark, seed)
     train, test = train.cache(), test.cache()
     model = build_pipeline(labels, num_trees, max_depth, seed).fit(train)
-    predictions = model.transform(test)
     auc = BinaryClassificationEvaluator(rawPredictionCol="rawPrediction", labelCol="label",
-                                        metricName="areaUnderROC").evaluate(predictions)
-    test_pd = test.select(*FEATURE_COLUMNS, LABEL_COLUMN).toPandas()
-    held_out = held_out_rows(load_training_data(), test_pd)
-    result = TrainingResult(model=model, area_under_roc=float(auc), train_count=train.count(),
-                            test_count=test.count(), labels=labels, input_schema=input_schema_of(train),
-                            test_data=test_pd,
-                            params={"seed": seed, "num_trees": num_trees, "max_depth": max_depth,
-                                    "split": [0.8, 0.2]}, evaluation_rows=held_out)
+                                        metricName="areaUnderROC").evaluate(model.transform(test))
+    result = TrainingResult.from_fit(model, train, test, labels, auc,
+                                     {"seed": seed, "num_trees": num_trees, "max_depth": max_depth})
     train.unpersist()
     test.unpersist()
     return result
