@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from openscale_lab.core.progress import HEADLESS_ENV
 from openscale_lab.notebook_runner import lab_notebooks, notebooks_dir
 from openscale_lab.provisioning import stop_lab
 from openscale_lab.workspace import CONFIG_FILE
@@ -37,7 +38,7 @@ def test_checked_cells_keep_their_outputs_and_no_other_cell_does() -> None:
 
 def test_the_notebooks_run_under_nbval_as_a_learner_opens_them(suite_root: Path) -> None:
     workspace = suite_root / "learner-workspace"
-    env = {**os.environ, "OPENSCALE_LAB_WORKSPACE": str(workspace)}
+    env = {**os.environ, "OPENSCALE_LAB_WORKSPACE": str(workspace), HEADLESS_ENV: "1"}
     env.pop("OPENSCALE_LAB_DATAMART_URL", None)
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",

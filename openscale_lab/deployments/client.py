@@ -43,7 +43,7 @@ def reply_frame(reply: dict[str, Any]) -> pd.DataFrame:
 def score_in_batches(target: Deployment | str, payload: dict[str, Any], batch_size: int = 100,
                      progress: bool = True) -> list[dict[str, Any]]:
     """Score many records in batches over one connection, with a progress bar."""
-    from tqdm.auto import tqdm
+    from ..core.progress import progress as tqdm
 
     values = payload["values"]
     replies = []

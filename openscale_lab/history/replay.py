@@ -261,7 +261,7 @@ class HistoryReplay:
         `first_hour` are drawn and left as the story logged them, the later ones scored and logged. The world's
         labelling model is fitted on `world_data` (a training data reference): the data of the model the
         week began with, whichever model serves now."""
-        from tqdm.auto import tqdm
+        from ..core.progress import progress as tqdm
 
         rng = np.random.default_rng(seed)
         sub = self.ctx.subscription
@@ -368,7 +368,7 @@ class HistoryReplay:
         ending on the hour, as the scheduler runs them, over the replayed records only; the last windows end
         with the week; only those ending after hour `after` are evaluated. The story keeps its own schedule: the
         live one (`last_run_at`) is left alone."""
-        from tqdm.auto import tqdm
+        from ..core.progress import progress as tqdm
 
         enabled = self.ctx.store.instances(self.ctx.subscription.subscription_id)
         schedules = {i["monitor"]: float(i["schedule_hours"]) for i in enabled

@@ -336,7 +336,7 @@ class LearningSystem:
             spark: SparkSession | None = None, progress: bool = True) -> LearningRun:
         """One iteration: read the window's feedback, evaluate the champion on it, maybe retrain, compare on
         the held-out feedback, maybe redeploy. Refusals say why, and leave the champion serving."""
-        from tqdm.auto import tqdm
+        from ..core.progress import progress as tqdm
 
         config, dep = self.config, self.deployment
         seconds: dict[str, float] = {}

@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tqdm.auto import tqdm
-
+from ..core.progress import progress as tqdm
 from ..errors import LabError
 from .base import Engine, Evaluation, Monitor, MonitorContext, NotEvaluated
 
