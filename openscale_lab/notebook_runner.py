@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.paths import notebooks_dir
+from .core.progress import HEADLESS_ENV
 from .errors import LabError
 from .provisioning import stop_lab
 from .workspace import CONFIG_FILE, resolve_workspace_path
@@ -57,8 +58,16 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any] | 
     timeout = timeout or int(os.environ.get(CELL_TIMEOUT_ENV, "1800"))
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / notebook.name
-    pm.execute_notebook(str(notebook), str(target), parameters=parameters or {}, cwd=str(notebook.parent),
-                        kernel_name="python3", progress_bar=False, execution_timeout=timeout)
+    before = os.environ.get(HEADLESS_ENV)
+    os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: progress bars as text, not widgets saved at 0 %
+    try:
+        pm.execute_notebook(str(notebook), str(target), parameters=parameters or {}, cwd=str(notebook.parent),
+                            kernel_name="python3", progress_bar=False, execution_timeout=timeout)
+    finally:
+        if before is None:
+            del os.environ[HEADLESS_ENV]
+        else:
+            os.environ[HEADLESS_ENV] = before
     return target
 
 
