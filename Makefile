@@ -1,20 +1,29 @@
 # OpenScale Lab: `make lab` runs the whole lab, `make test` runs the tests. Both set up .venv first.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11 or 3.12 (pyproject.toml's requires-python): the first of python3.11, python3.12, python3 that is one.
+PYTHON_OK := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else \
+	"OpenScale Lab needs Python 3.11 or 3.12, found %d.%d at %s: set PYTHON=/path/to/python3.11" \
+	% (*sys.version_info[:2], sys.executable))
+PYTHON ?= $(or $(shell for p in python3.11 python3.12 python3; do \
+	$$p -c '$(PYTHON_OK)' >/dev/null 2>&1 && { command -v $$p; break; }; done),python3)
 VENV := .venv
 BIN := $(VENV)/bin
 OUTPUT ?= output
 WORKSPACE ?= $(CURDIR)/workspace
+# `make jupyter NO_BROWSER=1` on a machine without a display: open the URL it prints instead
+NO_BROWSER ?=
 
-.PHONY: browser jdbc setup lab test test-quick bench bench-monitors bench-history bench-learning bench-concurrency bench-scale dashboard scheduler deployment-start deployment-stop clean
+.PHONY: browser jdbc setup lab jupyter test test-quick bench bench-monitors bench-history bench-learning bench-concurrency bench-scale dashboard scheduler deployment-start deployment-stop clean reset
 
 setup: $(VENV)/.installed
 
+# -qq: errors only (setuptools' notice about editable installs is not for learners)
 $(VENV)/.installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "OpenScale Lab needs Python 3.11 or newer")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
-	touch $@
+	@$(PYTHON) -c '$(PYTHON_OK)'
+	@echo "setting up $(VENV) with $$($(PYTHON) --version) (a few minutes the first time) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -e '.[test,postgres]'
+	@touch $@
 
 # The browser test drives Debian's chromium and chromedriver (never a downloaded browser).
 browser:
@@ -32,6 +41,13 @@ jdbc:
 
 lab: setup
 	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" run-lab --output "$(OUTPUT)"
+
+# JupyterLab on notebooks/, with the workspace `make lab` filled (installed into .venv the first time)
+jupyter: setup
+	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || { echo "installing JupyterLab into $(VENV) ..."; \
+		$(BIN)/python -m pip install -qq 'jupyterlab>=4.1'; }
+	OPENSCALE_LAB_WORKSPACE="$(WORKSPACE)" $(BIN)/jupyter lab --notebook-dir=notebooks \
+		$(if $(NO_BROWSER),--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup browser jdbc
 	$(BIN)/python -m pytest
@@ -72,5 +88,19 @@ deployment-start: setup
 deployment-stop: setup
 	$(BIN)/openscale-lab --workspace "$(WORKSPACE)" deployment stop
 
+# The workspace's deployments run on .venv's Python: they are stopped before it goes.
 clean:
-	rm -rf $(VENV) $(OUTPUT) .pytest_cache
+	@if [ -x $(BIN)/openscale-lab ] && [ -n "$$(ls -A "$(WORKSPACE)/deployments" 2>/dev/null)" ]; then \
+		$(BIN)/openscale-lab --workspace "$(WORKSPACE)" deployment stop || true; fi
+	@echo "removing $(VENV)/ $(OUTPUT)/ test-artifacts/ .pytest_cache/ (keeping $(WORKSPACE): make reset empties it)"
+	@rm -rf $(VENV) $(OUTPUT) test-artifacts .pytest_cache
+
+# Stops the workspace's deployments, then empties it (only a lab workspace: one with lab.json, or an empty folder).
+# A PostgreSQL data mart the workspace names is left as it is.
+reset:
+	@if [ -x $(BIN)/openscale-lab ] && [ -n "$$(ls -A "$(WORKSPACE)/deployments" 2>/dev/null)" ]; then \
+		$(BIN)/openscale-lab --workspace "$(WORKSPACE)" deployment stop || true; fi
+	@if [ ! -d "$(WORKSPACE)" ] || [ -z "$$(ls -A "$(WORKSPACE)")" ]; then echo "$(WORKSPACE) is already empty"; \
+	elif [ ! -f "$(WORKSPACE)/lab.json" ]; then echo "$(WORKSPACE) is not a lab workspace (no lab.json): left as it is"; exit 1; \
+	else echo "removing from $(WORKSPACE):" $$(ls -A "$(WORKSPACE)"); \
+		find "$(WORKSPACE)" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi

@@ -1,44 +1,63 @@
 """The `openscale-lab` command: run the lab, start, stop, list or roll back deployments, run the monitors, the
-scheduler and the learning system."""
+scheduler and the learning system. --workspace goes before or after the command."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from .errors import LabError
 
+WORKSPACE_HELP = "lab workspace folder (default: $OPENSCALE_LAB_WORKSPACE or ~/openscale-lab-workspace)"
+
+
+def _workspace_option() -> argparse.ArgumentParser:
+    """--workspace for every command, so it may follow the command too; SUPPRESS keeps the value given before it."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", default=argparse.SUPPRESS, help=WORKSPACE_HELP)
+    return common
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openscale-lab", description=__doc__)
-    parser.add_argument("--workspace", help="lab workspace folder (default: $OPENSCALE_LAB_WORKSPACE or "
-                                            "~/openscale-lab-workspace)")
+    parser.add_argument("--workspace", help=WORKSPACE_HELP)
+    common = [_workspace_option()]
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run-lab", help="execute every notebook in order with papermill")
+    run = sub.add_parser("run-lab", parents=common, help="execute every notebook in order with papermill")
     run.add_argument("--output", default="output", help="folder for the executed notebooks")
     run.add_argument("--only", nargs="*", help="notebook name prefixes to run (e.g. 00 01)")
     run.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                      help="a notebook parameter for every notebook that has it, e.g. -p DAYS=2 (VALUE is read "
                           "as JSON when it parses, else as text)")
-    dep = sub.add_parser("deployment", help="manage the workspace's deployments")
-    dep.add_argument("action", choices=["start", "stop", "status", "rollback"],
-                     help="rollback: serve again the model version that served before the current one, in place")
+    dep = sub.add_parser("deployment", parents=common,
+                         help="start, stop, list (status) or roll back the workspace's deployments")
+    dep.add_argument("action", choices=DEPLOYMENT_ACTIONS,
+                     help="list: a table of the deployments; status: one line each; rollback: serve again the "
+                          "model version that served before the current one, in place")
     dep.add_argument("--name", help="only the deployment of this name")
-    sched = sub.add_parser("scheduler", help="run every enabled monitor when its schedule says it is due")
+    sched = sub.add_parser("scheduler", parents=common,
+                           help="run every enabled monitor when its schedule says it is due")
     sched.add_argument("--once", action="store_true", help="evaluate what is due now, then exit")
     sched.add_argument("--poll", type=float, default=60.0, help="seconds between checks (default 60)")
     sched.add_argument("--learn-on-alert", action="store_true",
                        help="when a quality alert fires, run the deployment's learning system (configured with "
                             "`retrain` first); off by default")
-    _monitor_parser(sub)
-    _retrain_parser(sub)
-    dash = sub.add_parser("dashboard", help="serve the Insights dashboard as a web page (Voila) on 127.0.0.1")
+    _monitor_parser(sub, common)
+    _retrain_parser(sub, common)
+    dash = sub.add_parser("dashboard", parents=common,
+                          help="serve the Insights dashboard as a web page (Voila) on 127.0.0.1")
     dash.add_argument("--port", type=int, default=8866)
-    prov = sub.add_parser("provision", help="create or check the workspace")
+    prov = sub.add_parser("provision", parents=common, help="create or check the workspace")
     prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
     prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
     return parser
+
+
+DEPLOYMENT_ACTIONS = ["start", "stop", "status", "list", "rollback"]
 
 
 MONITOR_RUN_HELP = """\
@@ -56,16 +75,19 @@ data ("not_evaluated"); 3 with --fail-on-alert when any alert was raised; 1 on a
 deployment or monitor, bad time, empty workspace); 2 on bad usage."""
 
 
-def _monitor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _monitor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                    common: list[argparse.ArgumentParser]) -> None:
     """The `monitor run` and `monitor list` commands."""
-    mon = sub.add_parser("monitor", help="evaluate the enabled monitors now (run) or show them (list)",
+    mon = sub.add_parser("monitor", parents=common, help="evaluate the enabled monitors now (run) or show them (list)",
                          description="Evaluate the enabled monitors now (run) or show what is enabled (list).")
     actions = mon.add_subparsers(dest="action", required=True, metavar="{run,list}")
-    run = actions.add_parser("run", help="evaluate the enabled monitors now and print the measurements",
+    run = actions.add_parser("run", parents=common,
+                             help="evaluate the enabled monitors now and print the measurements",
                              description=MONITOR_RUN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    listing = actions.add_parser("list", help="show the enabled monitors: deployment, subscription, schedule, "
-                                              "last run", description="Show the enabled monitors of each "
-                                              "deployment's subscription: schedule and last run.")
+    listing = actions.add_parser("list", parents=common,
+                                 help="show the enabled monitors: deployment, subscription, schedule, last run",
+                                 description="Show the enabled monitors of each deployment's subscription: schedule "
+                                             "and last run.")
     for action in (run, listing):
         action.add_argument("--deployment", metavar="NAME", help="only the deployment of this name (or id); "
                                                                   "default: every deployment of the workspace")
@@ -97,11 +119,13 @@ exit codes: 0 the iteration ran (whatever it decided); 1 on an error (no such de
 feedback with labels outside the model's classes); 2 on bad usage."""
 
 
-def _retrain_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _retrain_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                    common: list[argparse.ArgumentParser]) -> None:
     """The `retrain` command: the learning system's options."""
     from .learning.settings import METRICS, MODES, SOURCES, TRAINING_DATA
 
-    run = sub.add_parser("retrain", help="run the learning system once: retrain on feedback, compare, redeploy",
+    run = sub.add_parser("retrain", parents=common,
+                         help="run the learning system once: retrain on feedback, compare, redeploy",
                          description=RETRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--deployment", metavar="NAME", help="the deployment (name or id; default: the only one)")
     run.add_argument("--source", choices=list(SOURCES), help="whose feedback: live, or the replayed week's (story)")
@@ -173,11 +197,18 @@ def _deployment(args: argparse.Namespace) -> int:
 
     engine = MLEngine(Workspace.open(args.workspace))
     chosen = [d for d in engine.list() if args.name in (None, d.name)]
-    if args.action == "status" or not chosen:
-        if not chosen:
-            print("no deployments in this workspace: run notebook 01_train_and_deploy_model first")
-            return 1 if args.action != "status" else 0
-        for row in engine.status():
+    if not chosen:
+        print(f"no deployment {args.name!r} in this workspace" if args.name else
+              "no deployments in this workspace: run notebook 01_train_and_deploy_model first")
+        return 0 if args.action in ("status", "list") else 1
+    if args.action in ("status", "list"):
+        rows = [r for r in engine.status() if args.name in (None, r["name"])]
+        if args.action == "list":
+            _table([[r["name"], r["deployment_id"], f"v{r['model_version']}",
+                     f"running (pid {r['pid']})" if r["running"] else "stopped", r["scoring_url"]] for r in rows],
+                   ["deployment", "id", "model", "state", "scoring URL"])
+            return 0
+        for row in rows:
             state = f"running (pid {row['pid']})" if row["running"] else "stopped"
             print(f"{row['name']} [{row['deployment_id']}] model v{row['model_version']}: {state} {row['scoring_url']}")
         return 0
@@ -320,6 +351,49 @@ def _dashboard(args: argparse.Namespace) -> int:
                 signal.signal(sig, handler)
 
 
+def _shown(path: Path) -> str:
+    """`path` as typed at a shell prompt here: relative to the current folder when inside it, quoted if need be."""
+    try:
+        path = path.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return shlex.quote(str(path))
+
+
+def lab_command() -> str:
+    """How to call this command from the current folder: the venv's script when there is one, else its name."""
+    script = Path(sys.executable).parent / "openscale-lab"
+    return _shown(script) if script.is_file() else "openscale-lab"
+
+
+DASHBOARD_STEP = "serve the Insights dashboard at http://127.0.0.1:8866/ (Ctrl-C stops it)"
+JUPYTER_STEP = "work through the notebooks, 00 to 06, in JupyterLab"
+
+
+def next_steps(workspace: str | os.PathLike[str] | None) -> str:
+    """What to do after `run-lab`, as commands that work when pasted here (the project's `make` targets when the
+    current folder is the project)."""
+    from .core.paths import notebooks_dir
+    from .workspace import resolve_workspace_path
+
+    ws = resolve_workspace_path(workspace)
+    command = f"{lab_command()} --workspace {shlex.quote(str(ws))}"
+    project = Path("Makefile").is_file() and Path("openscale_lab").is_dir()
+    make_ws = "" if ws == (Path.cwd() / "workspace").resolve() else f" WORKSPACE={shlex.quote(str(ws))}"
+    steps = []
+    report = ws / "insights_report.html"
+    if report.is_file():
+        steps.append(("open the Insights report (one HTML file) in a browser", _shown(report)))
+    if project:
+        steps += [(DASHBOARD_STEP, f"make dashboard{make_ws}"), (JUPYTER_STEP, f"make jupyter{make_ws}")]
+    else:
+        steps += [(DASHBOARD_STEP, f"{command} dashboard"),
+                  (JUPYTER_STEP + " (pip install jupyterlab)",
+                   f"OPENSCALE_LAB_WORKSPACE={shlex.quote(str(ws))} jupyter lab {_shown(notebooks_dir())}")]
+    steps.append(("start the deployment again", f"{command} deployment start"))
+    return "\n".join(["next steps:"] + [f"  {what}:\n    {how}" for what, how in steps])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -333,10 +407,8 @@ def main(argv: list[str] | None = None) -> int:
             print("executed notebooks:")
             for path in done:
                 print(f"  {path}")
-            from .workspace import resolve_workspace_path
-
-            print(f"start the deployment again with: openscale-lab --workspace "
-                  f"{resolve_workspace_path(args.workspace)} deployment start")
+            print()
+            print(next_steps(args.workspace))
             return 0
         if args.command == "provision":
             from .provisioning import provision

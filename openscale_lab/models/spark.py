@@ -1,4 +1,9 @@
-"""Starting Spark, with a clear message when no Java runtime is there."""
+"""Starting Spark, quietly, with a clear message when no Java runtime is there.
+
+Spark's JVM logs errors only (`log4j2.properties` beside this module), and the one notice the JVM itself prints
+on every start (`WARNING: Using incubator modules: jdk.incubator.vector`: Spark 4 uses Java's Vector API, still an
+incubator module in Java 17-21; harmless) is left out of its stderr, which is otherwise passed on unchanged.
+"""
 from __future__ import annotations
 
 import os
@@ -6,8 +11,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from ..errors import JavaNotFoundError
 
@@ -21,6 +27,10 @@ JAVA_HELP = (
     "macOS, or `conda install -c conda-forge openjdk=17`, then set JAVA_HOME or put `java` on PATH."
 )
 
+
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+# lines of the JVM's stderr not passed on: its own start-up notice, printed whatever the logging configuration
+JVM_NOTICES = (b"WARNING: Using incubator modules:",)
 
 JDBC_JAR_ENV = "OPENSCALE_LAB_JDBC_JAR"
 DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
@@ -63,26 +73,60 @@ def java_version() -> int:
     return major
 
 
+def _pass_on_stderr(stream: IO[bytes]) -> None:
+    """Copy the JVM's stderr to this process's (file descriptor 2, as the JVM itself would), without its notices."""
+    with stream:
+        for line in iter(stream.readline, b""):
+            if not line.startswith(JVM_NOTICES):
+                try:
+                    os.write(2, line)
+                except OSError:  # no stderr left to write to: the line is lost, as it would have been
+                    pass
+
+
+def _start_jvm(options: dict[str, str]) -> None:
+    """Start this process's Spark JVM with `options`, its stderr passed on by a thread, unless one runs already."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    with SparkContext._lock:
+        if SparkContext._gateway is not None:
+            return
+        conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
+        gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
+        proc = getattr(gateway, "proc", None)
+        if proc is not None and proc.stderr is not None:
+            threading.Thread(target=_pass_on_stderr, args=(proc.stderr,), name="spark-jvm-stderr",
+                             daemon=True).start()
+        SparkContext._ensure_initialized(gateway=gateway)
+
+
 def get_spark(master: str = "local[*]", app_name: str = "openscale-lab") -> SparkSession:
-    """A SparkSession on `master` (default `local[*]`), quiet and without the web UI."""
+    """A SparkSession on `master` (default `local[*]`), quiet (errors only) and without the web UI."""
     java_version()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the lab is local: no lookups of the host name
     from pyspark.sql import SparkSession
 
     # executors run this Python (the lab's), also on a standalone cluster started from this installation
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")  # the data mart's times are naive UTC
-        .config("spark.driver.memory", os.environ.get("OPENSCALE_LAB_SPARK_MEMORY", "2g"))
-    )
+    options = {
+        "spark.master": master,
+        "spark.app.name": app_name,
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",  # the data mart's times are naive UTC
+        "spark.driver.memory": os.environ.get("OPENSCALE_LAB_SPARK_MEMORY", "2g"),
+        # the JVM's logging: errors only (read when the JVM starts, so it is given to spark-submit)
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",  # a URI: no spaces
+    }
     jar = jdbc_jar()
     if jar is not None:  # the monitors' Spark engine reads the data mart over JDBC
-        builder = builder.config("spark.jars", str(jar))
+        options["spark.jars"] = str(jar)
+    _start_jvm(options)
+    builder = SparkSession.builder
+    for key, value in options.items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
