@@ -89,6 +89,9 @@ def _start_jvm(options: dict[str, str]) -> None:
     from pyspark import SparkConf, SparkContext
     from pyspark.java_gateway import launch_gateway
 
+    # these are pyspark's internals (stable since Spark 1): without them Spark starts as usual, notice and all
+    if not all(hasattr(SparkContext, name) for name in ("_lock", "_gateway", "_ensure_initialized")):
+        return
     with SparkContext._lock:
         if SparkContext._gateway is not None:
             return
