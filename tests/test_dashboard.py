@@ -19,6 +19,8 @@ from openscale_lab.datamart.database import DataMart
 from openscale_lab.monitors.base import MonitorStore
 from openscale_lab.notebook_runner import notebooks_dir, read_records, run_notebook
 
+from .helpers import assert_exercises_solved, copy_workspace
+
 ARTIFACTS = Path(os.environ.get("OPENSCALE_LAB_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 DEPLOYMENT = "Spark German Risk Deployment - Final"
 APPLICATION = "Tutorial Credit Risk Application"
@@ -254,6 +256,8 @@ def test_notebook_05_dashboard_and_report(history, tmp_path: Path) -> None:  # t
     finally:
         dm.close()
     check_report(report, hist, rec["alerts_by_monitor"])
+    # the exercises explain transactions (explanations are stored): in a copy, the shared week stays as it is
+    assert_exercises_solved("05", copy_workspace(ws, tmp_path / "exercises"))
 
 
 def check_kpi_tile(applications: list[dict[str, Any]], store: MonitorStore, sub_id: str) -> None:

@@ -17,7 +17,7 @@ from openscale_lab.monitors.base import MonitorStore
 from openscale_lab.monitors.business import BusinessApplications
 from openscale_lab.tutorial import TUTORIAL_APPLICATION
 
-from .helpers import copy_workspace
+from .helpers import assert_exercises_solved, copy_workspace
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
 STORY = Scenario()
@@ -145,6 +145,13 @@ def test_the_week_tells_the_story(history) -> None:  # type: ignore[no-untyped-d
         assert latency[spike].min() > 1.3 * latency.drop(spike).median()
     finally:
         dm.close()
+
+
+def test_notebook_04_exercises_are_checked_from_the_week(history) -> None:  # type: ignore[no-untyped-def]
+    """The worked solutions of notebook 04's exercises pass their self-checks (they only read the week)."""
+    ws, _, _ = history
+    answers = assert_exercises_solved("04", ws)
+    assert answers["exercise_04_1"] >= 0 and answers["exercise_04_2"] >= 0
 
 
 def test_replay_is_reproducible_keeps_live_records_out_and_replaces_itself(history, tmp_path) -> None:  # type: ignore[no-untyped-def]

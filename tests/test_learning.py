@@ -31,7 +31,7 @@ from openscale_lab.models.scorer import CompiledPipeline
 from openscale_lab.notebook_runner import notebooks_dir, read_records, run_notebook
 from openscale_lab.tutorial import FEATURE_COLUMNS
 
-from .helpers import copy_deployment, workspace_with_model
+from .helpers import assert_exercises_solved, copy_deployment, workspace_with_model
 
 CLIENTS = 8
 
@@ -369,6 +369,7 @@ def test_notebook_06_alone_closes_the_loop(suite_root: Path, tmp_path: Path, tra
             insights.close()
         assert marks[["from_version", "to_version"]].values.tolist() == [["1", "2"]]
         assert datetime.fromisoformat(rec["redeployed_at"]) <= marks["time"].iloc[0].to_pydatetime()
+        assert_exercises_solved("06", ws)  # read the stored learning run only
     finally:
         lab.stop_lab(path)
 
