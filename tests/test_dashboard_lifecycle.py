@@ -138,3 +138,16 @@ def test_idle_kernel_of_a_bare_page_load_is_culled(workspace: Workspace) -> None
     assert server.poll() is not None
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in family)
     assert port_is_free("127.0.0.1", port)
+
+
+def test_the_served_page_leaves_out_the_exercises(workspace: Workspace) -> None:
+    import json
+
+    from openscale_lab.core.paths import notebooks_dir
+    from openscale_lab.dashboard.serve import EXERCISE_TAG, NOTEBOOK, served_notebook
+
+    source = json.loads((notebooks_dir() / NOTEBOOK).read_text())["cells"]
+    served = json.loads(served_notebook(workspace).read_text())["cells"]
+    exercises = [c for c in source if EXERCISE_TAG in c["metadata"].get("tags", [])]
+    assert len(exercises) >= 4 and not any("lab.check." in "".join(c["source"]) for c in served)
+    assert [c["id"] for c in served] == [c["id"] for c in source if c not in exercises]

@@ -299,3 +299,28 @@ def test_committed_notebooks_are_clean_and_parameterised() -> None:
         assert "parameters" in code[0]["metadata"].get("tags", []), f"{path.name}: first code cell is not parameters"
         assert "WORKSPACE" in "".join(code[0]["source"])
         assert "lab.record(" in "".join(code[-1]["source"]), f"{path.name}: last code cell records no results"
+
+
+def test_every_notebook_teaches_checks_itself_and_hides_its_plumbing() -> None:
+    """Each notebook: 'Try it' exercises whose checks exist and have worked solutions, a 'What you learned' with a
+    link to the next notebook, and the results cell for the tests tagged and hidden."""
+    solutions = Path(__file__).resolve().parent.parent / "solutions"
+    paths = lab_notebooks()
+    for i, path in enumerate(paths):
+        cells = json.loads(path.read_text())["cells"]
+        text = ["".join(c["source"]) for c in cells]
+        checks = [m for t in text for m in re.findall(r"lab\.check\.(exercise_\d\d_\d)\(answer", t)]
+        assert len(checks) >= 2 and len(set(checks)) == len(checks), f"{path.name}: {checks}"
+        for name in checks:
+            assert name.startswith(f"exercise_{path.name[:2]}_"), f"{path.name}: {name}"
+            assert callable(getattr(lab.check, name)) and (solutions / f"{name}.py").is_file(), name
+        assert sum(t.startswith("### Try it") for t in text) == len(checks), path.name
+        tagged = [t for c, t in zip(cells, text) if "exercise" in c["metadata"].get("tags", [])]
+        assert len(tagged) == 2 * len(checks) and all(t.startswith("### Try it") or "lab.check." in t
+                                                      for t in tagged), f"{path.name}: untagged exercise cells"
+        learned = text[-2]
+        assert cells[-2]["cell_type"] == "markdown" and learned.startswith("## What you learned"), path.name
+        if i + 1 < len(paths):
+            assert f"({paths[i + 1].name})" in learned, f"{path.name} does not link to {paths[i + 1].name}"
+        meta = cells[-1]["metadata"]
+        assert "record" in meta.get("tags", []) and meta.get("jupyter", {}).get("source_hidden"), path.name

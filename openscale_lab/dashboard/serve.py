@@ -1,6 +1,7 @@
 """Serving the Insights dashboard notebook as a web page with Voilà, on 127.0.0.1."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from ..core.jsonfile import write_json_atomic
 from ..core.paths import notebooks_dir
 from ..errors import LabError
 from ..workspace import WORKSPACE_ENV, Workspace
@@ -19,6 +21,8 @@ from ..workspace import WORKSPACE_ENV, Workspace
 SERVED_ENV = "OPENSCALE_LAB_DASHBOARD_SERVED"
 NOTEBOOK = "05_insights_dashboard.ipynb"
 LOG_FILE = "dashboard.log"  # in the workspace
+SERVED_FOLDER = "dashboard"  # in the workspace: the notebook Voilà serves
+EXERCISE_TAG = "exercise"  # the notebooks' "Try it" cells
 # Every page load starts a kernel (~260 MB). One that has been idle this long with no page connected to it
 # (the page was closed, or the request never opened a websocket, like curl) is shut down; an open page keeps its
 # kernel however long it sits idle, and a kernel still rendering the notebook is never culled.
@@ -44,11 +48,23 @@ def _voila_command(notebook: Path, port: int, cull_idle_seconds: int, cull_inter
             "--MappingKernelManager.cull_connected=False", "--MappingKernelManager.cull_busy=False"]
 
 
+def served_notebook(workspace: Workspace, notebooks: Path | None = None) -> Path:
+    """The copy of notebook 05 that Voilà serves, written into the workspace: the notebook without its exercises
+    (cells tagged EXERCISE_TAG), which are for a learner working in Jupyter, not for the dashboard's page."""
+    source = (notebooks or notebooks_dir()) / NOTEBOOK
+    nb = json.loads(source.read_text())
+    nb["cells"] = [c for c in nb["cells"] if EXERCISE_TAG not in c.get("metadata", {}).get("tags", [])]
+    target = workspace.root / SERVED_FOLDER / NOTEBOOK
+    target.parent.mkdir(exist_ok=True)
+    write_json_atomic(target, nb)
+    return target
+
+
 def start_dashboard(workspace: Workspace, port: int, notebooks: Path | None = None, timeout: float = 60.0, *,
                     cull_idle_seconds: int = CULL_IDLE_SECONDS,
                     cull_interval_seconds: int = CULL_INTERVAL_SECONDS) -> subprocess.Popen[bytes]:
     """Start Voilà serving notebook 05 for `workspace`; returns once the port answers."""
-    notebook = (notebooks or notebooks_dir()) / NOTEBOOK
+    notebook = served_notebook(workspace, notebooks)
     env = dict(os.environ, **{WORKSPACE_ENV: str(workspace.root), SERVED_ENV: "1"})
     log_path = workspace.root / LOG_FILE
     with log_path.open("ab") as log:  # a file, not a pipe: a chatty server never blocks on a full pipe
