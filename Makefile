@@ -8,6 +8,12 @@ PYTHON ?= $(or $(shell for p in python3.11 python3.12 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 OUTPUT ?= output
+# The lab's workspace: ./workspace, or `make TARGET WORKSPACE=/some/folder`. A WORKSPACE variable that only comes
+# from the environment is not taken (CI servers such as Jenkins set one to their checkout).
+ifeq ($(origin WORKSPACE),environment)
+$(info note: WORKSPACE=$(WORKSPACE) in the environment is not used; pass it on the command line: make ... WORKSPACE=...)
+override WORKSPACE := $(CURDIR)/workspace
+endif
 WORKSPACE ?= $(CURDIR)/workspace
 # `make jupyter NO_BROWSER=1` on a machine without a display: open the URL it prints instead
 NO_BROWSER ?=
@@ -102,5 +108,7 @@ reset:
 		$(BIN)/openscale-lab --workspace "$(WORKSPACE)" deployment stop || true; fi
 	@if [ ! -d "$(WORKSPACE)" ] || [ -z "$$(ls -A "$(WORKSPACE)")" ]; then echo "$(WORKSPACE) is already empty"; \
 	elif [ ! -f "$(WORKSPACE)/lab.json" ]; then echo "$(WORKSPACE) is not a lab workspace (no lab.json): left as it is"; exit 1; \
+	elif [ -e "$(WORKSPACE)/.git" ] || [ -e "$(WORKSPACE)/pyproject.toml" ] || [ -e "$(WORKSPACE)/Makefile" ]; then \
+		echo "$(WORKSPACE) holds a project (.git, pyproject.toml or Makefile): left as it is"; exit 1; \
 	else echo "removing from $(WORKSPACE):" $$(ls -A "$(WORKSPACE)"); \
 		find "$(WORKSPACE)" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; fi

@@ -13,7 +13,9 @@ import openscale_lab as lab
 
 def solve(workspace: lab.Workspace) -> str:
     folder = Path(tempfile.mkdtemp(prefix="my-second-lab-"))
-    report = lab.provision(folder)  # no data mart URL: an SQLite data mart of its own inside the folder
+    # a data mart of its own: an SQLite file inside the folder (that is also the default, unless
+    # $OPENSCALE_LAB_DATAMART_URL names a shared one)
+    report = lab.provision(folder, f"sqlite:///{folder / 'datamart.sqlite'}")
     print(report)
     return str(report.workspace.root)
 

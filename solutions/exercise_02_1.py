@@ -14,7 +14,7 @@ import openscale_lab as lab
 def solve(workspace: lab.Workspace) -> list[str]:
     deployment = lab.ensure_deployment(workspace)
     monitoring = lab.Monitoring.for_deployment(workspace, deployment)
-    fairness = monitoring.fairness.latest()  # the latest evaluated run: `fairness` in the notebook
+    fairness = monitoring.fairness.latest(source="")  # the latest evaluated live run: `fairness` in the notebook
     monitoring.close()
     # each feature's threshold is a lower limit on its disparate impact; the balanced value is `<feature>_balanced`
     return [t.metric for t in fairness.thresholds if fairness.metrics[f"{t.metric}_balanced"] < t.value]

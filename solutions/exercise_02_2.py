@@ -13,7 +13,7 @@ import openscale_lab as lab
 def solve(workspace: lab.Workspace) -> float:
     deployment = lab.ensure_deployment(workspace)
     monitoring = lab.Monitoring.for_deployment(workspace, deployment)
-    fairness = monitoring.fairness.latest()  # the latest evaluated run: `fairness` in the notebook
+    fairness = monitoring.fairness.latest(source="")  # the latest evaluated live run: `fairness` in the notebook
     # the records the monitor read: its window [window_start, window_end), live records only (source="")
     window = monitoring.datamart.get_payload(monitoring.subscription, fairness.window_start, fairness.window_end,
                                              source="")

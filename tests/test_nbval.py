@@ -8,14 +8,22 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from openscale_lab.core.progress import HEADLESS_ENV
+from openscale_lab.dashboard.data import InsightsData
+from openscale_lab.datamart.database import DataMart
+from openscale_lab.datamart.tables import REPLAY_PREFIX
+from openscale_lab.deployments.engine import MLEngine
+from openscale_lab.models.repository import ModelRepository
+from openscale_lab.monitors.base import MonitorStore
 from openscale_lab.notebook_runner import lab_notebooks, notebooks_dir
 from openscale_lab.provisioning import stop_lab
-from openscale_lab.workspace import CONFIG_FILE
+from openscale_lab.tutorial import MODEL_NAME
+from openscale_lab.workspace import CONFIG_FILE, Workspace
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark, pytest.mark.slow]
 
@@ -51,3 +59,30 @@ def test_the_notebooks_run_under_nbval_as_a_learner_opens_them(suite_root: Path)
     cells = sum(len(code_cells(p)) for p in lab_notebooks())
     assert re.search(rf"\b{cells} passed\b", done.stdout), done.stdout[-2000:]
     assert (workspace / CONFIG_FILE).is_file()  # the notebooks used the workspace the environment named
+    the_story_holds_together(Workspace.open(workspace))
+
+
+def the_story_holds_together(ws: Workspace) -> None:
+    """After 00-06 in one workspace: notebook 06 learned on notebook 04's week, and although notebooks 01-03 scored
+    live before the week was replayed, the overview ends on the week's last state."""
+    versions = ModelRepository(ws).versions(MODEL_NAME)
+    assert len(versions) == 2 and versions["decision"].iloc[-1] in ("deployed", "kept the champion")
+    assert versions["feedback_records"].iloc[-1] > 1000
+    [deployment] = MLEngine(ws).list()
+    dm = DataMart(ws.datamart_url)
+    try:
+        subscription = dm.subscription_for_deployment(deployment.deployment_id)
+        replayed = MonitorStore(dm).measurements(subscription.subscription_id, source=REPLAY_PREFIX)
+    finally:
+        dm.close()
+    story = ("fairness", "quality", "model_health", "drift")
+    end = replayed.loc[replayed["monitor"].isin(story), "window_end"].max().to_pydatetime()
+    assert (end - replayed["window_end"].min().to_pydatetime()) > timedelta(days=6)  # the default week
+    insights = InsightsData(ws)
+    try:
+        [tile] = insights.overview()
+        assert {m: tile["latest"][m]["time"].to_pydatetime() for m in story} == dict.fromkeys(story, end)
+        [kpis] = insights.applications()
+        assert kpis["measurement_id"].startswith(REPLAY_PREFIX) and kpis["day"] == end - timedelta(days=1)
+    finally:
+        insights.close()

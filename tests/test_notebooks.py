@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,6 @@ import pandas as pd
 import pytest
 
 import openscale_lab as lab
-from openscale_lab.dashboard.data import InsightsData
 from openscale_lab.datamart.database import DataMart
 from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.models.repository import ModelRepository
@@ -78,7 +76,7 @@ def test_notebook_01_subscription_properties_are_checked_and_its_exercises_solve
     dm = DataMart(ws.datamart_url)
     try:
         binding_id = lab.bind_ml_engine(dm, ws)
-        assert binding_id == lab.bind_ml_engine(dm, ws) and len(dm.list_bindings()) == 1
+        assert binding_id == lab.bind_ml_engine(dm, ws) and len(dm.list_bindings()) == 1  # the server's binding
         assets = lab.list_assets(ws).set_index("deployment_id")
         assert list(assets.index) == [rec["deployment_id"]]
         fit = {"binding_id": binding_id, "label_column": "Risk", "prediction_field": "predictedLabel",
@@ -94,6 +92,9 @@ def test_notebook_01_subscription_properties_are_checked_and_its_exercises_solve
                                   ("binding_id", "nope", "no binding 'nope'")]:
             with pytest.raises(lab.LabError, match=f"{name if name != 'binding_id' else ''}.*{re.escape(says)}"):
                 lab.subscribe(dm, ws, rec["deployment_id"], **{**fit, name: value})
+        other = lab.bind_ml_engine(dm, ws, name="Another engine")
+        with pytest.raises(lab.LabError, match=f"subscribed already, through binding '{binding_id}'"):
+            lab.subscribe(dm, ws, rec["deployment_id"], **{**fit, "binding_id": other})
         assert len(dm.list_subscriptions()) == 1  # nothing was added by the refused calls
     finally:
         dm.close()
@@ -234,8 +235,9 @@ def test_notebook_00_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, tmp_path: Path) -> None:
-    """Every notebook in order, in the workspace notebook 01 made: rerunning 01 replaces its model and deployment."""
+def test_lab_command_runs_the_notebooks_and_leaves_no_server(workspace: Path, tmp_path: Path) -> None:
+    """The lab command, in the workspace notebook 01 made: rerunning 01 replaces its model and deployment. (Every
+    notebook in order, in one workspace, is tests/test_nbval.py's run; here the command's own work.)"""
     ws = Workspace.open(workspace)
     old = MLEngine(ws).list()
     assert len(old) == 1
@@ -247,14 +249,14 @@ def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, t
     refused = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "run-lab",
                               "-p", "WEEKS=2"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "no notebook has a parameter WEEKS" in refused.stderr
-    # two days of history are enough to show the command runs every notebook (the history and continuous learning
-    # have their own tests): notebook 06 learns on the second day, with no concept drift to learn from
-    done = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "run-lab",
-                           "--output", str(out), "-p", "DAYS=2"], capture_output=True, text=True, timeout=900)
+    done = subprocess.run([sys.executable, "-m", "openscale_lab", "run-lab", "--workspace", str(workspace),
+                           "--output", str(out), "--only", "00", "01", "-p", "SEED=24"],
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    names = [p.name for p in lab_notebooks()]
+    names = [p.name for p in lab_notebooks()][:2]
     assert sorted(p.name for p in out.glob("*.ipynb")) == names
     assert str(out / names[0]) in done.stdout and f"--workspace {workspace} deployment start" in done.stdout
+    assert "Traceback" not in done.stderr and "WARN" not in done.stderr, done.stderr[-3000:]
     retrained = read_records(out / "01_train_and_deploy_model.ipynb")
     assert retrained["payload_count"] == 8 and retrained["model_version"] == str(old_version + 1)
     assert [d.deployment_id for d in MLEngine(ws).list()] == [retrained["deployment_id"]] != [old[0].deployment_id]
@@ -263,22 +265,6 @@ def test_lab_command_runs_every_notebook_and_leaves_no_server(workspace: Path, t
     assert subs.loc[old[0].deployment_id, "status"] == "deleted"
     assert dm.payload_count(subs.loc[old[0].deployment_id, "subscription_id"]) == old_payload >= 8  # it stays
     dm.close()
-    history = read_records(out / "04_load_history.ipynb")
-    assert history["hours"] == 48
-    learning = read_records(out / "06_continuous_learning.ipynb")
-    assert learning["week_end"] == history["history_end"]  # notebook 06 went on with notebook 04's week
-    assert learning["decision"] in ("deployed", "kept the champion") and learning["feedback_window"]["records"] > 1000
-    # notebooks 01-03 scored live before the week was replayed: the overview still ends on the week's last state
-    insights = InsightsData(Workspace.open(workspace))
-    try:
-        [tile] = insights.overview()
-        end = datetime.fromisoformat(history["history_end"])
-        story = ("fairness", "quality", "model_health", "drift")
-        assert {m: tile["latest"][m]["time"].to_pydatetime() for m in story} == dict.fromkeys(story, end)
-        [kpis] = insights.applications()
-        assert kpis["measurement_id"].startswith("replay-") and kpis["day"] == end - timedelta(days=1)
-    finally:
-        insights.close()
     assert all(not row["running"] for row in MLEngine(Workspace.open(workspace)).status())
     status = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "deployment",
                              "start"], capture_output=True, text=True, timeout=120)

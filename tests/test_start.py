@@ -2,7 +2,7 @@
 prints, Spark starting quietly, the Makefile's clean and reset, one Python range everywhere."""
 from __future__ import annotations
 
-import io
+import os
 import re
 import shutil
 import subprocess
@@ -108,8 +108,11 @@ def test_next_steps_outside_the_project(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_the_jvm_start_up_notice_is_left_out(capfd: pytest.CaptureFixture[str]) -> None:
-    _pass_on_stderr(io.BytesIO(b"WARNING: Using incubator modules: jdk.incubator.vector\n"
-                               b"26/01/01 10:00:00 ERROR Executor: a real error\n"))
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, b"WARNING: Using incubator modules: jdk.incubator.vector\n"
+                       b"26/01/01 10:00:00 ERROR Executor: a real error\n")
+    os.close(write_fd)
+    _pass_on_stderr(read_fd)
     assert capfd.readouterr().err == "26/01/01 10:00:00 ERROR Executor: a real error\n"
 
 
@@ -120,6 +123,14 @@ def test_spark_starts_quietly() -> None:
     assert done.returncode == 0 and done.stdout.strip() == "3", done.stderr
     for noise in ("log4j", "Setting default log level", "NativeCodeLoader", "incubator modules", "WARN"):
         assert noise not in done.stderr, done.stderr
+
+
+@pytest.mark.spark
+def test_a_jvm_that_cannot_start_says_why() -> None:
+    code = "import openscale_lab as lab; lab.get_spark('local[1]')"
+    env = {**os.environ, "OPENSCALE_LAB_SPARK_MEMORY": "lots"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode != 0 and "lots" in done.stderr.replace("Traceback", ""), done.stderr[-2000:]
 
 
 def make_dry_run(*args: str) -> str:

@@ -11,15 +11,16 @@ from ..deployments.artifacts import load_verified_scorer
 from ..deployments.engine import MLEngine
 from ..tutorial import FEATURE_COLUMNS, SAMPLE_APPLICANTS, UNFAVOURABLE_LABEL
 from ..workspace import Workspace
-from .verdict import Verdict, hint, right, unanswered, workspace_of
+from .verdict import Verdict, hint, right, unanswered, whole_number, workspace_of
 
 
 def exercise_01_1(answer: Any, workspace: str | os.PathLike[str] | Workspace | None = None) -> Verdict:
     """How many of the tutorial's eight applicants does the deployed model predict as Risk?"""
     if (verdict := unanswered(answer, "exercise_01_1")) is not None:
         return verdict
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        return hint("answer with a whole number of applicants, between 0 and 8")
+    count = whole_number(answer)
+    if count is None:
+        return hint("answer with a whole number of applicants")
     counts = set()
     for dep in MLEngine(workspace_of(workspace)).list():  # the deployment the learner scored with, whichever it is
         scorer = load_verified_scorer(dep.path, dep.config)
@@ -27,7 +28,7 @@ def exercise_01_1(answer: Any, workspace: str | os.PathLike[str] | Workspace | N
         counts.add(labels.count(UNFAVOURABLE_LABEL))
     if not counts:
         return hint("there is no deployment in this workspace yet: run the notebook's sections 1-8 first.")
-    if answer in counts:
+    if count in counts:
         return right("the column predictedLabel of the reply (or of the payload log) holds each decision.")
     return hint(f"count the rows of the scored table whose predictedLabel is {UNFAVOURABLE_LABEL!r} "
                 "(scored['predictedLabel'].value_counts()).")

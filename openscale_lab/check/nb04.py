@@ -2,7 +2,6 @@
 monitor takes to see the data drift. Both are worked out from the story's own measurements and alerts."""
 from __future__ import annotations
 
-import numbers
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +14,7 @@ from ..datamart.tables import REPLAY_PREFIX
 from ..history.scenario import Scenario
 from ..monitors.base import MonitorStore
 from ..workspace import Workspace
-from .verdict import Verdict, hint, right, unanswered, workspace_of
+from .verdict import Verdict, hint, right, unanswered, whole_number, workspace_of
 
 THRESHOLD = 0.8  # exercise 04.1: the fairness threshold to try instead of the tutorial's 0.95 (the four-fifths rule)
 CONSISTENCY = "data_drift_magnitude"  # the drift monitor's drop in data consistency
@@ -51,19 +50,6 @@ def story_of(workspace: Workspace) -> Story | None:
     if done.empty:
         return None
     return Story(sub_id, datetime.fromisoformat(found["start"]), Scenario.from_dict(found["scenario"]), done, alerts)
-
-
-def whole_number(answer: Any) -> int | None:
-    """An answer meant as a whole number (7, 7.0, numpy's 7, "7"), else None."""
-    if isinstance(answer, bool):
-        return None
-    if isinstance(answer, numbers.Integral):
-        return int(answer)
-    if isinstance(answer, numbers.Real) and float(answer).is_integer():
-        return int(answer)
-    if isinstance(answer, str) and answer.strip().lstrip("+-").isdigit():
-        return int(answer.strip())
-    return None
 
 
 def exercise_04_1(answer: Any, workspace: str | os.PathLike[str] | Workspace | None = None) -> Verdict:
@@ -105,8 +91,9 @@ def exercise_04_2(answer: Any, workspace: str | os.PathLike[str] | Workspace | N
     story = story_of(workspace_of(workspace))
     if story is None:
         return hint(NO_WEEK)
-    alerts = story.alerts[(story.alerts["monitor"] == "drift") & (story.alerts["metric"] == CONSISTENCY)]
     begins = story.start + timedelta(days=story.scenario.drift_start_day)
+    alerts = story.alerts[(story.alerts["monitor"] == "drift") & (story.alerts["metric"] == CONSISTENCY)
+                          & (story.alerts["timestamp"] >= begins)]
     if alerts.empty:
         expected = -1
     else:

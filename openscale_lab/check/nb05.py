@@ -3,9 +3,11 @@ Age, and the hour of the lowest area under ROC. Both read what the dashboard sho
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..dashboard.data import InsightsData
@@ -59,11 +61,15 @@ def exercise_05_1(answer: Any, workspace: str | os.PathLike[str] | Workspace | N
 def hour_of(answer: Any) -> datetime | None:
     """An answer meant as an hour: a datetime, a pandas Timestamp, an ISO string, or the slider's label
     ("2026-11-20 13:00–14:00", read as the window's end); naive UTC. None if it is none of these."""
-    if isinstance(answer, str) and "–" in answer:
+    label = re.fullmatch(r"\s*(\d{4}-\d\d-\d\d[ T]\d\d:\d\d)\s*[–-]\s*\d\d:\d\d\s*", answer) \
+        if isinstance(answer, str) else None
+    if label:  # the slider's label, with an en dash or a hyphen between the hour's start and end
         try:
-            return pd.Timestamp(answer.split("–")[0].strip()).to_pydatetime() + timedelta(hours=1)
+            return pd.Timestamp(label.group(1)).to_pydatetime() + timedelta(hours=1)
         except ValueError:
             return None
+    if isinstance(answer, np.datetime64):
+        answer = pd.Timestamp(answer)
     if not isinstance(answer, (str, datetime)):
         return None
     try:

@@ -1,6 +1,8 @@
 """What a self-check says: right, not yet (with a hint), or not answered yet."""
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +46,21 @@ def unanswered(answer: Any, name: str) -> Verdict | None:
     """A verdict for an answer left as the notebook's placeholder (`...` or None), else None."""
     if answer is Ellipsis or answer is None:
         return Verdict(False, UNANSWERED.format(name=name))
+    return None
+
+
+def whole_number(answer: Any) -> int | None:
+    """An answer meant as a whole number (7, 7.0, numpy's 7, "7", " -1 "), else None."""
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, numbers.Integral):
+        return int(answer)
+    if isinstance(answer, numbers.Real):
+        return int(answer) if math.isfinite(float(answer)) and float(answer).is_integer() else None
+    if isinstance(answer, str):
+        text = answer.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        return int(text) if digits.isascii() and digits.isdigit() else None
     return None
 
 

@@ -110,6 +110,9 @@ def subscribe(datamart: DataMart, workspace: Workspace, deployment: Any, *, bind
     _check_property("categorical_fields", list(categorical_fields), model["categorical_columns"],
                     "the model's string-valued input fields", as_set=True)
     found = datamart.subscription_for_deployment(dep.deployment_id)
+    if found is not None and found.binding_id != binding_id:
+        raise LabError(f"deployment {dep.name!r} is subscribed already, through binding {found.binding_id!r}, not "
+                       f"{binding_id!r}")
     if found is not None:
         return found
     return datamart.add_subscription(_new_subscription(dep.config, binding_id))

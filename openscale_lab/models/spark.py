@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ..errors import JavaNotFoundError
 
@@ -73,22 +73,30 @@ def java_version() -> int:
     return major
 
 
-def _pass_on_stderr(stream: IO[bytes]) -> None:
-    """Copy the JVM's stderr to this process's (file descriptor 2, as the JVM itself would), without its notices."""
-    with stream:
-        for line in iter(stream.readline, b""):
-            if not line.startswith(JVM_NOTICES):
-                try:
-                    os.write(2, line)
-                except OSError:  # no stderr left to write to: the line is lost, as it would have been
-                    pass
+def _pass_on_stderr(read_fd: int) -> None:
+    """Copy the JVM's stderr to this process's (file descriptor 2, as the JVM itself would), without its notices.
+    Whatever happens, the pipe is read to its end, so the JVM never blocks on a full pipe."""
+    with os.fdopen(read_fd, "rb") as stream:
+        try:
+            for line in iter(stream.readline, b""):
+                if line.startswith(JVM_NOTICES):
+                    continue
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(2, view):]
+        except Exception:  # noqa: BLE001 - no stderr left to write to: drain the pipe from here on
+            while stream.read(65536):
+                pass
 
 
 def _start_jvm(options: dict[str, str]) -> None:
     """Start this process's Spark JVM with `options`, its stderr passed on by a thread, unless one runs already."""
     from pyspark import SparkConf, SparkContext
-    from pyspark.java_gateway import launch_gateway
 
+    try:
+        from pyspark.java_gateway import launch_gateway
+    except ImportError:
+        return
     # these are pyspark's internals (stable since Spark 1): without them Spark starts as usual, notice and all
     if not all(hasattr(SparkContext, name) for name in ("_lock", "_gateway", "_ensure_initialized")):
         return
@@ -96,11 +104,13 @@ def _start_jvm(options: dict[str, str]) -> None:
         if SparkContext._gateway is not None:
             return
         conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
-        gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
-        proc = getattr(gateway, "proc", None)
-        if proc is not None and proc.stderr is not None:
-            threading.Thread(target=_pass_on_stderr, args=(proc.stderr,), name="spark-jvm-stderr",
-                             daemon=True).start()
+        # the reader runs before the JVM starts: a JVM that fails at start says why, and a chatty one never blocks
+        read_fd, write_fd = os.pipe()
+        threading.Thread(target=_pass_on_stderr, args=(read_fd,), name="spark-jvm-stderr", daemon=True).start()
+        try:
+            gateway = launch_gateway(conf, popen_kwargs={"stderr": write_fd})
+        finally:
+            os.close(write_fd)  # the JVM (and its Python workers) hold their own copies
         SparkContext._ensure_initialized(gateway=gateway)
 
 

@@ -352,9 +352,10 @@ class Monitor(ABC, Generic[C, D]):
         return {**base, "status": "enabled", "config": inst["config"], "schedule_hours": inst["schedule_hours"],
                 "enabled_at": inst["enabled_at"], "last_run_at": inst["last_run_at"]}
 
-    def measurements(self) -> pd.DataFrame:
-        """This monitor's stored measurements, oldest first."""
-        return self.ctx.store.measurements(self.ctx.subscription.subscription_id, self.name)
+    def measurements(self, source: str | None = None) -> pd.DataFrame:
+        """This monitor's stored measurements, oldest first (only those of `source` if given: "" for live runs,
+        a replay's prefix for a replayed week's)."""
+        return self.ctx.store.measurements(self.ctx.subscription.subscription_id, self.name, source)
 
     def alerts(self) -> pd.DataFrame:
         return self.ctx.store.alerts(self.ctx.subscription.subscription_id, self.name)
@@ -373,9 +374,10 @@ class Monitor(ABC, Generic[C, D]):
         with self.ctx.datamart.engine.connect() as conn:
             return pd.read_sql(query, conn)
 
-    def latest(self, evaluated_only: bool = True) -> Measurement | None:
-        """The newest stored measurement (default: the newest evaluated one), with typed details."""
-        frame = self.measurements()
+    def latest(self, evaluated_only: bool = True, source: str | None = None) -> Measurement | None:
+        """The newest stored measurement (default: the newest evaluated one; of `source` only if given, "" for
+        live runs), with typed details."""
+        frame = self.measurements(source)
         if evaluated_only and not frame.empty:
             frame = frame[frame["status"] == EVALUATED]
         if frame.empty:
