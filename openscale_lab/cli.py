@@ -202,15 +202,14 @@ def _deployment(args: argparse.Namespace) -> int:
               "no deployments in this workspace: run notebook 01_train_and_deploy_model first")
         return 0 if args.action in ("status", "list") else 1
     if args.action in ("status", "list"):
-        rows = [r for r in engine.status() if args.name in (None, r["name"])]
+        rows = [(r, f"running (pid {r['pid']})" if r["running"] else "stopped")
+                for r in engine.status() if args.name in (None, r["name"])]
         if args.action == "list":
-            _table([[r["name"], r["deployment_id"], f"v{r['model_version']}",
-                     f"running (pid {r['pid']})" if r["running"] else "stopped", r["scoring_url"]] for r in rows],
-                   ["deployment", "id", "model", "state", "scoring URL"])
+            _table([[r["name"], r["deployment_id"], f"v{r['model_version']}", state, r["scoring_url"]]
+                    for r, state in rows], ["deployment", "id", "model", "state", "scoring URL"])
             return 0
-        for row in rows:
-            state = f"running (pid {row['pid']})" if row["running"] else "stopped"
-            print(f"{row['name']} [{row['deployment_id']}] model v{row['model_version']}: {state} {row['scoring_url']}")
+        for r, state in rows:
+            print(f"{r['name']} [{r['deployment_id']}] model v{r['model_version']}: {state} {r['scoring_url']}")
         return 0
     if args.action == "rollback":
         from .learning import LearningSystem

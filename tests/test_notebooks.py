@@ -278,10 +278,7 @@ def test_committed_notebooks_are_clean_and_parameterised() -> None:
     for path in lab_notebooks():
         nb = json.loads(path.read_text())
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-        # only the cells nbval checks keep their outputs (tests/test_nbval.py)
-        assert not any((c.get("outputs") or c.get("execution_count"))
-                       and not "".join(c["source"]).startswith("# NBVAL_CHECK_OUTPUT") for c in code), \
-            f"{path.name} has outputs"
+        assert not any(c.get("outputs") or c.get("execution_count") for c in code), f"{path.name} has outputs"
         assert "parameters" in code[0]["metadata"].get("tags", []), f"{path.name}: first code cell is not parameters"
         assert "WORKSPACE" in "".join(code[0]["source"])
         assert "lab.record(" in "".join(code[-1]["source"]), f"{path.name}: last code cell records no results"
