@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "setting up $(VENV) with $$($(PYTHON) --version) (a few minutes the first time) ..."
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e '.[test,postgres]'
+	$(BIN)/python -m pip install -qq -e '.[test,postgres,ibm-sdk]'
 	@touch $@
 
 # The browser test drives Debian's chromium and chromedriver (never a downloaded browser).

@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Monitoring", "Scheduler", "Monitor", "MONITORS", "Measurement", "Threshold", "CustomMonitors",
                      "BusinessApplications", "ExplanationService", "plot_lime", "plot_hourly"], "monitors"),
     "run_monitors": "monitors.report",
+    # IBM's SDK against the lab: the OpenScale-compatible service
+    **dict.fromkeys(["start_service", "stop_service", "service_status"], "service"),
     # continuous learning
     **dict.fromkeys(["LearningSystem", "LearningConfig", "LearningRun", "plot_quality_recovery"], "learning"),
     # history and Insights
@@ -66,8 +68,8 @@ __all__ = [
     "open_workspace", "payload_distribution", "plot_distribution", "plot_feature_importances",
     "plot_history_traffic", "plot_hourly", "plot_lime", "plot_quality_recovery", "plot_scored_probabilities",
     "provision", "publish_model", "read_records", "record", "remove_earlier", "reply_frame", "run_lab",
-    "run_monitors", "run_notebook", "sample_payload", "score", "score_in_batches", "split_training_data",
-    "stop_lab", "subscribe", "train_model", "write_report",
+    "run_monitors", "run_notebook", "sample_payload", "score", "score_in_batches", "service_status",
+    "split_training_data", "start_service", "stop_lab", "stop_service", "subscribe", "train_model", "write_report",
 ]
 
 

@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     dash = sub.add_parser("dashboard", parents=common,
                           help="serve the Insights dashboard as a web page (Voila) on 127.0.0.1")
     dash.add_argument("--port", type=int, default=8866)
+    svc = sub.add_parser("service", parents=common,
+                         help="start, stop or show the OpenScale-compatible service (IBM's SDK talks to it)")
+    svc.add_argument("action", choices=["start", "stop", "status"])
+    svc.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     prov = sub.add_parser("provision", parents=common, help="create or check the workspace")
     prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
     prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
@@ -393,6 +397,24 @@ def next_steps(workspace: str | os.PathLike[str] | None) -> str:
     return "\n".join(["next steps:"] + [f"  {what}:\n    {how}" for what, how in steps])
 
 
+def _service(args: argparse.Namespace) -> int:
+    """`service start|stop|status`: what an `APIClient` needs, the token's file rather than the token."""
+    from .service import process
+    from .workspace import Workspace
+
+    ws = Workspace.open(args.workspace)
+    if args.action == "stop":
+        print("stopped the OpenScale-compatible service" if process.stop_service(ws) else "no service was running")
+        return 0
+    info = process.start_service(ws, args.port) if args.action == "start" else process.service_status(ws)
+    if info is None:
+        print("the OpenScale-compatible service is not running (start it: openscale-lab service start)")
+        return 0
+    print(f"service_url:         {info.url}\nservice_instance_id: {info.instance_id}\n"
+          f"bearer token in:     {process.folder(ws) / process.TOKEN_FILE}\npid:                 {info.pid}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -422,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
             return _monitor(args)
         if args.command == "retrain":
             return _retrain(args)
+        if args.command == "service":
+            return _service(args)
         return _deployment(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

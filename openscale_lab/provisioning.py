@@ -165,6 +165,12 @@ def ensure_deployment(workspace: str | os.PathLike[str] | Workspace | None = Non
 
 
 def stop_lab(workspace: str | os.PathLike[str] | Workspace | None = None) -> list[str]:
-    """Stop every running deployment of the workspace (the deployments themselves are kept)."""
+    """Stop every running deployment of the workspace (the deployments themselves are kept) and its
+    OpenScale-compatible service."""
+    from .service.process import stop_service
+
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
-    return MLEngine(ws).stop_all()
+    stopped = MLEngine(ws).stop_all()
+    if stop_service(ws):
+        stopped.append("OpenScale-compatible service")
+    return stopped

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from openscale_lab.deployments.artifacts import SERVE_MODULE
+from openscale_lab.service.process import SERVICE_MODULE
 
 os.environ.setdefault("OPENSCALE_LAB_CELL_TIMEOUT", "600")  # a hung notebook cell fails, it does not stall CI
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -36,11 +37,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def serve_processes(under: Path) -> list[psutil.Process]:
-    """Deployment server processes whose folder lies under `under`."""
+    """Deployment servers and OpenScale-compatible services whose folder lies under `under`."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = proc.info["cmdline"] or []
-        if SERVE_MODULE in cmd and any(str(under) in part for part in cmd):
+        if (SERVE_MODULE in cmd or SERVICE_MODULE in cmd) and any(str(under) in part for part in cmd):
             found.append(proc)
     return found
 

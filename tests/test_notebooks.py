@@ -307,3 +307,42 @@ def test_every_notebook_teaches_checks_itself_and_hides_its_plumbing() -> None:
             assert f"({paths[i + 1].name})" in learned, f"{path.name} does not link to {paths[i + 1].name}"
         meta = cells[-1]["metadata"]
         assert "record" in meta.get("tags", []) and meta.get("jupyter", {}).get("source_hidden"), path.name
+
+
+def test_ibm_sdk_appendix_reads_the_labs_own_measurements(workspace: Path, tmp_path: Path) -> None:
+    """IBM's SDK (the pinned `ibm-watson-openscale`) runs the tutorial's monitoring flow against the lab: every
+    number it reads is the lab's own measurement, exactly (fairness in percent), and so is the explanation."""
+    rec = run("appendix_ibm_sdk.ipynb", tmp_path, WORKSPACE=str(workspace))
+    ws = Workspace.open(workspace)
+    assert rec["payload_after"] == rec["payload_before"] + 200 + 8 and rec["payload_store_state"] == "active"
+    assert rec["quality_run_state"] == "finished"
+    [deployment] = MLEngine(ws).list()
+    monitoring = lab.Monitoring.for_deployment(ws, deployment)
+    try:
+        assert rec["subscription_id"] == monitoring.subscription.subscription_id
+        quality, fairness, drift = (monitoring.monitor(m).latest() for m in ("quality", "fairness", "drift"))
+        assert (quality.measurement_id, fairness.measurement_id, drift.measurement_id) == (
+            rec["quality_run"], rec["fairness_run"], rec["drift_run"])
+        assert rec["sdk_area_under_roc"] == quality.metrics["area_under_roc"]
+        assert rec["sdk_fairness"] == {f: 100 * fairness.metrics[f] for f in ("Sex", "Age")}
+        assert fairness.record_count >= 200 and quality.record_count == 98
+        assert rec["sdk_drift_magnitude"] == drift.metrics["drift_magnitude"]
+        assert rec["sdk_predicted_accuracy"] == drift.metrics["predicted_accuracy"]
+        # the SDK's configuration reached the lab's monitors, in the lab's units
+        assert monitoring.quality.config().threshold == 0.7 and monitoring.quality.config().min_records == 50
+        assert monitoring.fairness.config().threshold == 0.95
+        assert {s["feature"]: s.get("threshold") for s in monitoring.fairness.config().features} == {
+            "Sex": None, "Age": 0.9}
+        lime = monitoring.explanations.lime(rec["explained_scoring_id"])
+        assert [(f["feature_name"], f["feature_value"], f["weight"]) for f in rec["sdk_lime"]] == [
+            (f["feature"], f["value"], f["weight"]) for f in lime["features"]]
+        contrastive = monitoring.explanations.contrastive(rec["explained_scoring_id"])
+        assert rec["sdk_contrastive"]["pertinent_negative"] == contrastive["pertinent_negative"]
+        custom = monitoring.custom("sdk model performance").values()
+        assert list(custom[["sensitivity", "specificity", "region"]].iloc[-1]) == [0.67, 0.78, "us-south"]
+        assert set(monitoring.alerts("sdk model performance")["metric"]) == {"sensitivity"}  # 0.67 < 0.9
+    finally:
+        monitoring.close()
+    assert lab.service_status(ws) is not None
+    lab.stop_lab(ws)
+    assert lab.service_status(ws) is None

@@ -1,0 +1,28 @@
+"""Reading a request's JSON body, with the platform's 400 for anything that is not JSON."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from .resources import ApiError
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+async def json_body(request: Request, kinds: tuple[type, ...] = (dict,)) -> Any:
+    """The request's JSON body, which must be one of `kinds` (an object, by default)."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"request body over {MAX_BODY_BYTES // (1024 * 1024)} MB", "too_large")
+    if not raw.strip():
+        raise ApiError(400, "the request needs a JSON body", "missing_body")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the request body is not JSON: {exc}", "invalid_json") from None
+    if not isinstance(body, kinds):
+        wanted = " or ".join("a JSON object" if k is dict else "a JSON list" for k in kinds)
+        raise ApiError(400, f"the request body must be {wanted}, got {type(body).__name__}", "invalid_value")
+    return body

@@ -1,0 +1,163 @@
+"""Starting, finding and stopping a workspace's OpenScale-compatible service (one per workspace, on 127.0.0.1)."""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import requests
+
+from ..core.jsonfile import read_json, write_json_atomic
+from ..errors import LabError
+from ..workspace import Workspace
+
+FOLDER = "openscale_service"  # in the workspace
+INFO_FILE = "service.json"
+TOKEN_FILE = "token"  # the bearer token every call must carry (readable by the workspace's owner only)
+IDENTITY_FILE = "identity.json"  # the service instance id, kept across restarts
+LOG_FILE = "service.log"
+SERVICE_MODULE = "openscale_lab.service.serve"
+HEARTBEAT = "/v2/fairness/heartbeat"  # the probe the SDK calls before anything else, without a token
+
+
+# services this process started, kept so that stopping one reaps it (no zombie, no "still running" warning)
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class ServiceError(LabError):
+    """The OpenScale-compatible service cannot be started, reached or stopped."""
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """Where a running service answers, and what an `APIClient` needs to talk to it."""
+
+    url: str  # the SDK's service_url
+    token: str  # for BearerTokenAuthenticator(bearer_token=...)
+    instance_id: str  # the SDK's service_instance_id, also the data mart's id
+    pid: int
+    port: int
+
+    def __repr__(self) -> str:  # the token stays out of logs and notebook outputs
+        return f"ServiceInfo(url={self.url!r}, instance_id={self.instance_id!r}, pid={self.pid}, token=…)"
+
+
+def folder(workspace: Workspace) -> Path:
+    return workspace.root / FOLDER
+
+
+def identity(workspace: Workspace) -> tuple[str, str]:
+    """The service instance id and the bearer token of the workspace, made on first use."""
+    path, token_path = folder(workspace) / IDENTITY_FILE, folder(workspace) / TOKEN_FILE
+    if not path.is_file():
+        write_json_atomic(path, {"instance_id": str(uuid.uuid4())})
+    if not token_path.is_file():
+        token_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return str(read_json(path)["instance_id"]), token_path.read_text().strip()
+
+
+def _answers(url: str, instance_id: str, timeout: float = 2.0) -> bool:
+    """Whether this workspace's service (not another program, not another workspace's) answers at `url`."""
+    try:
+        reply = requests.get(url + HEARTBEAT, timeout=timeout)
+        return reply.ok and reply.json().get("instance_id") == instance_id
+    except (requests.RequestException, ValueError, AttributeError):
+        return False
+
+
+def _workspace(workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+
+
+def service_status(workspace: Workspace | str | os.PathLike[str] | None) -> ServiceInfo | None:
+    """The workspace's running service, or None."""
+    workspace = _workspace(workspace)
+    info_path = folder(workspace) / INFO_FILE
+    if not info_path.is_file():
+        return None
+    info = read_json(info_path)
+    instance_id, token = identity(workspace)
+    if not psutil.pid_exists(int(info["pid"])) or not _answers(info["url"], instance_id):
+        return None
+    return ServiceInfo(info["url"], token, instance_id, int(info["pid"]), int(info["port"]))
+
+
+def start_service(workspace: Workspace | str | os.PathLike[str] | None, port: int | None = None,
+                  timeout: float = 60.0) -> ServiceInfo:
+    """Start the workspace's service on 127.0.0.1 (`port`, or a free one); the running one if it is up."""
+    workspace = _workspace(workspace)
+    running = service_status(workspace)
+    if running is not None:
+        if port is not None and port != running.port:
+            raise ServiceError(f"the service already runs on port {running.port}; stop it first to move it to {port}")
+        return running
+    from ..deployments.engine import free_port, port_is_free
+
+    if port is not None and not port_is_free("127.0.0.1", port):
+        raise ServiceError(f"port {port} on 127.0.0.1 is in use: pick another or leave it out for a free one")
+    port = port or free_port()
+    instance_id, token = identity(workspace)
+    url = f"http://127.0.0.1:{port}"
+    log_path = folder(workspace) / LOG_FILE
+    with log_path.open("ab") as log:  # a file, not a pipe: a chatty server never blocks on a full pipe
+        proc = subprocess.Popen([sys.executable, "-m", SERVICE_MODULE, str(workspace.root), str(port)],
+                                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    _STARTED[proc.pid] = proc
+    write_json_atomic(folder(workspace) / INFO_FILE, {"url": url, "port": port, "pid": proc.pid})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            _STARTED.pop(proc.pid, None)
+            detail = log_path.read_text(errors="replace")[-1500:]
+            raise ServiceError(f"the OpenScale-compatible service stopped as it started: {detail}")
+        if _answers(url, instance_id, timeout=1.0):
+            return ServiceInfo(url, token, instance_id, proc.pid, port)
+        time.sleep(0.1)
+    _stop_pid(proc.pid)
+    raise ServiceError(f"the OpenScale-compatible service did not answer on {url} within {timeout:.0f} s "
+                       f"(its log: {log_path})")
+
+
+def _stop_pid(pid: int, timeout: float = 10.0) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    proc = _STARTED.pop(pid, None)
+    try:
+        if proc is not None:
+            proc.wait(timeout)
+        else:  # another process's child: gone, or a zombie its parent has not reaped yet
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with suppress(psutil.NoSuchProcess):
+                    if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                        time.sleep(0.05)
+                        continue
+                break
+    except subprocess.TimeoutExpired:
+        pass
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if proc is not None:
+        proc.wait(timeout)
+
+
+def stop_service(workspace: Workspace | str | os.PathLike[str] | None) -> bool:
+    """Stop the workspace's service; False when none was running."""
+    workspace = _workspace(workspace)
+    info_path = folder(workspace) / INFO_FILE
+    running = service_status(workspace)
+    if running is not None:
+        _stop_pid(running.pid)
+    info_path.unlink(missing_ok=True)
+    return running is not None
