@@ -81,6 +81,19 @@ def test_malformed_requests_get_the_platforms_400_naming_the_field(service) -> N
                                                                               "unfavourable_class": ["Risk"]}}),
         400, "minority")
     assert error["target"] == {"type": "field", "name": "parameters.features[0].minority"}
+    fairness = {"features": [{"feature": "Sex", "majority": ["male"], "minority": ["female"], "threshold": "high"}],
+                "favourable_class": ["No Risk"], "unfavourable_class": ["Risk"]}
+    platform_error(call(info, "POST", f"{v2}/monitor_instances", {
+        "monitor_definition_id": "fairness", "target": target, "parameters": fairness}), 400, "threshold")
+    fairness["features"][0].pop("threshold")
+    for specific in (7, [7], [{"applies_to": "Sex", "value": 90}], [{"applies_to": [{"key": "feature", "value": 1}],
+                                                                   "value": 90}]):
+        platform_error(call(info, "POST", f"{v2}/monitor_instances", {
+            "monitor_definition_id": "fairness", "target": target, "parameters": fairness,
+            "thresholds": [{"metric_id": "fairness_value", "type": "lower_limit", "value": 80,
+                            "specific_values": specific}]}), 400, "specific_values")
+    platform_error(call(info, "POST", f"{v2}/monitor_instances", {
+        "monitor_definition_id": "quality", "target": target, "parameters": {}, "thresholds": 3}), 400, "thresholds")
     platform_error(call(info, "POST", f"{v2}/monitor_instances", {
         "monitor_definition_id": "quality", "target": target, "parameters": {},
         "thresholds": [{"metric_id": "log_loss", "type": "upper_limit", "value": 1}]}), 400, "area_under_roc")

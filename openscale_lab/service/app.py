@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import LabError
+from ..errors import DataMartError, LabError
 from ..workspace import Workspace
 from . import data_set_routes, explain_routes, monitor_routes, setup_routes
 from .context import ServiceContext
@@ -51,8 +51,10 @@ def create_app(workspace: Workspace) -> FastAPI:
         return _error(exc.status, exc.message, exc.code, exc.field)
 
     @app.exception_handler(LabError)
-    async def lab_error(_: Request, exc: LabError) -> JSONResponse:  # the lab's own check said no: the caller's
-        return _error(400, str(exc), "invalid_request")
+    async def lab_error(_: Request, exc: LabError) -> JSONResponse:
+        if isinstance(exc, DataMartError):  # the database, not the request: try again later
+            return _error(503, f"the data mart is unavailable: {exc}", "service_unavailable")
+        return _error(400, str(exc), "invalid_request")  # the lab's own check said no to the caller's request
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

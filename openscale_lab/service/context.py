@@ -33,6 +33,9 @@ class ServiceContext:
         self._lock = threading.RLock()
         self._monitoring: dict[tuple[str, str], Any] = {}
         self._notes_path = folder(workspace) / NOTES_FILE
+        settings = self.notes().get("data_mart", {}).get("settings", {})
+        if "created_at" not in settings:  # the data mart as OpenScale sees it: since the service first answered
+            self.note("data_mart", "settings", dict(settings, created_at=utcnow().isoformat() + "Z"))
 
     # -- the service's own notes ----------------------------------------------------------------
     def notes(self) -> dict[str, Any]:

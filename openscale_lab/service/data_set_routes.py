@@ -27,6 +27,7 @@ from .resources import ApiError, iso, page, parse_time, resource, whole
 router = APIRouter()
 TYPES = ("payload_logging", "feedback")
 OUTPUTS = ("prediction", "predictedLabel", "probability")  # what the lab's model answers for each record
+MAX_RECORDS_READ = 1000  # records one read returns at most, as OpenScale's records API
 
 
 def data_set_id(sub: Subscription, kind: str) -> str:
@@ -86,10 +87,11 @@ def get_data_set(ds_id: str, ctx: ServiceContext = Depends(context)) -> dict[str
 
 
 # -- storing records ----------------------------------------------------------------------------
-def _payload_rows(sub: Subscription, records: list[Any], known: set[str]) -> list[dict[str, Any]]:
+def _payload_rows(sub: Subscription, records: list[Any], known: set[str]) -> tuple[list[dict[str, Any]], int]:
     """The payload log's rows of PayloadRecords (scoring request and response): records whose transaction is
     logged already (a deployment logs what it scores) are left out, so nothing is counted twice."""
     rows: list[dict[str, Any]] = []
+    received = 0
     for n, rec in enumerate(records):
         where = f"request_body[{n}]"
         if not isinstance(rec, dict) or not isinstance(rec.get("request"), dict) or \
@@ -109,6 +111,7 @@ def _payload_rows(sub: Subscription, records: list[Any], known: set[str]) -> lis
         if missing:
             raise ApiError(400, f"{where}.response has no field(s) {', '.join(missing)} (the model's outputs)",
                            "missing_field", f"{where}.response.fields")
+        received += len(inputs)
         scoring_id = str(rec.get("scoring_id") or uuid.uuid4().hex)
         stamp = parse_time(rec.get("scoring_timestamp"), f"{where}.scoring_timestamp") or utcnow()
         for i, (row, out) in enumerate(zip(inputs, out_values, strict=True), start=1):
@@ -131,10 +134,11 @@ def _payload_rows(sub: Subscription, records: list[Any], known: set[str]) -> lis
                          "prediction_probability": float(max(prob)),
                          "response_time_ms": float(rec.get("response_time") or 0), "deployment_id": sub.deployment_id,
                          "model_version": str(rec.get("asset_revision") or sub.model_version)})
-    return rows
+    return rows, received
 
 
-def _store_payload(ctx: ServiceContext, sub: Subscription, records: list[Any]) -> int:
+def _store_payload(ctx: ServiceContext, sub: Subscription, records: list[Any]) -> tuple[int, int]:
+    """Store PayloadRecords' rows in one transaction; (rows stored, rows received)."""
     table = ctx.datamart.payload_table(sub)
     ids = {str(r["scoring_id"]) for r in records if isinstance(r, dict) and r.get("scoring_id")}
     for rec in records:  # the transaction ids a lab deployment's reply carries
@@ -149,25 +153,30 @@ def _store_payload(ctx: ServiceContext, sub: Subscription, records: list[Any]) -
             chunk = chosen[start:start + 500]
             known |= set(conn.execute(sa.select(table.c.scoring_id).where(
                 table.c.scoring_id.in_(chunk) | table.c.request_id.in_(chunk))).scalars())
-    rows = _payload_rows(sub, records, known)
+    rows, received = _payload_rows(sub, records, known)
     if rows:
         ctx.datamart.store_payload(table, rows)
-    return len(rows)
+    return len(rows), received
 
 
-def _store_feedback(ctx: ServiceContext, sub: Subscription, records: list[Any]) -> int:
-    feedback = ctx.monitoring(sub).feedback
-    stored = 0
-    try:
-        blocks = [r for r in records if isinstance(r, dict) and "fields" in r and "values" in r]
-        if blocks and len(blocks) == len(records):
-            for block in blocks:
-                stored += feedback.log({"fields": block["fields"], "values": block["values"]})
+def _store_feedback(ctx: ServiceContext, sub: Subscription, records: list[Any]) -> tuple[int, int]:
+    """Store feedback records (dicts, or `{fields, values}` blocks) in one call: all of them or none.
+    (rows stored, rows received)."""
+    rows: list[Any] = []
+    for n, rec in enumerate(records):
+        if isinstance(rec, dict) and "fields" in rec and "values" in rec:
+            fields, values = rec["fields"], rec["values"]
+            if not isinstance(fields, list) or not isinstance(values, list) or \
+                    not all(isinstance(v, list) and len(v) == len(fields) for v in values):
+                raise ApiError(400, f"request_body[{n}] needs fields and rows of values with one value per field",
+                               "invalid_value", f"request_body[{n}]")
+            rows += [dict(zip(fields, v, strict=True)) for v in values]
         else:
-            stored = feedback.log(records)
+            rows.append(rec)
+    try:
+        return ctx.monitoring(sub).feedback.log(rows), len(rows)
     except FeedbackError as exc:
         raise ApiError(400, str(exc), "invalid_value", "request_body") from None
-    return stored
 
 
 @router.post("/data_sets/{ds_id}/records", status_code=202)
@@ -180,9 +189,9 @@ async def store_records(ds_id: str, request: Request, ctx: ServiceContext = Depe
     records = body if isinstance(body, list) else [body]
     if not records:
         raise ApiError(400, "no records given", "invalid_value", "request_body")
-    stored = _store_payload(ctx, sub, records) if kind == "payload_logging" else _store_feedback(ctx, sub, records)
+    stored, received = (_store_payload if kind == "payload_logging" else _store_feedback)(ctx, sub, records)
     request_id = uuid.uuid4().hex
-    status = {"state": "active", "stored_records": stored, "received_records": len(records),
+    status = {"state": "active", "stored_records": stored, "received_records": received,
               "created_at": iso(ctx.now())}
     ctx.note("record_requests", request_id, status)
     return JSONResponse(status, status_code=202,
@@ -203,7 +212,8 @@ def record_request(ds_id: str, request_id: str, ctx: ServiceContext = Depends(co
 def list_records(ds_id: str, request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
     sub, kind = resolve(ctx, ds_id)
     q = request.query_params
-    limit, offset = whole(q.get("limit"), "limit", 100), whole(q.get("offset"), "offset", 0)
+    limit = min(whole(q.get("limit"), "limit", 100), MAX_RECORDS_READ)
+    offset = whole(q.get("offset"), "offset", 0)
     start, end = parse_time(q.get("start"), "start"), parse_time(q.get("end"), "end")
     if kind == "payload_logging":
         table, stamp, key = ctx.datamart.payload_table(sub), "scoring_timestamp", "scoring_id"
@@ -214,7 +224,7 @@ def list_records(ds_id: str, request: Request, ctx: ServiceContext = Depends(con
     with ctx.datamart.engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
         rows = conn.execute(sa.select(table).where(*where).order_by(table.c[stamp].desc(), table.c[key])
-                            .limit(min(limit, 1000)).offset(offset)).mappings().all() if limit else []
+                            .limit(limit).offset(offset)).mappings().all() if limit else []
     records = [_record(dict(r), sub, kind, q.get("format")) for r in rows]
     return {"records": records, "total_count": int(total), "limit": limit, "offset": offset}
 

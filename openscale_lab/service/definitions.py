@@ -22,6 +22,12 @@ DRIFT_METRICS = ["drift_magnitude", "predicted_accuracy", "base_accuracy", "data
 HEALTH_METRICS = ["records", "scoring_requests", "rejected_requests", "throughput_records_per_min",
                   "response_time_avg_ms", "response_time_median_ms", "response_time_p95_ms", "response_time_max_ms"]
 PERCENT = 100.0  # OpenScale gives fairness values and their thresholds in percent; the lab's are ratios
+# Defaults when an instance leaves a setting out: the ibm-watson-openscale 3.1 SDK's own (its default quality
+# instance: min_feedback_data_size 100, area_under_roc lower limit 0.8; its fairness configuration from training
+# statistics: fairness_value lower limit 80; its drift instance: min_samples 200, drift_threshold 0.05).
+QUALITY_MIN_FEEDBACK, QUALITY_THRESHOLD = 100, 0.8
+FAIRNESS_THRESHOLD = 80.0
+DRIFT_MIN_SAMPLES, DRIFT_THRESHOLD = 200, 0.05
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,12 @@ class Definition:
 
 
 BUILT_IN = {d.definition_id: d for d in [
-    Definition("quality", "Quality", "quality", QUALITY_METRICS, {"area_under_roc": ("lower_limit", 0.7)}),
-    Definition("fairness", "Fairness", "fairness", FAIRNESS_METRICS, {"fairness_value": ("lower_limit", 95.0)},
-               ["feature"]),
+    Definition("quality", "Quality", "quality", QUALITY_METRICS,
+               {"area_under_roc": ("lower_limit", QUALITY_THRESHOLD)}),
+    Definition("fairness", "Fairness", "fairness", FAIRNESS_METRICS,
+               {"fairness_value": ("lower_limit", FAIRNESS_THRESHOLD)}, ["feature"]),
     Definition("drift", "Drift", "drift", DRIFT_METRICS,
-               {"drift_magnitude": ("upper_limit", 0.05), "data_drift_magnitude": ("upper_limit", 0.10)}),
+               {"drift_magnitude": ("upper_limit", DRIFT_THRESHOLD), "data_drift_magnitude": ("upper_limit", 0.10)}),
     Definition("explainability", "Explainability", None, []),
     Definition("performance", "Performance", "model_health", HEALTH_METRICS),
     Definition("model_health", "Model health", "model_health", HEALTH_METRICS),
@@ -98,10 +105,8 @@ def _only(thresholds: list[dict[str, Any]], allowed: dict[str, str], monitor: st
 
 def quality_settings(params: dict[str, Any], thresholds: Any) -> dict[str, Any]:
     limits = _only(_thresholds(thresholds), {"area_under_roc": "lower_limit"}, "quality")
-    settings: dict[str, Any] = {"min_records": _number(params, "min_feedback_data_size", 50, whole=True)}
-    if "area_under_roc" in limits:
-        settings["threshold"] = limits["area_under_roc"]
-    return settings
+    return {"min_records": _number(params, "min_feedback_data_size", QUALITY_MIN_FEEDBACK, whole=True),
+            "threshold": limits.get("area_under_roc", QUALITY_THRESHOLD)}
 
 
 def _group(value: Any, where: str) -> list[Any]:
@@ -122,17 +127,24 @@ def fairness_settings(params: dict[str, Any], thresholds: Any) -> dict[str, Any]
             raise ApiError(400, f"parameters.{key} must be a list of class labels", "missing_field",
                            f"parameters.{key}")
     limits = _thresholds(thresholds)
-    default, per_feature = 0.8, {}  # OpenScale's default fairness threshold: 80 %
+    default, per_feature = FAIRNESS_THRESHOLD / PERCENT, {}
     for n, t in enumerate(limits):
         if t["metric_id"] != "fairness_value" or t["type"] != "lower_limit":
             raise ApiError(400, f"thresholds[{n}]: the fairness monitor alerts on fairness_value (lower_limit)",
                            "invalid_value", f"thresholds[{n}].metric_id")
         default = float(t["value"]) / PERCENT
-        for s, specific in enumerate(t.get("specific_values") or []):
-            tags = [a.get("value") for a in specific.get("applies_to", []) if a.get("key") == "feature"]
-            if not tags or not finite(specific.get("value")):
-                raise ApiError(400, f"thresholds[{n}].specific_values[{s}] needs applies_to a feature tag and a "
-                                    "value", "invalid_value", f"thresholds[{n}].specific_values[{s}]")
+        specifics = t.get("specific_values") or []
+        if not isinstance(specifics, list):
+            raise ApiError(400, f"thresholds[{n}].specific_values must be a list", "invalid_value",
+                           f"thresholds[{n}].specific_values")
+        for i, specific in enumerate(specifics):
+            where = f"thresholds[{n}].specific_values[{i}]"
+            applies = specific.get("applies_to") if isinstance(specific, dict) else None
+            tags = [a.get("value") for a in applies if isinstance(a, dict) and a.get("key") == "feature"] \
+                if isinstance(applies, list) else []
+            if not tags or not all(isinstance(tag, str) for tag in tags) or not finite(specific.get("value")):
+                raise ApiError(400, f"{where} needs applies_to a feature tag and a numeric value", "invalid_value",
+                               where)
             for tag in tags:
                 per_feature[tag] = float(specific["value"]) / PERCENT
     lab_features = []
@@ -144,6 +156,9 @@ def fairness_settings(params: dict[str, Any], thresholds: Any) -> dict[str, Any]
                 "reference": _group(spec.get("majority"), f"{where}.majority")}
         threshold = per_feature.get(spec["feature"], spec.get("threshold"))
         if threshold is not None:
+            if not finite(threshold):
+                raise ApiError(400, f"{where}.threshold must be a number (a ratio, as 0.95)", "invalid_value",
+                               f"{where}.threshold")
             item["threshold"] = float(threshold)
         lab_features.append(item)
     return {"features": lab_features, "favourable_classes": fav, "unfavourable_classes": unfav,
@@ -157,8 +172,8 @@ def drift_settings(params: dict[str, Any], thresholds: Any) -> dict[str, Any]:
                             "train_drift_model true", "not_supported", "parameters.train_drift_model")
     limits = _only(_thresholds(thresholds), {"drift_magnitude": "upper_limit", "data_drift_magnitude":
                                              "upper_limit"}, "drift")
-    settings: dict[str, Any] = {"min_records": _number(params, "min_samples", 100, whole=True),
-                                "threshold": _number(params, "drift_threshold", 0.05)}
+    settings: dict[str, Any] = {"min_records": _number(params, "min_samples", DRIFT_MIN_SAMPLES, whole=True),
+                                "threshold": _number(params, "drift_threshold", DRIFT_THRESHOLD)}
     settings["threshold"] = limits.get("drift_magnitude", settings["threshold"])
     if "data_drift_magnitude" in limits:
         settings["data_drift_threshold"] = limits["data_drift_magnitude"]

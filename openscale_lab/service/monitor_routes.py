@@ -19,7 +19,6 @@ from .definitions import BUILT_IN, lab_settings, measurement_values
 from .resources import ApiError, finite, iso, page, parse_time, require, resource
 
 router = APIRouter()
-DEFAULT_DEFINITION = {"quality": "quality", "fairness": "fairness", "drift": "drift", "model_health": "performance"}
 
 
 # -- definitions --------------------------------------------------------------------------------
@@ -139,10 +138,11 @@ class Instance:
                         parse_time((self.noted or {}).get("created_at"), "created_at"))
 
 
-def instance(ctx: ServiceContext, instance_id: str, must_be_enabled: bool = True) -> Instance:
+def instance(ctx: ServiceContext, instance_id: str) -> Instance:
+    """The enabled monitor instance `instance_id` (404 otherwise)."""
     subscription_id, _, definition_id = instance_id.partition("-")
     found = Instance(ctx, ctx.subscription(subscription_id, "monitor_instance_id"), definition_id)
-    if must_be_enabled and not found.enabled():
+    if not found.enabled():
         raise ApiError(404, f"no monitor instance {instance_id!r}: {definition_id} is not enabled for "
                             f"subscription {subscription_id}", "not_found", "monitor_instance_id")
     return found
@@ -177,6 +177,8 @@ async def add_instance(request: Request, ctx: ServiceContext = Depends(context))
     sub = ctx.subscription(require(target, "target_id", str, "target."), "target.target_id")
     found = Instance(ctx, sub, definition_id)
     params, thresholds = body.get("parameters") or {}, body.get("thresholds")
+    if thresholds is not None and not isinstance(thresholds, list):
+        raise ApiError(400, "thresholds must be a list of {metric_id, type, value}", "invalid_value", "thresholds")
     if found.custom is not None:
         limits: dict[str, dict[str, float]] = {}
         for n, t in enumerate(thresholds or []):
@@ -293,7 +295,7 @@ def list_measurements(instance_id: str, request: Request, ctx: ServiceContext = 
     q = request.query_params
     start, end = parse_time(q.get("start"), "start"), parse_time(q.get("end"), "end")
     rows = [r for r in reversed(_rows(found)) if r["status"] == "evaluated"
-            and (start is None or r["timestamp"] >= start) and (end is None or r["timestamp"] <= end)
+            and (start is None or r["timestamp"] >= start) and (end is None or r["timestamp"] < end)
             and (not q.get("run_id") or r["measurement_id"] == q["run_id"])]
     return page([measurement_resource(found, r) for r in rows], "measurements", q.get("limit"), q.get("offset"))
 
@@ -345,3 +347,65 @@ async def add_measurements(instance_id: str, request: Request,
         stored.append({"measurement_id": m.measurement_id, "run_id": m.measurement_id,
                        "timestamp": iso(m.timestamp), "alerts": len(m.alerts)})
     return stored
+
+
+AGGREGATIONS = ("last", "first", "sum", "avg", "min", "max", "median", "count", "stddev")
+
+
+def _aggregations(agg: str) -> list[tuple[str, str]]:
+    """OpenScale's `agg`: `last`, or `metric:function,...` with an empty metric for every metric."""
+    pairs = []
+    for part in (agg or "last").split(","):
+        metric, _, function = part.rpartition(":")
+        if function not in AGGREGATIONS:
+            raise ApiError(400, f"agg: {function!r} is not one of {', '.join(AGGREGATIONS)}", "invalid_value", "agg")
+        pairs.append((metric, function))
+    return pairs
+
+
+def _aggregate(function: str, points: list[tuple[float, str]]) -> dict[str, Any]:
+    import numpy as np
+
+    values = np.array([v for v, _ in points], dtype=float)
+    if function in ("last", "first"):
+        value, measurement_id = points[-1] if function == "last" else points[0]
+        return {"value": value, "measurement_id": measurement_id}
+    found = {"sum": values.sum, "avg": values.mean, "min": values.min, "max": values.max,
+             "median": lambda: np.median(values), "count": lambda: len(values),
+             "stddev": lambda: values.std(ddof=1) if len(values) > 1 else 0.0}[function]()
+    return {"value": float(found)}
+
+
+@router.get("/monitor_instances/{instance_id}/metrics")
+def metrics(instance_id: str, request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
+    """Each metric's aggregations over the evaluated measurements of [start, end), per combination of tags."""
+    found = instance(ctx, instance_id)
+    q = request.query_params
+    start, end = parse_time(q.get("start"), "start"), parse_time(q.get("end"), "end")
+    if start is None or end is None:
+        raise ApiError(400, "start and end are required (ISO 8601 times)", "missing_field", "start")
+    if q.get("interval") or q.get("filter") or q.get("group"):
+        raise ApiError(400, "aggregating by interval, filter or group is not emulated: aggregate over [start, end) "
+                            "or read the measurements", "not_supported", "interval")
+    pairs = _aggregations(q.get("agg", "last"))
+    groups: dict[tuple[tuple[str, str], ...], dict[str, dict[str, Any]]] = {}
+    for row in _rows(found):  # oldest first
+        if row["status"] != "evaluated" or not start <= row["timestamp"] < end:
+            continue
+        for value in measurement_resource(found, row)["entity"]["values"]:
+            key = tuple((t["id"], str(t["value"])) for t in value["tags"])
+            for m in value["metrics"]:
+                item = groups.setdefault(key, {}).setdefault(m["id"], {"id": m["id"], "points": []})
+                item["points"].append((m["value"], row["measurement_id"]))
+                item.update({k: m[k] for k in ("lower_limit", "upper_limit") if k in m})
+    out = []
+    for key, items in groups.items():
+        done = []
+        for item in items.values():
+            points = item.pop("points")
+            for metric, function in pairs:
+                if not metric or metric == item["id"]:
+                    item[function] = _aggregate(function, points)
+            done.append(item)
+        out.append({"tags": [{"id": k, "value": v} for k, v in key], "metrics": done})
+    return {"start": iso(start), "end": iso(end), "monitor_definition_id": found.definition_id, "groups": out}

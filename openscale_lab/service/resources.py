@@ -78,9 +78,9 @@ def require(body: Any, key: str, kind: type | tuple[type, ...], where: str = "")
     if key not in body or body[key] is None:
         raise ApiError(400, f"missing field {name}", "missing_field", name)
     value = body[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple)
-                                                                               else (kind,)):
-        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is no number here
+        names = " or ".join(k.__name__ for k in kinds)
         raise ApiError(400, f"field {name} must be {_article(names)}, got {value!r}"[:300], "invalid_value", name)
     return value
 

@@ -17,7 +17,7 @@ from ..deployments.subscriptions import (
 )
 from .bodies import json_body
 from .context import ServiceContext, context
-from .resources import ApiError, iso, optional, page, parse_time, require, resource
+from .resources import ApiError, optional, page, parse_time, require, resource
 
 router = APIRouter()
 CUSTOM_ENGINE = "custom_machine_learning"  # OpenScale's service type for an engine it reaches over REST
@@ -28,9 +28,6 @@ ACTIVE = {"state": "active"}
 def data_mart(ctx: ServiceContext) -> dict[str, Any]:
     """The workspace's one data mart; its id is the service instance id, as OpenScale's is."""
     noted = ctx.notes().get("data_mart", {}).get("settings", {})
-    if "created_at" not in noted:  # first seen now: the lab's data mart was made when the workspace was provisioned
-        noted = dict(noted, created_at=iso(ctx.now()))
-        ctx.note("data_mart", "settings", noted)
     url = ctx.workspace.datamart_url
     entity: dict[str, Any] = {"name": noted.get("name", "OpenScale Lab data mart"),
                               "description": noted.get("description", ""),
@@ -40,7 +37,7 @@ def data_mart(ctx: ServiceContext) -> dict[str, Any]:
         entity["database_configuration"] = {"database_type": "postgresql", "name": redact(url),
                                             "location": {"schema_name": "public"}}
     return resource(ctx.instance_id, ctx.url(f"data_marts/{ctx.instance_id}"), entity,
-                    parse_time(noted["created_at"], "created_at"))
+                    parse_time(noted.get("created_at"), "created_at"))
 
 
 @router.get("/data_marts")
