@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     dash.add_argument("--port", type=int, default=8866)
     svc = sub.add_parser("service", parents=common,
                          help="start, stop or show the OpenScale-compatible service (IBM's SDK talks to it)")
-    svc.add_argument("action", choices=["start", "stop", "status"])
-    svc.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    svc.add_argument("action", choices=["start", "stop", "status"],
+                     help="start: run it (or show the running one); stop; status: show it if it runs")
+    svc.add_argument("--port", type=_port, help="port on 127.0.0.1, 1-65535 (default: a free one)")
     prov = sub.add_parser("provision", parents=common, help="create or check the workspace")
     prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
     prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
@@ -62,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 DEPLOYMENT_ACTIONS = ["start", "stop", "status", "list", "rollback"]
+
+
+def _port(text: str) -> int:
+    """A TCP port number given on the command line."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, got {port}")
+    return port
 
 
 MONITOR_RUN_HELP = """\
@@ -408,7 +420,8 @@ def _service(args: argparse.Namespace) -> int:
         return 0
     info = process.start_service(ws, args.port) if args.action == "start" else process.service_status(ws)
     if info is None:
-        print("the OpenScale-compatible service is not running (start it: openscale-lab service start)")
+        print("the OpenScale-compatible service is not running (start it: "
+              f"openscale-lab --workspace {ws.root} service start)")
         return 0
     print(f"service_url:         {info.url}\nservice_instance_id: {info.instance_id}\n"
           f"bearer token in:     {process.folder(ws) / process.TOKEN_FILE}\npid:                 {info.pid}")

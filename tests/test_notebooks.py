@@ -344,8 +344,41 @@ def test_ibm_sdk_appendix_reads_the_labs_own_measurements(workspace: Path, tmp_p
         custom = monitoring.custom("sdk model performance").values()
         assert list(custom[["sensitivity", "specificity", "region"]].iloc[-1]) == [0.67, 0.78, "us-south"]
         assert set(monitoring.alerts("sdk model performance")["metric"]) == {"sensitivity"}  # 0.67 < 0.9
+        every_call_the_sdk_parses(ws, rec)
     finally:
         monitoring.close()
     assert lab.service_status(ws) is not None
     lab.stop_lab(ws)
     assert lab.service_status(ws) is None
+
+
+def every_call_the_sdk_parses(ws: Workspace, rec: dict[str, object]) -> None:
+    """Reading calls the notebook does not make, through IBM's SDK: each answer parses into the SDK's models."""
+    from ibm_cloud_sdk_core.authenticators import BearerTokenAuthenticator
+    from ibm_watson_openscale import APIClient
+
+    service = lab.service_status(ws)
+    client = APIClient(authenticator=BearerTokenAuthenticator(bearer_token=service.token), service_url=service.url,
+                       service_instance_id=service.instance_id)
+    instances = client.monitor_instances.list(target_target_id=rec["subscription_id"]).result.monitor_instances
+    assert {i.entity.monitor_definition_id for i in instances} >= {"quality", "fairness", "drift", "explainability",
+                                                                    "performance"}
+    quality_id = f"{rec['subscription_id']}-quality"
+    assert client.monitor_instances.get(quality_id).result.entity.parameters["min_feedback_data_size"] == 50
+    runs = client.monitor_instances.list_runs(quality_id).result.runs
+    assert rec["quality_run"] in [r.metadata.id for r in runs]
+    run = client.monitor_instances.get_run_details(quality_id, rec["quality_run"]).result
+    assert run.entity.status.state == "finished"
+    measurement = client.monitor_instances.get_measurement_details(quality_id, rec["quality_run"]).result
+    assert {m.id for v in measurement.entity.values for m in v.metrics} >= {"area_under_roc", "f1_measure"}
+    tasks = client.monitor_instances.get_all_explaination_tasks(subscription_id=rec["subscription_id"]).result
+    assert tasks.total_count == 1 and tasks.explanation_values[0][1] == rec["explained_scoring_id"]
+    sub = client.subscriptions.get(rec["subscription_id"]).result
+    assert sub.entity.asset_properties.label_column == "Risk"
+    assert client.service_providers.get(sub.entity.service_provider_id).result.entity.name == "OpenScale Lab ML engine"
+    definitions = client.monitor_definitions.list().result.monitor_definitions
+    assert {"sdk model performance", "Quality", "Fairness", "Drift"} <= {d.entity.name for d in definitions}
+    payload = client.data_sets.get(f"{rec['subscription_id']}-payload_logging").result
+    assert payload.entity.type == "payload_logging" and payload.entity.target.target_id == rec["subscription_id"]
+    client.monitor_instances.delete(quality_id, background_mode=True)
+    assert lab.Monitoring.for_deployment(ws, MLEngine(ws).list()[0]).quality.enabled is False

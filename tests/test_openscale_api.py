@@ -132,6 +132,9 @@ def test_the_service_is_one_process_per_workspace_and_stops(service) -> None:  #
     cli = [sys.executable, "-m", "openscale_lab", "--workspace", str(ws.root), "service"]
     shown = subprocess.run([*cli, "status"], capture_output=True, text=True, timeout=60)
     assert info.url in shown.stdout and info.token not in shown.stdout, shown
+    for port in ("99999", "http"):
+        refused = subprocess.run([*cli, "start", "--port", port], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "--port" in refused.stderr and "Traceback" not in refused.stderr
     stopped = subprocess.run([*cli, "stop"], capture_output=True, text=True, timeout=60)
     assert "stopped" in stopped.stdout and lab.service_status(ws) is None
     assert not [p for p in psutil.process_iter(["cmdline"]) if SERVICE_MODULE in (p.info["cmdline"] or [])

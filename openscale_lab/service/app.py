@@ -85,9 +85,12 @@ def create_app(workspace: Workspace) -> FastAPI:
     def authorised(request: Request, service_instance_id: str) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), ctx.token.encode()):
+        if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>); the lab's token is in "
                                 "the workspace's openscale_service/token", "unauthorized")
+        if not hmac.compare_digest(token.strip().encode(), ctx.token.encode()):
+            raise ApiError(401, "the bearer token is not this workspace's: take it from the workspace's "
+                                "openscale_service/token (lab.start_service(ws).token)", "unauthorized")
         if service_instance_id != ctx.instance_id:
             raise ApiError(404, f"no service instance {service_instance_id!r} here (this lab's service_instance_id is "
                                 f"{ctx.instance_id})", "not_found", "service_instance_id")

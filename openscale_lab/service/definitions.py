@@ -13,7 +13,7 @@ from typing import Any
 from .resources import ApiError, finite
 
 QUALITY_METRICS = ["area_under_roc", "area_under_pr", "accuracy", "true_positive_rate", "false_positive_rate",
-                   "precision", "recall", "log_loss"]
+                   "precision", "recall", "f1_measure", "log_loss"]
 FAIRNESS_METRICS = ["fairness_value", "balanced_fairness_value", "debiased_fairness_value", "biased_transactions",
                     "equal_opportunity_difference", "equalized_odds_difference", "accuracy_before_debiasing",
                     "accuracy_after_debiasing"]

@@ -123,8 +123,13 @@ def get_task(task_id: str, ctx: ServiceContext = Depends(context)) -> dict[str, 
 
 @router.get("/explanation_tasks")
 def list_tasks(request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
+    """Explanation tasks as OpenScale lists them: a table of `explanation_fields` and `explanation_values`."""
     q = request.query_params
-    tasks = [task_resource(ctx, i, t) for i, t in ctx.notes().get("explanation_tasks", {}).items()
-             if (not q.get("scoring_id") or t["scoring_id"] == q["scoring_id"])
-             and (not q.get("subscription_id") or t["subscription_id"] == q["subscription_id"])]
-    return page(tasks, "explanation_values", q.get("limit"), q.get("offset"))
+    rows = [[i, t["scoring_id"], t["subscription_id"], t["state"], ",".join(t["types"]), t["created_at"]]
+            for i, t in ctx.notes().get("explanation_tasks", {}).items()
+            if (not q.get("scoring_id") or t["scoring_id"] == q["scoring_id"])
+            and (not q.get("subscription_id") or t["subscription_id"] == q["subscription_id"])
+            and (not q.get("status") or t["state"] == q["status"])]
+    found = page(rows, "explanation_values", q.get("limit"), q.get("offset"))
+    return {**found, "explanation_fields": ["explanation_task_id", "scoring_id", "subscription_id", "status",
+                                            "explanation_types", "created_at"]}

@@ -104,6 +104,8 @@ def start_service(workspace: Workspace | str | os.PathLike[str] | None, port: in
         return running
     from ..deployments.engine import free_port, port_is_free
 
+    if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
+        raise ServiceError(f"a port is a number from 1 to 65535, got {port!r}")
     if port is not None and not port_is_free("127.0.0.1", port):
         raise ServiceError(f"port {port} on 127.0.0.1 is in use: pick another or leave it out for a free one")
     port = port or free_port()
