@@ -424,7 +424,9 @@ def _service(args: argparse.Namespace) -> int:
               f"openscale-lab --workspace {ws.root} service start)")
         return 0
     print(f"service_url:         {info.url}\nservice_instance_id: {info.instance_id}\n"
-          f"bearer token in:     {process.folder(ws) / process.TOKEN_FILE}\npid:                 {info.pid}")
+          f"bearer token in:     {process.folder(ws) / process.TOKEN_FILE}\npid:                 {info.pid}"
+          + ("" if info.answering else "\nstate:               running, but not answering (busy, or stuck: "
+             "openscale-lab service stop)"))
     return 0
 
 

@@ -4,6 +4,8 @@ IBM's own SDK drives the whole tutorial flow against it in `test_notebooks.py` (
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -107,6 +109,19 @@ def test_malformed_requests_get_the_platforms_400_naming_the_field(service) -> N
     dm = DataMart(ws.datamart_url)
     assert dm.payload_count(sub) == before + 8  # the 8 scored; neither record of the refused request
     dm.close()
+    nested = [("subscriptions", dict(good, asset_properties={"feature_fields": [{"a": 1}]})),
+              ("monitor_definitions", {"name": "m", "metrics": [{"name": "x", "thresholds": 7}]}),
+              ("monitor_definitions", {"name": "m", "metrics": [{"name": "x"}], "tags": "region"}),
+              (f"data_sets/{sub.subscription_id}-feedback/records", [{"fields": [["Age"]], "values": [[1]]}]),
+              (f"data_sets/{sub.subscription_id}-payload_logging/records", [dict(record, response_time="fast")]),
+              ("monitor_instances", {"monitor_definition_id": "quality", "target": target,
+                                     "parameters": {"min_feedback_data_size": 1e300}}),
+              ("explanation_tasks", {"scoring_ids": ["nobody"], "subscription_id": sub.subscription_id})]
+    for path, body in nested:  # what is inside a body is checked too: a 4xx naming it, never a 5xx
+        reply = call(info, "POST", f"{v2}/{path}", body)
+        assert 400 <= reply.status_code < 500 and reply.json()["errors"], (path, body, reply.text)
+    reply = call(info, "GET", f"{v2}/data_sets/{sub.subscription_id}-payload_logging/records?offset=" + "9" * 20)
+    platform_error(reply, 400, "offset")
     for bad in (b"[", b'"text"', b"{}", b"[1, 2]"):  # never a 5xx, whatever the body
         for path in ("subscriptions", "monitor_instances", "service_providers", "explanation_tasks",
                      "monitor_definitions", f"data_sets/{sub.subscription_id}-payload_logging/records"):
@@ -126,6 +141,13 @@ def test_what_the_lab_does_not_emulate_is_named(service) -> None:  # type: ignor
 
 def test_the_service_is_one_process_per_workspace_and_stops(service) -> None:  # type: ignore[no-untyped-def]
     ws, info, _ = service
+    os.kill(info.pid, signal.SIGSTOP)  # busy (or stuck): still the workspace's service, never a second one
+    try:
+        assert lab.service_status(ws).answering is False
+        with pytest.raises(lab.LabError, match="does not answer"):
+            lab.start_service(ws, timeout=1)
+    finally:
+        os.kill(info.pid, signal.SIGCONT)
     again = lab.start_service(ws)
     assert again.pid == info.pid and lab.service_status(ws) == again
     assert "token=…" in repr(again) and info.token not in repr(again)

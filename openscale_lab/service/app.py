@@ -12,11 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import DataMartError, LabError
+from ..errors import LabError
 from ..workspace import Workspace
-from . import data_set_routes, explain_routes, monitor_routes, setup_routes
+from . import data_set_routes, explain_routes, metric_routes, monitor_routes, setup_routes
 from .context import ServiceContext
 from .resources import ApiError, error_body
 
@@ -51,10 +52,13 @@ def create_app(workspace: Workspace) -> FastAPI:
         return _error(exc.status, exc.message, exc.code, exc.field)
 
     @app.exception_handler(LabError)
-    async def lab_error(_: Request, exc: LabError) -> JSONResponse:
-        if isinstance(exc, DataMartError):  # the database, not the request: try again later
-            return _error(503, f"the data mart is unavailable: {exc}", "service_unavailable")
-        return _error(400, str(exc), "invalid_request")  # the lab's own check said no to the caller's request
+    async def lab_error(_: Request, exc: LabError) -> JSONResponse:  # the lab's own check said no to the request
+        return _error(400, str(exc), "invalid_request")
+
+    @app.exception_handler(DBAPIError)
+    async def database_down(_: Request, exc: DBAPIError) -> JSONResponse:  # the database, not the request
+        return _error(503, f"the data mart is unavailable, try again: {type(exc.orig).__name__}: {exc.orig}"[:400],
+                      "service_unavailable")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -96,7 +100,7 @@ def create_app(workspace: Workspace) -> FastAPI:
                                 f"{ctx.instance_id})", "not_found", "service_instance_id")
 
     v2 = APIRouter(prefix="/openscale/{service_instance_id}/v2", dependencies=[Depends(authorised)])
-    for module in (setup_routes, data_set_routes, monitor_routes, explain_routes):
+    for module in (setup_routes, data_set_routes, monitor_routes, metric_routes, explain_routes):
         v2.include_router(module.router)
     app.include_router(v2)
 
@@ -115,4 +119,3 @@ def create_app(workspace: Workspace) -> FastAPI:
         return _error(404, message, "not_emulated")
 
     return app
-

@@ -42,8 +42,9 @@ class ServiceContext:
         with self._lock:
             return read_json(self._notes_path) if self._notes_path.is_file() else {}
 
-    def note(self, section: str, key: str, value: Any) -> None:
-        """Keep `value` under notes[section][key] (None removes it)."""
+    def note(self, section: str, key: str, value: Any, keep: int | None = None) -> None:
+        """Keep `value` under notes[section][key] (None removes it); with `keep`, only the newest `keep` of the
+        section stay."""
         with self._lock:
             notes = self.notes()
             part = notes.setdefault(section, {})
@@ -51,6 +52,8 @@ class ServiceContext:
                 part.pop(key, None)
             else:
                 part[key] = value
+            if keep is not None and len(part) > keep:
+                notes[section] = dict(list(part.items())[-keep:])
             write_json_atomic(self._notes_path, notes)
 
     def url(self, path: str) -> str:

@@ -20,14 +20,15 @@ from ..datamart.database import Subscription
 from ..datamart.feedback import FeedbackError
 from ..deployments.validation import parse_scoring_request
 from ..errors import ScoringInputError
-from .bodies import json_body
+from .bodies import records_body
 from .context import ServiceContext, context
-from .resources import ApiError, iso, page, parse_time, resource, whole
+from .resources import ApiError, finite, iso, page, parse_time, resource, whole
 
 router = APIRouter()
 TYPES = ("payload_logging", "feedback")
 OUTPUTS = ("prediction", "predictedLabel", "probability")  # what the lab's model answers for each record
 MAX_RECORDS_READ = 1000  # records one read returns at most, as OpenScale's records API
+KEPT_REQUESTS = 500  # storing requests whose status stays readable (the newest)
 
 
 def data_set_id(sub: Subscription, kind: str) -> str:
@@ -112,6 +113,11 @@ def _payload_rows(sub: Subscription, records: list[Any], known: set[str]) -> tup
             raise ApiError(400, f"{where}.response has no field(s) {', '.join(missing)} (the model's outputs)",
                            "missing_field", f"{where}.response.fields")
         received += len(inputs)
+        response_time = rec.get("response_time") or 0
+        if not finite(response_time) or response_time < 0:
+            raise ApiError(400, f"{where}.response_time must be a number of milliseconds, got {response_time!r}"[:200],
+                           "invalid_value", f"{where}.response_time")
+        response_time = float(response_time)
         scoring_id = str(rec.get("scoring_id") or uuid.uuid4().hex)
         stamp = parse_time(rec.get("scoring_timestamp"), f"{where}.scoring_timestamp") or utcnow()
         for i, (row, out) in enumerate(zip(inputs, out_values, strict=True), start=1):
@@ -132,7 +138,7 @@ def _payload_rows(sub: Subscription, records: list[Any], known: set[str]) -> tup
                          **dict(zip(fields, row, strict=True)), sub.prediction_column: float(value["prediction"]),
                          sub.predicted_label_column: value["predictedLabel"], sub.probability_column: json.dumps(prob),
                          "prediction_probability": float(max(prob)),
-                         "response_time_ms": float(rec.get("response_time") or 0), "deployment_id": sub.deployment_id,
+                         "response_time_ms": response_time, "deployment_id": sub.deployment_id,
                          "model_version": str(rec.get("asset_revision") or sub.model_version)})
     return rows, received
 
@@ -166,8 +172,9 @@ def _store_feedback(ctx: ServiceContext, sub: Subscription, records: list[Any]) 
     for n, rec in enumerate(records):
         if isinstance(rec, dict) and "fields" in rec and "values" in rec:
             fields, values = rec["fields"], rec["values"]
-            if not isinstance(fields, list) or not isinstance(values, list) or \
-                    not all(isinstance(v, list) and len(v) == len(fields) for v in values):
+            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields) or \
+                    not isinstance(values, list) or not all(isinstance(v, list) and len(v) == len(fields)
+                                                            for v in values):
                 raise ApiError(400, f"request_body[{n}] needs fields and rows of values with one value per field",
                                "invalid_value", f"request_body[{n}]")
             rows += [dict(zip(fields, v, strict=True)) for v in values]
@@ -179,21 +186,24 @@ def _store_feedback(ctx: ServiceContext, sub: Subscription, records: list[Any]) 
         raise ApiError(400, str(exc), "invalid_value", "request_body") from None
 
 
-@router.post("/data_sets/{ds_id}/records", status_code=202)
-async def store_records(ds_id: str, request: Request, ctx: ServiceContext = Depends(context)) -> JSONResponse:
-    sub, kind = resolve(ctx, ds_id)
+def json_only(request: Request) -> None:
     if "json" not in request.headers.get("content-type", "application/json"):
         raise ApiError(415, "the lab stores records sent as JSON (a list of records); CSV is not emulated",
                        "unsupported_media_type")
-    body = await json_body(request, (list, dict))
-    records = body if isinstance(body, list) else [body]
+
+
+@router.post("/data_sets/{ds_id}/records", status_code=202, dependencies=[Depends(json_only)])
+def store_records(ds_id: str, records: list[Any] = Depends(records_body),
+                  ctx: ServiceContext = Depends(context)) -> JSONResponse:
+    """Payload records (scoring request and response) or feedback records, stored at once, all or none."""
+    sub, kind = resolve(ctx, ds_id)
     if not records:
         raise ApiError(400, "no records given", "invalid_value", "request_body")
     stored, received = (_store_payload if kind == "payload_logging" else _store_feedback)(ctx, sub, records)
     request_id = uuid.uuid4().hex
     status = {"state": "active", "stored_records": stored, "received_records": received,
               "created_at": iso(ctx.now())}
-    ctx.note("record_requests", request_id, status)
+    ctx.note("record_requests", request_id, status, keep=KEPT_REQUESTS)
     return JSONResponse(status, status_code=202,
                         headers={"Location": ctx.url(f"data_sets/{ds_id}/requests/{request_id}")})
 

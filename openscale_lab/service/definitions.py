@@ -62,14 +62,16 @@ BUILT_IN = {d.definition_id: d for d in [
     Definition("fairness", "Fairness", "fairness", FAIRNESS_METRICS,
                {"fairness_value": ("lower_limit", FAIRNESS_THRESHOLD)}, ["feature"]),
     Definition("drift", "Drift", "drift", DRIFT_METRICS,
-               {"drift_magnitude": ("upper_limit", DRIFT_THRESHOLD), "data_drift_magnitude": ("upper_limit", 0.10)}),
+               {"drift_magnitude": ("upper_limit", DRIFT_THRESHOLD), "data_drift_magnitude": ("upper_limit", 0.10),
+                "output_drift": ("upper_limit", 0.05), "feature_drift": ("upper_limit", 0.05)}),
     Definition("explainability", "Explainability", None, []),
     Definition("performance", "Performance", "model_health", HEALTH_METRICS),
     Definition("model_health", "Model health", "model_health", HEALTH_METRICS),
 ]}
 
 
-def _thresholds(thresholds: Any) -> list[dict[str, Any]]:
+def checked_thresholds(thresholds: Any) -> list[dict[str, Any]]:
+    """MetricThresholdOverrides: a list of {metric_id, type (lower_limit or upper_limit), value}."""
     if thresholds is None:
         return []
     if not isinstance(thresholds, list) or not all(isinstance(t, dict) for t in thresholds):
@@ -82,12 +84,15 @@ def _thresholds(thresholds: Any) -> list[dict[str, Any]]:
     return thresholds
 
 
+MAX_RECORDS_SETTING = 10_000_000  # a minimum sample larger than this is a typing slip: the monitor would never run
+
+
 def _number(params: dict[str, Any], key: str, default: Any, whole: bool = False) -> Any:
     value = params.get(key, default)
     if value is default:
         return default
-    if not finite(value) or (whole and (value != int(value) or value < 1)):
-        kind = "a whole number of 1 or more" if whole else "a number"
+    if not finite(value) or (whole and (value != int(value) or not 1 <= value <= MAX_RECORDS_SETTING)):
+        kind = f"a whole number from 1 to {MAX_RECORDS_SETTING}" if whole else "a number"
         raise ApiError(400, f"parameters.{key} must be {kind}, got {value!r}", "invalid_value", f"parameters.{key}")
     return int(value) if whole else float(value)
 
@@ -104,7 +109,7 @@ def _only(thresholds: list[dict[str, Any]], allowed: dict[str, str], monitor: st
 
 
 def quality_settings(params: dict[str, Any], thresholds: Any) -> dict[str, Any]:
-    limits = _only(_thresholds(thresholds), {"area_under_roc": "lower_limit"}, "quality")
+    limits = _only(checked_thresholds(thresholds), {"area_under_roc": "lower_limit"}, "quality")
     return {"min_records": _number(params, "min_feedback_data_size", QUALITY_MIN_FEEDBACK, whole=True),
             "threshold": limits.get("area_under_roc", QUALITY_THRESHOLD)}
 
@@ -126,7 +131,7 @@ def fairness_settings(params: dict[str, Any], thresholds: Any) -> dict[str, Any]
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise ApiError(400, f"parameters.{key} must be a list of class labels", "missing_field",
                            f"parameters.{key}")
-    limits = _thresholds(thresholds)
+    limits = checked_thresholds(thresholds)
     default, per_feature = FAIRNESS_THRESHOLD / PERCENT, {}
     for n, t in enumerate(limits):
         if t["metric_id"] != "fairness_value" or t["type"] != "lower_limit":
@@ -170,27 +175,27 @@ def drift_settings(params: dict[str, Any], thresholds: Any) -> dict[str, Any]:
         raise ApiError(400, "the lab trains the drift detection model from the model's training data when the "
                             "monitor is created; uploading a drift archive is not emulated: leave "
                             "train_drift_model true", "not_supported", "parameters.train_drift_model")
-    limits = _only(_thresholds(thresholds), {"drift_magnitude": "upper_limit", "data_drift_magnitude":
-                                             "upper_limit"}, "drift")
+    lab_names = {"drift_magnitude": "threshold", "data_drift_magnitude": "data_drift_threshold",
+                 "output_drift": "output_drift_threshold", "feature_drift": "feature_drift_threshold"}
+    limits = _only(checked_thresholds(thresholds), dict.fromkeys(lab_names, "upper_limit"), "drift")
     settings: dict[str, Any] = {"min_records": _number(params, "min_samples", DRIFT_MIN_SAMPLES, whole=True),
                                 "threshold": _number(params, "drift_threshold", DRIFT_THRESHOLD)}
-    settings["threshold"] = limits.get("drift_magnitude", settings["threshold"])
-    if "data_drift_magnitude" in limits:
-        settings["data_drift_threshold"] = limits["data_drift_magnitude"]
+    settings.update({lab_names[metric]: value for metric, value in limits.items()})
     return settings
 
 
 def lab_settings(definition_id: str, params: Any, thresholds: Any) -> dict[str, Any]:
-    """The keyword arguments of the lab monitor's `enable` for an SDK monitor instance."""
+    """The keyword arguments of the lab monitor's `enable` for an SDK monitor instance. Quality, fairness and drift
+    read the last `min_records` records when their window holds fewer (`reach_back`), as OpenScale's do."""
     if not isinstance(params, dict):
         raise ApiError(400, "parameters must be an object", "invalid_value", "parameters")
     if definition_id == "quality":
-        return quality_settings(params, thresholds)
+        return {**quality_settings(params, thresholds), "reach_back": True}
     if definition_id == "fairness":
-        return fairness_settings(params, thresholds)
+        return {**fairness_settings(params, thresholds), "reach_back": True}
     if definition_id == "drift":
-        return drift_settings(params, thresholds)
-    _only(_thresholds(thresholds), {}, BUILT_IN[definition_id].name.lower())
+        return {**drift_settings(params, thresholds), "reach_back": True}
+    _only(checked_thresholds(thresholds), {}, BUILT_IN[definition_id].name.lower())
     return {}
 
 

@@ -10,11 +10,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from ..datamart.database import Subscription
 from ..errors import LabError
-from .bodies import json_body
+from .bodies import object_body
 from .context import ServiceContext, context
 from .resources import ApiError, iso, optional, page, require
 
@@ -22,16 +21,21 @@ router = APIRouter()
 TYPES = ("lime", "contrastive")
 
 
+def _has(ctx: ServiceContext, sub: Subscription, scoring_id: str) -> bool:
+    table = ctx.datamart.payload_table(sub)
+    with ctx.datamart.engine.connect() as conn:
+        return conn.execute(sa.select(table.c.scoring_id).where(table.c.scoring_id == scoring_id)).first() is not None
+
+
 def _subscription_of(ctx: ServiceContext, scoring_id: str, subscription_id: str | None) -> Subscription:
-    if subscription_id:
-        return ctx.subscription(subscription_id)
-    for sub in ctx.datamart.active_subscriptions():
-        table = ctx.datamart.payload_table(sub)
-        with ctx.datamart.engine.connect() as conn:
-            if conn.execute(sa.select(table.c.scoring_id).where(table.c.scoring_id == scoring_id)).first():
-                return sub
-    raise ApiError(404, f"no transaction {scoring_id!r} in any subscription's payload log: take a scoring_id from "
-                        "the payload data set (or a scoring reply's transaction_id)", "not_found", "scoring_ids")
+    """The subscription whose payload log holds the transaction (the one named, or any)."""
+    subs = [ctx.subscription(subscription_id)] if subscription_id else ctx.datamart.active_subscriptions()
+    for sub in subs:
+        if _has(ctx, sub, scoring_id):
+            return sub
+    where = f"subscription {subscription_id}'s payload log" if subscription_id else "any subscription's payload log"
+    raise ApiError(404, f"no transaction {scoring_id!r} in {where}: take a scoring_id from the payload data set (or "
+                        "a scoring reply's transaction_id)", "not_found", "scoring_ids")
 
 
 def _lime(result: dict[str, Any]) -> dict[str, Any]:
@@ -54,23 +58,30 @@ def _contrastive(result: dict[str, Any]) -> dict[str, Any]:
                                             for f in positive.get("features", [])]}
 
 
-def _compute(ctx: ServiceContext, sub: Subscription, scoring_id: str, types: list[str]) -> dict[str, Any]:
+def _explained(ctx: ServiceContext, sub: Subscription, scoring_id: str, types: list[str]) -> dict[str, Any]:
+    """The transaction's input features and its explanations of `types`, as the lab's ExplanationService stored
+    them (the data mart's explanations table; LIME is seeded, so a task read again reads the same numbers)."""
     service = ctx.monitoring(sub).explanations
     record = service.transaction(scoring_id)
     features = [{"name": c, "value": record[c].item() if hasattr(record[c], "item") else record[c],
                  "feature_type": "categorical" if c in sub.categorical_columns else "numerical"}
                 for c in service.columns]
-    done = []
+    stored = service.stored(scoring_id)
+    convert = {"lime": _lime, "contrastive": _contrastive}
+    return {"input_features": features, "explanations": [convert[t](stored[t]) for t in types if t in stored]}
+
+
+def _compute(ctx: ServiceContext, sub: Subscription, scoring_id: str, types: list[str]) -> None:
+    service = ctx.monitoring(sub).explanations
     if "lime" in types:
-        done.append(_lime(service.lime(scoring_id)))
+        service.lime(scoring_id)
     if "contrastive" in types:
-        done.append(_contrastive(service.contrastive(scoring_id)))
-    return {"input_features": features, "explanations": done}
+        service.contrastive(scoring_id)
 
 
 @router.post("/explanation_tasks", status_code=202)
-async def add_tasks(request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
-    body = await json_body(request)
+def add_tasks(body: dict[str, Any] = Depends(object_body), ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
+    """One task per transaction, computed before the reply."""
     scoring_ids = require(body, "scoring_ids", list)
     if not scoring_ids or not all(isinstance(s, str) and s for s in scoring_ids):
         raise ApiError(400, "scoring_ids must be a non-empty list of transaction ids", "invalid_value", "scoring_ids")
@@ -89,8 +100,8 @@ async def add_tasks(request: Request, ctx: ServiceContext = Depends(context)) ->
         task_id = uuid.uuid4().hex
         created = iso(ctx.now())
         try:
-            found = await run_in_threadpool(_compute, ctx, sub, scoring_id, types)
-            task = {"state": "finished", **found}
+            _compute(ctx, sub, scoring_id, types)
+            task: dict[str, Any] = {"state": "finished"}
         except LabError as exc:
             task = {"state": "error", "errors": [{"code": "not_explained", "message": str(exc)}]}
         ctx.note("explanation_tasks", task_id, {"scoring_id": scoring_id, "subscription_id": sub.subscription_id,
@@ -100,13 +111,15 @@ async def add_tasks(request: Request, ctx: ServiceContext = Depends(context)) ->
 
 
 def task_resource(ctx: ServiceContext, task_id: str, task: dict[str, Any]) -> dict[str, Any]:
-    sub = ctx.datamart.get_subscription(task["subscription_id"])
+    sub = ctx.subscription(task["subscription_id"], "explanation_task_id")
     entity: dict[str, Any] = {
         "status": {"state": task["state"]}, "scoring_id": task["scoring_id"], "perturbed": False,
         "asset": {"id": sub.model_id, "name": sub.model_name, "type": "model", "problem_type": sub.problem_type,
                   "input_data_type": sub.input_data_type, "deployment": {"id": sub.deployment_id,
                                                                          "name": sub.deployment_name}},
-        "input_features": task.get("input_features", []), "explanations": task.get("explanations", [])}
+        "input_features": [], "explanations": []}
+    if task["state"] == "finished":
+        entity.update(_explained(ctx, sub, task["scoring_id"], task["types"]))
     if task.get("errors"):
         entity["errors"] = task["errors"]
     return {"metadata": {"explanation_task_id": task_id, "created_by": "openscale-lab",

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from ..datamart.database import Subscription
 from ..monitors.custom import CustomMonitorDefinition, CustomMonitors
-from .bodies import json_body
+from .bodies import no_body, object_body, records_body
 from .context import ServiceContext, context
-from .definitions import BUILT_IN, lab_settings, measurement_values
-from .resources import ApiError, finite, iso, page, parse_time, require, resource
+from .definitions import BUILT_IN, checked_thresholds, lab_settings, measurement_values
+from .resources import ApiError, finite, iso, optional, page, parse_time, require, resource
 
 router = APIRouter()
 
@@ -62,15 +62,15 @@ def get_definition(definition_id: str, ctx: ServiceContext = Depends(context)) -
 
 
 @router.post("/monitor_definitions", status_code=201)
-async def add_definition(request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
+def add_definition(body: dict[str, Any] = Depends(object_body), ctx: ServiceContext = Depends(context)) -> \
+        dict[str, Any]:
     """A custom monitor definition (the SDK's `monitor_definitions.add` with `MonitorMetricRequest`s)."""
-    body = await json_body(request)
     name = require(body, "name", str)
     metrics = []
     for n, m in enumerate(require(body, "metrics", list)):
         metric_name = require(m, "name", str, f"metrics[{n}].")
         spec: dict[str, Any] = {"name": metric_name}
-        for t, limit in enumerate(m.get("thresholds") or []):
+        for t, limit in enumerate(optional(m, "thresholds", list, [], f"metrics[{n}].")):
             kind, value = limit.get("type") if isinstance(limit, dict) else None, \
                 limit.get("default") if isinstance(limit, dict) else None
             if kind not in ("lower_limit", "upper_limit") or not finite(value):
@@ -79,7 +79,7 @@ async def add_definition(request: Request, ctx: ServiceContext = Depends(context
             spec[kind] = float(value)
         metrics.append(spec)
     tags = [{"name": require(t, "name", str, f"tags[{n}]."), "description": str(t.get("description") or "")}
-            for n, t in enumerate(body.get("tags") or [])]
+            for n, t in enumerate(optional(body, "tags", list, []))]
     definition = CustomMonitors(ctx.datamart).register(name, metrics=metrics, tags=tags)
     return resource(definition.definition_id, ctx.url(f"monitor_definitions/{definition.definition_id}"),
                     _custom_entity(definition), None)
@@ -89,11 +89,12 @@ async def add_definition(request: Request, ctx: ServiceContext = Depends(context
 class Instance:
     """A monitor instance: a subscription and a definition, with the lab monitor behind it."""
 
-    def __init__(self, ctx: ServiceContext, sub: Subscription, definition_id: str) -> None:
+    def __init__(self, ctx: ServiceContext, sub: Subscription, definition_id: str,
+                 customs: dict[str, CustomMonitorDefinition] | None = None) -> None:
         self.ctx, self.sub, self.definition_id = ctx, sub, definition_id
         self.instance_id = f"{sub.subscription_id}-{definition_id}"
         built_in = BUILT_IN.get(definition_id)
-        self.custom = None if built_in else _custom(ctx).get(definition_id)
+        self.custom = None if built_in else (_custom(ctx) if customs is None else customs).get(definition_id)
         if built_in is None and self.custom is None:
             raise ApiError(404, f"no monitor definition {definition_id!r}", "not_found", "monitor_definition_id")
         self.lab_name = built_in.lab_monitor if built_in else self.custom.name  # type: ignore[union-attr]
@@ -149,8 +150,8 @@ def instance(ctx: ServiceContext, instance_id: str) -> Instance:
 
 
 def _instances_of(ctx: ServiceContext, sub: Subscription) -> list[Instance]:
-    candidates = [*BUILT_IN, *_custom(ctx)]
-    return [i for i in (Instance(ctx, sub, d) for d in candidates) if i.enabled()]
+    customs = _custom(ctx)
+    return [i for i in (Instance(ctx, sub, d, customs) for d in [*BUILT_IN, *customs]) if i.enabled()]
 
 
 @router.get("/monitor_instances")
@@ -164,8 +165,9 @@ def list_instances(request: Request, ctx: ServiceContext = Depends(context)) -> 
 
 
 @router.post("/monitor_instances", status_code=201)
-async def add_instance(request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
-    body = await json_body(request)
+def add_instance(body: dict[str, Any] = Depends(object_body), ctx: ServiceContext = Depends(context)) -> \
+        dict[str, Any]:
+    """Enable a monitor for a subscription with the SDK's parameters and thresholds (the lab's own settings)."""
     if body.get("data_mart_id") not in (None, ctx.instance_id):
         raise ApiError(404, f"no data mart {body['data_mart_id']!r}: the lab's is {ctx.instance_id}", "not_found",
                        "data_mart_id")
@@ -177,15 +179,10 @@ async def add_instance(request: Request, ctx: ServiceContext = Depends(context))
     sub = ctx.subscription(require(target, "target_id", str, "target."), "target.target_id")
     found = Instance(ctx, sub, definition_id)
     params, thresholds = body.get("parameters") or {}, body.get("thresholds")
-    if thresholds is not None and not isinstance(thresholds, list):
-        raise ApiError(400, "thresholds must be a list of {metric_id, type, value}", "invalid_value", "thresholds")
     if found.custom is not None:
         limits: dict[str, dict[str, float]] = {}
-        for n, t in enumerate(thresholds or []):
-            if not isinstance(t, dict) or not isinstance(t.get("metric_id"), str) or not finite(t.get("value")):
-                raise ApiError(400, f"thresholds[{n}] needs metric_id, type and value", "invalid_value",
-                               f"thresholds[{n}]")
-            limits.setdefault(t["metric_id"], {})[str(t.get("type"))] = float(t["value"])
+        for t in checked_thresholds(thresholds):
+            limits.setdefault(t["metric_id"], {})[t["type"]] = float(t["value"])
         found.monitor.enable(thresholds=limits)
     elif found.lab_name is not None:
         settings = lab_settings(definition_id, params, thresholds)
@@ -214,7 +211,7 @@ def delete_instance(instance_id: str, ctx: ServiceContext = Depends(context)) ->
 
 
 # -- runs and measurements ----------------------------------------------------------------------
-def _rows(found: Instance) -> list[dict[str, Any]]:
+def measurement_rows(found: Instance) -> list[dict[str, Any]]:
     frame = found.monitor.measurements()
     return frame.to_dict("records")  # type: ignore[no-any-return]
 
@@ -235,18 +232,14 @@ def run_resource(found: Instance, row: dict[str, Any]) -> dict[str, Any]:
         f"monitor_instances/{found.instance_id}/runs/{row['measurement_id']}"), entity, row["timestamp"])
 
 
-@router.post("/monitor_instances/{instance_id}/runs", status_code=201)
-async def run(instance_id: str, request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
+@router.post("/monitor_instances/{instance_id}/runs", status_code=201, dependencies=[Depends(no_body)])
+def run(instance_id: str, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
+    """Evaluate the monitor now, over its configured window: one run, one stored measurement."""
     found = instance(ctx, instance_id)
     if found.custom is not None:
         raise ApiError(400, f"custom monitor {found.custom.name!r} is measured by its owner: add measurements "
                             "(monitor_instances.measurements.add)", "not_supported", "monitor_instance_id")
-    raw = await request.body()
-    if raw.strip():
-        await json_body(request)  # a body that is not JSON is refused as such
-    from starlette.concurrency import run_in_threadpool
-
-    measurement = await run_in_threadpool(found.monitor.run)
+    measurement = found.monitor.run()
     row = {"measurement_id": measurement.measurement_id, "status": measurement.status,
            "message": measurement.message, "timestamp": measurement.timestamp,
            "record_count": measurement.record_count}
@@ -256,7 +249,7 @@ async def run(instance_id: str, request: Request, ctx: ServiceContext = Depends(
 @router.get("/monitor_instances/{instance_id}/runs")
 def list_runs(instance_id: str, request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
     found = instance(ctx, instance_id)
-    rows = [] if found.lab_name is None and found.custom is None else list(reversed(_rows(found)))
+    rows = [] if found.lab_name is None and found.custom is None else list(reversed(measurement_rows(found)))
     q = request.query_params
     return page([run_resource(found, r) for r in rows], "runs", q.get("limit"), q.get("offset"))
 
@@ -264,7 +257,7 @@ def list_runs(instance_id: str, request: Request, ctx: ServiceContext = Depends(
 @router.get("/monitor_instances/{instance_id}/runs/{run_id}")
 def get_run(instance_id: str, run_id: str, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
     found = instance(ctx, instance_id)
-    for row in _rows(found):
+    for row in measurement_rows(found):
         if row["measurement_id"] == run_id:
             return run_resource(found, row)
     raise ApiError(404, f"no run {run_id!r} of monitor instance {instance_id}", "not_found", "run_id")
@@ -294,7 +287,7 @@ def list_measurements(instance_id: str, request: Request, ctx: ServiceContext = 
     found = instance(ctx, instance_id)
     q = request.query_params
     start, end = parse_time(q.get("start"), "start"), parse_time(q.get("end"), "end")
-    rows = [r for r in reversed(_rows(found)) if r["status"] == "evaluated"
+    rows = [r for r in reversed(measurement_rows(found)) if r["status"] == "evaluated"
             and (start is None or r["timestamp"] >= start) and (end is None or r["timestamp"] < end)
             and (not q.get("run_id") or r["measurement_id"] == q["run_id"])]
     return page([measurement_resource(found, r) for r in rows], "measurements", q.get("limit"), q.get("offset"))
@@ -303,7 +296,7 @@ def list_measurements(instance_id: str, request: Request, ctx: ServiceContext = 
 @router.get("/monitor_instances/{instance_id}/measurements/{measurement_id}")
 def get_measurement(instance_id: str, measurement_id: str, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
     found = instance(ctx, instance_id)
-    for row in _rows(found):
+    for row in measurement_rows(found):
         if row["measurement_id"] == measurement_id and row["status"] == "evaluated":
             return measurement_resource(found, row)
     raise ApiError(404, f"no measurement {measurement_id!r} of monitor instance {instance_id}", "not_found",
@@ -311,8 +304,8 @@ def get_measurement(instance_id: str, measurement_id: str, ctx: ServiceContext =
 
 
 @router.post("/monitor_instances/{instance_id}/measurements", status_code=202)
-async def add_measurements(instance_id: str, request: Request,
-                           ctx: ServiceContext = Depends(context)) -> list[dict[str, Any]]:
+def add_measurements(instance_id: str, requests: list[Any] = Depends(records_body),
+                     ctx: ServiceContext = Depends(context)) -> list[dict[str, Any]]:
     """A custom monitor's measurements: each request's metrics, its tag values told apart by the definition's
     tags. The lab's own monitors measure the payload and feedback logs themselves: run them instead."""
     found = instance(ctx, instance_id)
@@ -320,8 +313,6 @@ async def add_measurements(instance_id: str, request: Request,
         raise ApiError(400, f"{found.definition_id} measures the lab's payload and feedback logs itself: run it "
                             "(monitor_instances.run); measurements are added to custom monitors only",
                        "not_supported", "monitor_instance_id")
-    body = await json_body(request, (list, dict))
-    requests = body if isinstance(body, list) else [body]
     tag_names = {t["name"] for t in found.custom.tags}
     monitor, stored = found.monitor, []
     checked = []
@@ -348,64 +339,3 @@ async def add_measurements(instance_id: str, request: Request,
                        "timestamp": iso(m.timestamp), "alerts": len(m.alerts)})
     return stored
 
-
-AGGREGATIONS = ("last", "first", "sum", "avg", "min", "max", "median", "count", "stddev")
-
-
-def _aggregations(agg: str) -> list[tuple[str, str]]:
-    """OpenScale's `agg`: `last`, or `metric:function,...` with an empty metric for every metric."""
-    pairs = []
-    for part in (agg or "last").split(","):
-        metric, _, function = part.rpartition(":")
-        if function not in AGGREGATIONS:
-            raise ApiError(400, f"agg: {function!r} is not one of {', '.join(AGGREGATIONS)}", "invalid_value", "agg")
-        pairs.append((metric, function))
-    return pairs
-
-
-def _aggregate(function: str, points: list[tuple[float, str]]) -> dict[str, Any]:
-    import numpy as np
-
-    values = np.array([v for v, _ in points], dtype=float)
-    if function in ("last", "first"):
-        value, measurement_id = points[-1] if function == "last" else points[0]
-        return {"value": value, "measurement_id": measurement_id}
-    found = {"sum": values.sum, "avg": values.mean, "min": values.min, "max": values.max,
-             "median": lambda: np.median(values), "count": lambda: len(values),
-             "stddev": lambda: values.std(ddof=1) if len(values) > 1 else 0.0}[function]()
-    return {"value": float(found)}
-
-
-@router.get("/monitor_instances/{instance_id}/metrics")
-def metrics(instance_id: str, request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
-    """Each metric's aggregations over the evaluated measurements of [start, end), per combination of tags."""
-    found = instance(ctx, instance_id)
-    q = request.query_params
-    start, end = parse_time(q.get("start"), "start"), parse_time(q.get("end"), "end")
-    if start is None or end is None:
-        raise ApiError(400, "start and end are required (ISO 8601 times)", "missing_field", "start")
-    if q.get("interval") or q.get("filter") or q.get("group"):
-        raise ApiError(400, "aggregating by interval, filter or group is not emulated: aggregate over [start, end) "
-                            "or read the measurements", "not_supported", "interval")
-    pairs = _aggregations(q.get("agg", "last"))
-    groups: dict[tuple[tuple[str, str], ...], dict[str, dict[str, Any]]] = {}
-    for row in _rows(found):  # oldest first
-        if row["status"] != "evaluated" or not start <= row["timestamp"] < end:
-            continue
-        for value in measurement_resource(found, row)["entity"]["values"]:
-            key = tuple((t["id"], str(t["value"])) for t in value["tags"])
-            for m in value["metrics"]:
-                item = groups.setdefault(key, {}).setdefault(m["id"], {"id": m["id"], "points": []})
-                item["points"].append((m["value"], row["measurement_id"]))
-                item.update({k: m[k] for k in ("lower_limit", "upper_limit") if k in m})
-    out = []
-    for key, items in groups.items():
-        done = []
-        for item in items.values():
-            points = item.pop("points")
-            for metric, function in pairs:
-                if not metric or metric == item["id"]:
-                    item[function] = _aggregate(function, points)
-            done.append(item)
-        out.append({"tags": [{"id": k, "value": v} for k, v in key], "metrics": done})
-    return {"start": iso(start), "end": iso(end), "monitor_definition_id": found.definition_id, "groups": out}

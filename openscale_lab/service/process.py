@@ -45,9 +45,11 @@ class ServiceInfo:
     instance_id: str  # the SDK's service_instance_id, also the data mart's id
     pid: int
     port: int
+    answering: bool = True  # False: the process runs but its heartbeat did not answer in time
 
     def __repr__(self) -> str:  # the token stays out of logs and notebook outputs
-        return f"ServiceInfo(url={self.url!r}, instance_id={self.instance_id!r}, pid={self.pid}, token=…)"
+        state = "" if self.answering else ", not answering"
+        return f"ServiceInfo(url={self.url!r}, instance_id={self.instance_id!r}, pid={self.pid}{state}, token=…)"
 
 
 def folder(workspace: Workspace) -> Path:
@@ -80,17 +82,41 @@ def _workspace(workspace: Workspace | str | os.PathLike[str] | None) -> Workspac
     return workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
 
 
+def _reap() -> None:
+    """Collect services this process started that have ended (no zombie is left behind)."""
+    for pid, proc in list(_STARTED.items()):
+        if proc.poll() is not None:
+            _STARTED.pop(pid, None)
+
+
+def _live(workspace: Workspace) -> tuple[dict[str, object], int] | None:
+    """The service noted in the workspace and its pid, if that process still runs the workspace's service (a
+    stale or broken note, or a pid now used by another program, is no service)."""
+    _reap()
+    path = folder(workspace) / INFO_FILE
+    try:
+        info = read_json(path)
+        pid, _, _ = int(info["pid"]), int(info["port"]), str(info["url"])
+        proc = psutil.Process(pid)
+        cmdline = proc.cmdline()
+        alive = proc.status() != psutil.STATUS_ZOMBIE
+    except (LabError, KeyError, TypeError, ValueError, psutil.Error):
+        return None
+    if not alive or SERVICE_MODULE not in cmdline or str(workspace.root) not in cmdline:
+        return None
+    return info, pid
+
+
 def service_status(workspace: Workspace | str | os.PathLike[str] | None) -> ServiceInfo | None:
-    """The workspace's running service, or None."""
+    """The workspace's running service (`answering` False if it runs but did not answer in time), or None."""
     workspace = _workspace(workspace)
-    info_path = folder(workspace) / INFO_FILE
-    if not info_path.is_file():
+    found = _live(workspace)
+    if found is None:
         return None
-    info = read_json(info_path)
+    info, pid = found
     instance_id, token = identity(workspace)
-    if not psutil.pid_exists(int(info["pid"])) or not _answers(info["url"], instance_id):
-        return None
-    return ServiceInfo(info["url"], token, instance_id, int(info["pid"]), int(info["port"]))
+    return ServiceInfo(str(info["url"]), token, instance_id, pid, int(str(info["port"])),
+                       _answers(str(info["url"]), instance_id))
 
 
 def start_service(workspace: Workspace | str | os.PathLike[str] | None, port: int | None = None,
@@ -101,6 +127,13 @@ def start_service(workspace: Workspace | str | os.PathLike[str] | None, port: in
     if running is not None:
         if port is not None and port != running.port:
             raise ServiceError(f"the service already runs on port {running.port}; stop it first to move it to {port}")
+        deadline = time.monotonic() + timeout
+        while not running.answering and time.monotonic() < deadline:  # busy: wait for it rather than start another
+            time.sleep(0.5)
+            running = service_status(workspace) or running
+        if not running.answering:
+            raise ServiceError(f"the service (pid {running.pid}) runs but does not answer on {running.url}: stop it "
+                               "(openscale-lab service stop) and start it again")
         return running
     from ..deployments.engine import free_port, port_is_free
 
@@ -134,6 +167,7 @@ def start_service(workspace: Workspace | str | os.PathLike[str] | None, port: in
 def _stop_pid(pid: int, timeout: float = 10.0) -> None:
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGCONT)  # a stopped (Ctrl-Z'd) service takes its SIGTERM once it runs again
     proc = _STARTED.pop(pid, None)
     try:
         if proc is not None:
@@ -157,9 +191,8 @@ def _stop_pid(pid: int, timeout: float = 10.0) -> None:
 def stop_service(workspace: Workspace | str | os.PathLike[str] | None) -> bool:
     """Stop the workspace's service; False when none was running."""
     workspace = _workspace(workspace)
-    info_path = folder(workspace) / INFO_FILE
-    running = service_status(workspace)
-    if running is not None:
-        _stop_pid(running.pid)
-    info_path.unlink(missing_ok=True)
-    return running is not None
+    found = _live(workspace)  # answering or not: a busy service is stopped too
+    if found is not None:
+        _stop_pid(found[1])
+    (folder(workspace) / INFO_FILE).unlink(missing_ok=True)
+    return found is not None

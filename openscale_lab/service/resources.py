@@ -60,8 +60,9 @@ def whole(value: Any, name: str, default: int) -> int:
     except (TypeError, ValueError):
         raise ApiError(400, f"query parameter {name} must be a whole number, got {value!r}", "invalid_value",
                        name) from None
-    if number < 0:
-        raise ApiError(400, f"query parameter {name} must be 0 or more, got {number}", "invalid_value", name)
+    if not 0 <= number <= 10**9:
+        raise ApiError(400, f"query parameter {name} must be from 0 to 1000000000, got {number}", "invalid_value",
+                       name)
     return number
 
 

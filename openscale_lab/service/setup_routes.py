@@ -15,7 +15,7 @@ from ..deployments.subscriptions import (
     bind_ml_engine,
     subscribe,
 )
-from .bodies import json_body
+from .bodies import object_body
 from .context import ServiceContext, context
 from .resources import ApiError, optional, page, parse_time, require, resource
 
@@ -46,8 +46,9 @@ def list_data_marts(ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
 
 
 @router.post("/data_marts", status_code=201)
-async def add_data_mart(request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
-    body = await json_body(request)
+def add_data_mart(body: dict[str, Any] = Depends(object_body), ctx: ServiceContext = Depends(context)) -> \
+        dict[str, Any]:
+    """Name the lab's data mart (it is the workspace's, made when the workspace was provisioned)."""
     name = optional(body, "name", str, "OpenScale Lab data mart")
     description = optional(body, "description", str, "")
     if body.get("database_configuration") and not body.get("internal_database"):
@@ -67,6 +68,8 @@ def get_data_mart(data_mart_id: str, ctx: ServiceContext = Depends(context)) -> 
 
 
 def _check_data_mart(ctx: ServiceContext, data_mart_id: Any, field: str = "data_mart_id") -> None:
+    if data_mart_id is not None and not isinstance(data_mart_id, str):
+        raise ApiError(400, f"{field} must be a text, got {data_mart_id!r}"[:200], "invalid_value", field)
     if data_mart_id is not None and data_mart_id != ctx.instance_id:
         raise ApiError(404, f"no data mart {data_mart_id!r}: the lab's is {ctx.instance_id}", "not_found", field)
 
@@ -102,9 +105,12 @@ def list_providers(request: Request, ctx: ServiceContext = Depends(context)) -> 
 
 
 @router.post("/service_providers", status_code=201)
-async def add_provider(request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
-    body = await json_body(request)
+def add_provider(body: dict[str, Any] = Depends(object_body), ctx: ServiceContext = Depends(context)) -> \
+        dict[str, Any]:
+    """A binding of the lab's ML engine, under the name given (the one of that name if it exists)."""
     name = require(body, "name", str)
+    if not name.strip() or len(name) > 200:
+        raise ApiError(400, "name must be a non-blank text of at most 200 characters", "invalid_value", "name")
     service_type = require(body, "service_type", str)
     if service_type != CUSTOM_ENGINE:
         raise ApiError(400, f"service_type {service_type!r} is not emulated: the lab's ML engine (its local scoring "
@@ -176,13 +182,13 @@ def list_subscriptions(request: Request, ctx: ServiceContext = Depends(context))
 
 
 @router.post("/subscriptions", status_code=201)
-async def add_subscription(request: Request, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
+def add_subscription(body: dict[str, Any] = Depends(object_body), ctx: ServiceContext = Depends(context)) -> \
+        dict[str, Any]:
     """Subscribe one of the lab's deployments. The lab watches a deployment through one subscription, which its
     server makes when it starts (so no payload is missed): this checks the asset properties against it and binds
     it to the service provider named, as OpenScale's subscriptions.add would make it."""
     from ..deployments.engine import MLEngine
 
-    body = await json_body(request)
     _check_data_mart(ctx, body.get("data_mart_id"))
     provider_id = require(body, "service_provider_id", str)
     _binding(ctx, provider_id)
@@ -205,6 +211,11 @@ async def add_subscription(request: Request, ctx: ServiceContext = Depends(conte
     probability = optional(props, "probability_fields", list, PROBABILITY_FIELDS, "asset_properties.")
     features = optional(props, "feature_fields", list, model["feature_columns"], "asset_properties.")
     categorical = optional(props, "categorical_fields", list, model["categorical_columns"], "asset_properties.")
+    for name, given in (("probability_fields", probability), ("feature_fields", features),
+                        ("categorical_fields", categorical)):
+        if not all(isinstance(v, str) for v in given):
+            raise ApiError(400, f"asset_properties.{name} must be a list of field names (texts)", "invalid_value",
+                           f"asset_properties.{name}")
     found = ctx.datamart.subscription_for_deployment(deployment_id)
     sub = subscribe(ctx.datamart, ctx.workspace, deployment_id,
                     binding_id=found.binding_id if found is not None else provider_id, label_column=label,
