@@ -58,14 +58,17 @@ def suite_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def history(suite_root: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A fresh workspace with the default week of history, made by notebook 04 alone (workspace, its records,
-    the folder of the executed notebook)."""
+def history(suite_root: Path, tmp_path_factory: pytest.TempPathFactory, trained):  # type: ignore[no-untyped-def]
+    """A fresh workspace with the default week of history, made by notebook 04 alone in a workspace holding only
+    the suite's model (workspace, its records, the folder of the executed notebook)."""
     from openscale_lab.notebook_runner import notebooks_dir, read_records, run_notebook
     from openscale_lab.provisioning import stop_lab
     from openscale_lab.workspace import Workspace
 
+    from .helpers import workspace_with_model
+
     path = suite_root / "history-workspace"
+    workspace_with_model(path, trained[1])
     out = tmp_path_factory.mktemp("history-notebooks")
     executed = run_notebook(notebooks_dir() / "04_load_history.ipynb", out, {"WORKSPACE": str(path)})
     yield Workspace.open(path), read_records(executed), out

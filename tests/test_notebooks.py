@@ -21,7 +21,7 @@ from openscale_lab.notebook_runner import lab_notebooks, notebooks_dir, read_rec
 from openscale_lab.tutorial import FEATURE_COLUMNS, MODEL_NAME, TUTORIAL_APPLICATION, sample_payload
 from openscale_lab.workspace import CONFIG_FILE, Workspace
 
-from .helpers import assert_exercises_solved
+from .helpers import assert_exercises_solved, workspace_with_model
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
 
@@ -113,7 +113,9 @@ def test_notebook_00_reuses_the_workspace(workspace: Path, tmp_path: Path) -> No
     shutil.rmtree(str(answers["exercise_00_2"]))  # the second workspace the solution provisioned
 
 
-def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: Path) -> None:
+def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: Path, trained) -> None:  # type: ignore[no-untyped-def]
+    """Alone, in a workspace holding only the suite's model (copied: notebook 03's test on PostgreSQL trains one
+    alone): it deploys the model, then configures and runs every monitor."""
     from fairlearn.metrics import MetricFrame, selection_rate
     from sklearn.metrics import roc_auc_score
 
@@ -121,6 +123,7 @@ def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: P
     from openscale_lab.monitors import Monitoring
 
     workspace = tmp_path / "ws"
+    workspace_with_model(workspace, trained[1])
     rec = run("02_configure_monitors.ipynb", tmp_path / "out", WORKSPACE=str(workspace), SCORE_RECORDS=200)
     ws = Workspace.open(workspace)
     try:
