@@ -405,6 +405,8 @@ def next_steps(workspace: str | os.PathLike[str] | None) -> str:
         steps += [(DASHBOARD_STEP, f"{command} dashboard"),
                   (JUPYTER_STEP + " (pip install jupyterlab)",
                    f"OPENSCALE_LAB_WORKSPACE={shlex.quote(str(ws))} jupyter lab {_shown(notebooks_dir())}")]
+    steps.append(("use IBM's OpenScale SDK against the lab (notebooks/appendix_ibm_sdk.ipynb starts it too)",
+                  f"{command} service start"))
     steps.append(("start the deployment again", f"{command} deployment start"))
     return "\n".join(["next steps:"] + [f"  {what}:\n    {how}" for what, how in steps])
 

@@ -84,7 +84,7 @@ def test_next_steps_in_the_project_are_make_targets(tmp_path: Path, monkeypatch:
     steps = next_steps("workspace")
     assert "\n    workspace/insights_report.html\n" in steps
     assert "\n    make dashboard\n" in steps and "\n    make jupyter\n" in steps
-    assert f"--workspace {ws} deployment start" in steps
+    assert f"--workspace {ws} deployment start" in steps and f"--workspace {ws} service start" in steps
     command = steps.splitlines()[-1].strip()
     assert command.endswith(f"openscale-lab --workspace {ws} deployment start")
     assert Path(command.split()[0]).name == "openscale-lab"
@@ -171,3 +171,32 @@ def test_packaging_metadata_is_spdx() -> None:
     assert all((ROOT / f).is_file() for f in pyproject["project"]["license-files"])
     assert pyproject["build-system"]["requires"] == ["setuptools>=77"]
     assert "models/log4j2.properties" in pyproject["tool"]["setuptools"]["package-data"]["openscale_lab"]
+
+
+def test_imports_point_one_way_down_the_layers_the_readme_lists() -> None:
+    """'Arrows point one way': every import inside the package goes to its own layer or one listed above it in
+    the README's 'How the code is laid out' (lazy imports in functions included)."""
+    import ast
+
+    text = (ROOT / "README.md").read_text().split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    ranks: dict[str, int] = {}
+    for rank, line in enumerate(x for x in text.splitlines() if x.startswith("- `")):
+        for name in re.findall(r"`([a-z_]+)(?:\.py|/)`", line.split(" — ", 1)[0]):
+            ranks[name] = rank
+    package = ROOT / "openscale_lab"
+    wrong = []
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package).with_suffix("").parts
+        if parts in (("__init__",), ("__main__",)):
+            continue  # the front door and `python -m openscale_lab` reach everything
+        layer = parts[0]
+        assert layer in ranks, f"{path.relative_to(ROOT)} is in no layer the README lists"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = list(parts[:-1])[: len(parts) - node.level]
+                target = [*base, *(node.module or "").split(".")] if node.module else base
+                names = [a.name for a in node.names] if not target else []
+                for top in ([target[0]] if target else names):
+                    if top in ranks and ranks[top] > ranks[layer]:
+                        wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {top} (listed below {layer})")
+    assert not wrong, "\n".join(wrong)
