@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
@@ -19,6 +19,9 @@ from ..errors import DataMartError
 from ..workspace import Workspace
 from .process import folder, identity
 from .resources import ApiError
+
+if TYPE_CHECKING:
+    from ..monitors.monitoring import Monitoring
 
 NOTES_FILE = "notes.json"
 
@@ -31,7 +34,7 @@ class ServiceContext:
         self.instance_id, self.token = identity(workspace)
         self.datamart = DataMart(workspace.datamart_url)
         self._lock = threading.RLock()
-        self._monitoring: dict[tuple[str, str], Any] = {}
+        self._monitoring: dict[tuple[str, str], Monitoring] = {}
         self._notes_path = folder(workspace) / NOTES_FILE
         settings = self.notes().get("data_mart", {}).get("settings", {})
         if "created_at" not in settings:  # the data mart as OpenScale sees it: since the service first answered
@@ -70,7 +73,7 @@ class ServiceContext:
                            field)
         return sub
 
-    def monitoring(self, subscription: Subscription) -> Any:
+    def monitoring(self, subscription: Subscription) -> Monitoring:
         """The lab's `Monitoring` of a subscription (kept while its deployment serves the same model)."""
         from ..monitors.monitoring import Monitoring
 

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from ..datamart.database import Subscription
+from ..monitors.base import Monitor
 from ..monitors.custom import CustomMonitorDefinition, CustomMonitors
 from .bodies import no_body, object_body, records_body
 from .context import ServiceContext, context
@@ -100,7 +101,7 @@ class Instance:
         self.lab_name = built_in.lab_monitor if built_in else self.custom.name  # type: ignore[union-attr]
 
     @property
-    def monitor(self) -> Any:
+    def monitor(self) -> Monitor[Any, Any]:
         if self.custom is not None:
             return CustomMonitors(self.ctx.datamart).monitor(self.sub, self.custom.name)
         if self.lab_name is None:
