@@ -52,7 +52,8 @@ def feedback_table(subscription: Subscription, meta: sa.MetaData | None = None) 
     )
 
 
-def _as_records(data: Any) -> list[Any]:
+def as_records(data: Any) -> list[Any]:
+    """Feedback records (dicts) from a file path, a DataFrame, a list of dicts or a `{fields, values}` dict."""
     import pandas as pd
 
     if isinstance(data, (str, Path)):
@@ -124,7 +125,7 @@ class FeedbackLog:
 
     def validate(self, data: Any) -> list[dict[str, Any]]:
         """Typed rows (with `transaction_id` when given), or FeedbackError naming every bad row and field."""
-        records = _as_records(data)
+        records = as_records(data)
         if not records:
             raise FeedbackError("no feedback records given")
         label = self.subscription.label_column

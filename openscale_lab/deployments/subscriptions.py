@@ -75,6 +75,9 @@ def ensure_subscription(datamart: DataMart, deployment: dict[str, Any], workspac
 
 
 def _check_property(name: str, given: Any, expected: Any, where: str, as_set: bool = False) -> None:
+    if as_set and not (isinstance(given, (list, tuple)) and all(isinstance(v, str) for v in given)):
+        raise LabError(f"subscription asset property {name} must be a list of field names (texts), got "
+                       f"{given!r}"[:300])
     same = set(given) == set(expected) if as_set else given == expected
     if not same:
         extra = sorted(set(given) - set(expected)) if as_set else None
@@ -86,13 +89,15 @@ def _check_property(name: str, given: Any, expected: Any, where: str, as_set: bo
 
 def subscribe(datamart: DataMart, workspace: Workspace, deployment: Any, *, binding_id: str, label_column: str,
               prediction_field: str, probability_fields: list[str], feature_fields: list[str],
-              categorical_fields: list[str]) -> Subscription:
+              categorical_fields: list[str], rebind: bool = False) -> Subscription:
     """Subscribe `deployment` (a Deployment or its id) with OpenScale's asset properties; idempotent.
 
     Each property is checked against the deployed model: the label column of its training data, the prediction
     and probability fields it returns, its feature fields and, of those, the categorical ones. A property that
     does not fit is named in a LabError. Subscribing a deployment that is subscribed already returns its
-    subscription (a deployment server subscribes itself when it starts).
+    subscription (a deployment server subscribes itself when it starts); one subscribed through another binding
+    is refused, or with `rebind` moved to `binding_id` (as a second OpenScale provider of the same engine takes
+    over its deployment).
     """
     from .engine import MLEngine
 
@@ -111,8 +116,11 @@ def subscribe(datamart: DataMart, workspace: Workspace, deployment: Any, *, bind
                     "the model's string-valued input fields", as_set=True)
     found = datamart.subscription_for_deployment(dep.deployment_id)
     if found is not None and found.binding_id != binding_id:
-        raise LabError(f"deployment {dep.name!r} is subscribed already, through binding {found.binding_id!r}, not "
-                       f"{binding_id!r}")
+        if not rebind:
+            raise LabError(f"deployment {dep.name!r} is subscribed already, through binding {found.binding_id!r}, "
+                           f"not {binding_id!r}")
+        datamart.update_subscription(found.subscription_id, binding_id=binding_id)
+        found.binding_id = binding_id
     if found is not None:
         return found
     return datamart.add_subscription(_new_subscription(dep.config, binding_id))

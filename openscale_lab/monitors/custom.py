@@ -174,12 +174,22 @@ class CustomMonitor(Monitor[CustomConfig, CustomDetails]):
             timestamp: datetime | None = None) -> Measurement:
         """Store one set of metric values (checked first: nothing is stored if any is wrong); a value
         outside its threshold raises an alert."""
+        config = self.config()
+        values, tags, when = self.check(values, tags=tags, timestamp=timestamp)
+        return self.ctx.store.save(Measurement(
+            monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status="evaluated",
+            message="", window_start=None, window_end=when, record_count=0, metrics=values,
+            thresholds=self.thresholds(config), details=CustomDetails(tags=tags)))
+
+    def check(self, values: dict[str, Any], *, tags: dict[str, str] | None = None,
+              timestamp: datetime | None = None) -> tuple[dict[str, float], dict[str, str], datetime]:
+        """One set of metric values, its tags and its time as `run` stores them; CustomMonitorError naming what
+        is wrong (a caller storing several sets checks them all first)."""
         if not isinstance(values, dict) or not values:
             raise CustomMonitorError(f"values must be a non-empty dict of metric values, got {values!r}")
         if tags is not None and not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
             raise CustomMonitorError(f"tags must be a dict of tag name to string value, got {tags!r}")
         when = utcnow() if timestamp is None else naive_utc(timestamp, "timestamp", CustomMonitorError)
-        config = self.config()
         names = self.definition.metric_names
         unknown = [m for m in values if m not in names]
         if unknown:
@@ -193,11 +203,7 @@ class CustomMonitor(Monitor[CustomConfig, CustomDetails]):
         if extra:
             raise CustomMonitorError(f"{self.name!r} has no tag(s) {', '.join(extra)}; its tags are "
                                      f"{', '.join(sorted(known_tags)) or 'none'}")
-        return self.ctx.store.save(Measurement(
-            monitor=self.name, subscription_id=self.ctx.subscription.subscription_id, status="evaluated",
-            message="", window_start=None, window_end=when, record_count=0,
-            metrics={k: float(v) for k, v in values.items()}, thresholds=self.thresholds(config),
-            details=CustomDetails(tags=dict(tags or {}))))
+        return {k: float(v) for k, v in values.items()}, dict(tags or {}), when
 
     def evaluate(self, config: CustomConfig, data: Any, start: datetime | None,
                  end: datetime) -> Evaluation[CustomDetails]:
@@ -228,6 +234,10 @@ class CustomMonitor(Monitor[CustomConfig, CustomDetails]):
         ax.legend()
         ax.figure.autofmt_xdate()
         return ax
+
+
+def _definition(row: Any) -> CustomMonitorDefinition:
+    return CustomMonitorDefinition(row.definition_id, row.name, json.loads(row.metrics), json.loads(row.tags))
 
 
 def built_in_names() -> set[str]:
@@ -268,6 +278,11 @@ class CustomMonitors:
                 tags=json.dumps(tag_list), created_at=utcnow()))
         return definition
 
+    def definitions(self) -> list[CustomMonitorDefinition]:
+        """Every registered definition, read in one query."""
+        with self.datamart.engine.connect() as conn:
+            return [_definition(row) for row in conn.execute(sa.select(custom_monitor_definitions))]
+
     def get(self, name: str, missing_ok: bool = False) -> CustomMonitorDefinition | None:
         """The definition called `name`; CustomMonitorError if there is none (None with `missing_ok`)."""
         if not isinstance(name, str):
@@ -279,7 +294,7 @@ class CustomMonitors:
             if missing_ok:
                 return None
             raise CustomMonitorError(f"no custom monitor called {name!r}: register it first")
-        return CustomMonitorDefinition(row.definition_id, row.name, json.loads(row.metrics), json.loads(row.tags))
+        return _definition(row)
 
     def list(self) -> pd.DataFrame:
         import pandas as pd

@@ -202,10 +202,13 @@ class ExplanationService:
 
     def explain(self, transaction_id: str, num_samples: int = 5000) -> dict[str, Any]:
         """Both explanations, plus the attributes the model was sent."""
-        record = self.transaction(transaction_id)
-        return {"transaction_id": transaction_id,
-                "attributes": {c: record[c].item() if hasattr(record[c], "item") else record[c] for c in self.columns},
+        return {"transaction_id": transaction_id, "attributes": self.attributes(transaction_id),
                 "lime": self.lime(transaction_id, num_samples), "contrastive": self.contrastive(transaction_id)}
+
+    def attributes(self, transaction_id: str) -> dict[str, Any]:
+        """The inputs the model was sent for a transaction, as plain values."""
+        record = self.transaction(transaction_id)
+        return {c: record[c].item() if hasattr(record[c], "item") else record[c] for c in self.columns}
 
     def stored(self, transaction_id: str) -> dict[str, Any]:
         """Explanations stored for a transaction, by kind."""

@@ -62,6 +62,13 @@ class ServiceContext:
     def url(self, path: str) -> str:
         return f"/openscale/{self.instance_id}/v2/{path}"
 
+    def check_data_mart(self, data_mart_id: Any, field: str = "data_mart_id") -> None:
+        """A data mart id named in a request: none, or this lab's (400 if not a text, 404 if another)."""
+        if data_mart_id is not None and not isinstance(data_mart_id, str):
+            raise ApiError(400, f"{field} must be a text, got {data_mart_id!r}"[:200], "invalid_value", field)
+        if data_mart_id is not None and data_mart_id != self.instance_id:
+            raise ApiError(404, f"no data mart {data_mart_id!r}: the lab's is {self.instance_id}", "not_found", field)
+
     # -- the lab's objects ----------------------------------------------------------------------
     def subscription(self, subscription_id: str, field: str = "subscription_id") -> Subscription:
         try:

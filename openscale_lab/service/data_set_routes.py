@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from ..core.clock import utcnow
 from ..datamart.database import Subscription
-from ..datamart.feedback import FeedbackError
+from ..datamart.feedback import FeedbackError, as_records, feedback_table
 from ..deployments.validation import parse_scoring_request
 from ..errors import ScoringInputError
 from .bodies import records_body
@@ -43,7 +43,7 @@ def resolve(ctx: ServiceContext, data_set: str) -> tuple[Subscription, str]:
     return ctx.subscription(subscription_id, "data_set_id"), kind
 
 
-def _schema(ctx: ServiceContext, sub: Subscription, kind: str) -> dict[str, Any]:
+def _schema(sub: Subscription, kind: str) -> dict[str, Any]:
     fields = [{"name": c["name"], "type": c["type"], "nullable": True, "metadata": {"modeling_role": "feature"}}
               for c in sub.input_schema]
     if kind == "feedback":
@@ -60,10 +60,10 @@ def _schema(ctx: ServiceContext, sub: Subscription, kind: str) -> dict[str, Any]
 
 def data_set(ctx: ServiceContext, sub: Subscription, kind: str) -> dict[str, Any]:
     ds_id = data_set_id(sub, kind)
-    table = sub.payload_table if kind == "payload_logging" else f"feedback_{sub.subscription_id}"
+    table = sub.payload_table if kind == "payload_logging" else feedback_table(sub).name
     entity = {"data_mart_id": ctx.instance_id, "name": f"{kind} of {sub.deployment_name}", "type": kind,
               "target": {"target_type": "subscription", "target_id": sub.subscription_id},
-              "schema_update_mode": "none", "data_schema": _schema(ctx, sub, kind),
+              "schema_update_mode": "none", "data_schema": _schema(sub, kind),
               "location": {"table_name": table}, "managed_by": "openscale-lab", "status": {"state": "active"}}
     return resource(ds_id, ctx.url(f"data_sets/{ds_id}"), entity, sub.created_at)
 
@@ -168,19 +168,9 @@ def _store_payload(ctx: ServiceContext, sub: Subscription, records: list[Any]) -
 def _store_feedback(ctx: ServiceContext, sub: Subscription, records: list[Any]) -> tuple[int, int]:
     """Store feedback records (dicts, or `{fields, values}` blocks) in one call: all of them or none.
     (rows stored, rows received)."""
-    rows: list[Any] = []
-    for n, rec in enumerate(records):
-        if isinstance(rec, dict) and "fields" in rec and "values" in rec:
-            fields, values = rec["fields"], rec["values"]
-            if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields) or \
-                    not isinstance(values, list) or not all(isinstance(v, list) and len(v) == len(fields)
-                                                            for v in values):
-                raise ApiError(400, f"request_body[{n}] needs fields and rows of values with one value per field",
-                               "invalid_value", f"request_body[{n}]")
-            rows += [dict(zip(fields, v, strict=True)) for v in values]
-        else:
-            rows.append(rec)
     try:
+        rows = [r for rec in records
+                for r in (as_records(rec) if isinstance(rec, dict) and "fields" in rec else [rec])]
         return ctx.monitoring(sub).feedback.log(rows), len(rows)
     except FeedbackError as exc:
         raise ApiError(400, str(exc), "invalid_value", "request_body") from None
@@ -228,7 +218,7 @@ def list_records(ds_id: str, request: Request, ctx: ServiceContext = Depends(con
     if kind == "payload_logging":
         table, stamp, key = ctx.datamart.payload_table(sub), "scoring_timestamp", "scoring_id"
     else:
-        table, stamp, key = ctx.monitoring(sub).feedback.table, "timestamp", "feedback_id"
+        table, stamp, key = feedback_table(sub), "timestamp", "feedback_id"
     where = [c for c in ((table.c[stamp] >= start) if start else None,
                          (table.c[stamp] < end) if end else None) if c is not None]
     with ctx.datamart.engine.connect() as conn:

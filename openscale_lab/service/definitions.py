@@ -206,10 +206,9 @@ def measurement_values(monitor: str, metrics: dict[str, float], thresholds: list
     limits = {(t["metric"], t["type"]): t["value"] for t in thresholds}
 
     def metric(metric_id: str, value: float, lab_name: str, scale: float = 1.0) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": metric_id, "value": value * scale if scale != 1.0 else value}
-        for kind in ("lower_limit", "upper_limit"):
-            if (lab_name, kind) in limits:
-                item[kind] = limits[(lab_name, kind)] * scale if scale != 1.0 else limits[(lab_name, kind)]
+        item: dict[str, Any] = {"id": metric_id, "value": value * scale}
+        item.update({kind: limits[(lab_name, kind)] * scale for kind in ("lower_limit", "upper_limit")
+                     if (lab_name, kind) in limits})
         return item
 
     usable = {k: v for k, v in metrics.items() if finite(v)}
@@ -226,7 +225,7 @@ def measurement_values(monitor: str, metrics: dict[str, float], thresholds: list
                                            (f"{f}_equal_opportunity_difference", "equal_opportunity_difference", 1.0),
                                            (f"{f}_equalized_odds_difference", "equalized_odds_difference", 1.0)):
             if lab_name in usable:
-                found.append(metric(metric_id, usable[lab_name], lab_name if lab_name == f else "", scale))
+                found.append(metric(metric_id, usable[lab_name], lab_name, scale))
                 used.add(lab_name)
         values.append({"metrics": found, "tags": [{"id": "feature", "value": f}]})
     rest = [metric(k, v, k) for k, v in usable.items() if k not in used]

@@ -62,10 +62,8 @@ def _explained(ctx: ServiceContext, sub: Subscription, scoring_id: str, types: l
     """The transaction's input features and its explanations of `types`, as the lab's ExplanationService stored
     them (the data mart's explanations table; LIME is seeded, so a task read again reads the same numbers)."""
     service = ctx.monitoring(sub).explanations
-    record = service.transaction(scoring_id)
-    features = [{"name": c, "value": record[c].item() if hasattr(record[c], "item") else record[c],
-                 "feature_type": "categorical" if c in sub.categorical_columns else "numerical"}
-                for c in service.columns]
+    features = [{"name": c, "value": v, "feature_type": "categorical" if c in sub.categorical_columns else "numerical"}
+                for c, v in service.attributes(scoring_id).items()]
     stored = service.stored(scoring_id)
     convert = {"lime": _lime, "contrastive": _contrastive}
     return {"input_features": features, "explanations": [convert[t](stored[t]) for t in types if t in stored]}

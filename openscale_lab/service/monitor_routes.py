@@ -7,13 +7,15 @@ by their owners, as in OpenScale.
 """
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from ..datamart.database import Subscription
 from ..monitors.base import Monitor
-from ..monitors.custom import CustomMonitorDefinition, CustomMonitors
+from ..monitors.custom import CustomMonitor, CustomMonitorDefinition, CustomMonitors
+from ..monitors.results import Threshold
 from .bodies import no_body, object_body, records_body
 from .context import ServiceContext, context
 from .definitions import BUILT_IN, checked_thresholds, lab_settings, measurement_values
@@ -24,8 +26,7 @@ router = APIRouter()
 
 # -- definitions --------------------------------------------------------------------------------
 def _custom(ctx: ServiceContext) -> dict[str, CustomMonitorDefinition]:
-    monitors = CustomMonitors(ctx.datamart)
-    return {row["definition_id"]: monitors.get(row["name"]) for row in monitors.list().to_dict("records")}
+    return {d.definition_id: d for d in CustomMonitors(ctx.datamart).definitions()}
 
 
 def _custom_entity(d: CustomMonitorDefinition) -> dict[str, Any]:
@@ -109,8 +110,9 @@ class Instance:
                                 "with explanation_tasks", "not_supported", "monitor_instance_id")
         return self.ctx.monitoring(self.sub).monitor(self.lab_name)
 
-    @property
+    @cached_property
     def noted(self) -> dict[str, Any] | None:
+        """What the instance was created with through the service (read once per request)."""
         return self.ctx.notes().get("monitor_instances", {}).get(self.instance_id)  # type: ignore[no-any-return]
 
     def enabled(self) -> bool:
@@ -127,9 +129,10 @@ class Instance:
         thresholds: list[dict[str, Any]] = []
         if self.lab_name is not None:
             monitor = self.monitor
-            config = monitor.config().to_dict()
+            lab_config = monitor.config()
+            config = lab_config.to_dict()
             thresholds = [{"metric_id": t.metric, "type": t.type, "value": t.value}
-                          for t in monitor.thresholds(monitor.config())]
+                          for t in monitor.thresholds(lab_config)]
         return {"data_mart_id": self.ctx.instance_id, "monitor_definition_id": self.definition_id,
                 "target": {"target_type": "subscription", "target_id": self.sub.subscription_id},
                 "parameters": noted.get("parameters", config), "thresholds": noted.get("thresholds", thresholds),
@@ -169,9 +172,7 @@ def list_instances(request: Request, ctx: ServiceContext = Depends(context)) -> 
 def add_instance(body: dict[str, Any] = Depends(object_body), ctx: ServiceContext = Depends(context)) -> \
         dict[str, Any]:
     """Enable a monitor for a subscription with the SDK's parameters and thresholds (the lab's own settings)."""
-    if body.get("data_mart_id") not in (None, ctx.instance_id):
-        raise ApiError(404, f"no data mart {body['data_mart_id']!r}: the lab's is {ctx.instance_id}", "not_found",
-                       "data_mart_id")
+    ctx.check_data_mart(body.get("data_mart_id"))
     definition_id = require(body, "monitor_definition_id", str)
     target = require(body, "target", dict)
     if target.get("target_type") != "subscription":
@@ -269,14 +270,12 @@ def measurement_resource(found: Instance, row: dict[str, Any]) -> dict[str, Any]
     if found.custom is not None:
         tags = [{"id": k, "value": v} for k, v in (row["details"] or {}).get("tags", {}).items()]
         values = [{"metrics": v["metrics"], "tags": tags} for v in values]
-    issues = sum(1 for v in values for m in v["metrics"]
-                 if ("lower_limit" in m and m["value"] < m["lower_limit"])
-                 or ("upper_limit" in m and m["value"] > m["upper_limit"]))
+    issues = sum(Threshold(**t).broken_by(row["metrics"].get(t["metric"])) for t in row["thresholds"])
     entity = {"timestamp": iso(row["timestamp"]), "run_id": row["measurement_id"],
               "monitor_instance_id": found.instance_id, "monitor_definition_id": found.definition_id,
               "target": {"target_type": "subscription", "target_id": found.sub.subscription_id},
               "values": values, "issue_count": issues, "record_count": int(row["record_count"]),
-              "window_start": iso(row["window_start"]) if row["window_start"] == row["window_start"] else None,
+              "window_start": iso(row["window_start"]),
               "window_end": iso(row["window_end"]),
               "sources": [{"id": "details", "type": found.lab_name or "custom", "data": row["details"]}]}
     return resource(row["measurement_id"], found.ctx.url(
@@ -315,25 +314,17 @@ def add_measurements(instance_id: str, requests: list[Any] = Depends(records_bod
                             "(monitor_instances.run); measurements are added to custom monitors only",
                        "not_supported", "monitor_instance_id")
     tag_names = {t["name"] for t in found.custom.tags}
-    monitor, stored = found.monitor, []
-    checked = []
-    for n, item in enumerate(requests):
+    monitor, checked, stored = found.monitor, [], []
+    assert isinstance(monitor, CustomMonitor)
+    for n, item in enumerate(requests):  # all checked before any is stored: all or nothing
         metrics = require(item, "metrics", list, f"[{n}].")
         when = parse_time(item.get("timestamp"), f"[{n}].timestamp")
         for m, values in enumerate(metrics):
             if not isinstance(values, dict):
                 raise ApiError(400, f"[{n}].metrics[{m}] must be an object of metric values", "invalid_value",
                                f"[{n}].metrics[{m}]")
-            checked.append(({k: v for k, v in values.items() if k not in tag_names},
-                            {k: v for k, v in values.items() if k in tag_names}, when))
-    names = set(found.custom.metric_names)
-    for n, (values, tags, _) in enumerate(checked):  # all checked before any is stored: all or nothing
-        unknown = sorted(set(values) - names)
-        bad = sorted(k for k, v in values.items() if not finite(v))
-        if unknown or bad or not values or not all(isinstance(v, str) for v in tags.values()):
-            raise ApiError(400, f"measurement {n}: {found.custom.name!r} has metrics {', '.join(sorted(names))} and "
-                                f"tags {', '.join(sorted(tag_names)) or 'none'}; unknown: {unknown or 'none'}, not a "
-                                f"number: {bad or 'none'}", "invalid_value", f"[{n}].metrics")
+            checked.append(monitor.check({k: v for k, v in values.items() if k not in tag_names},
+                                         tags={k: v for k, v in values.items() if k in tag_names}, timestamp=when))
     for values, tags, when in checked:
         m = monitor.run(values, tags=tags, timestamp=when)
         stored.append({"measurement_id": m.measurement_id, "run_id": m.measurement_id,

@@ -89,22 +89,20 @@ def _reap() -> None:
             _STARTED.pop(pid, None)
 
 
-def _live(workspace: Workspace) -> tuple[dict[str, object], int] | None:
-    """The service noted in the workspace and its pid, if that process still runs the workspace's service (a
-    stale or broken note, or a pid now used by another program, is no service)."""
+def _live(workspace: Workspace) -> tuple[str, int, int] | None:
+    """The URL, port and pid of the service noted in the workspace, if that process still runs the workspace's
+    service (a stale or broken note, or a pid now used by another program, is no service)."""
     _reap()
-    path = folder(workspace) / INFO_FILE
     try:
-        info = read_json(path)
-        pid, _, _ = int(info["pid"]), int(info["port"]), str(info["url"])
+        info = read_json(folder(workspace) / INFO_FILE)
+        url, port, pid = str(info["url"]), int(info["port"]), int(info["pid"])
         proc = psutil.Process(pid)
-        cmdline = proc.cmdline()
-        alive = proc.status() != psutil.STATUS_ZOMBIE
+        cmdline, alive = proc.cmdline(), proc.status() != psutil.STATUS_ZOMBIE
     except (LabError, KeyError, TypeError, ValueError, psutil.Error):
         return None
     if not alive or SERVICE_MODULE not in cmdline or str(workspace.root) not in cmdline:
         return None
-    return info, pid
+    return url, port, pid
 
 
 def service_status(workspace: Workspace | str | os.PathLike[str] | None) -> ServiceInfo | None:
@@ -113,10 +111,9 @@ def service_status(workspace: Workspace | str | os.PathLike[str] | None) -> Serv
     found = _live(workspace)
     if found is None:
         return None
-    info, pid = found
+    url, port, pid = found
     instance_id, token = identity(workspace)
-    return ServiceInfo(str(info["url"]), token, instance_id, pid, int(str(info["port"])),
-                       _answers(str(info["url"]), instance_id))
+    return ServiceInfo(url, token, instance_id, pid, port, _answers(url, instance_id))
 
 
 def start_service(workspace: Workspace | str | os.PathLike[str] | None, port: int | None = None,
@@ -193,6 +190,6 @@ def stop_service(workspace: Workspace | str | os.PathLike[str] | None) -> bool:
     workspace = _workspace(workspace)
     found = _live(workspace)  # answering or not: a busy service is stopped too
     if found is not None:
-        _stop_pid(found[1])
+        _stop_pid(found[2])
     (folder(workspace) / INFO_FILE).unlink(missing_ok=True)
     return found is not None

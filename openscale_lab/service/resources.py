@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+import pandas as pd
+
+from ..core.clock import naive_utc
 
 
 class ApiError(Exception):
@@ -28,12 +32,10 @@ def error_body(status: int, message: str, code: str, field: str | None = None) -
 
 
 def iso(moment: datetime | None) -> str | None:
-    """A naive-UTC lab time as the platform writes times (ISO 8601 with a Z)."""
-    if moment is None:
+    """A lab time as the platform writes times (ISO 8601, UTC, with a Z); None (or pandas' NaT) stays None."""
+    if moment is None or pd.isna(moment):
         return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment.isoformat(timespec="milliseconds") + "Z"
+    return naive_utc(moment, "time").isoformat(timespec="milliseconds") + "Z"
 
 
 def resource(resource_id: str, url: str, entity: dict[str, Any], created_at: datetime | None,
@@ -104,14 +106,12 @@ def parse_time(value: Any, name: str) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00").replace(" ", "+", 1)
-                                            if "T" in str(value) else str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ApiError(400, f"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z, got {value!r}"[:300],
-                           "invalid_value", name) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
+        return naive_utc(value, name)
+    text = str(value).strip()
+    if "T" in text:  # a "+" of an offset left unescaped in a query string arrives as a space
+        text = text.replace(" ", "+", 1)
+    try:
+        return naive_utc(datetime.fromisoformat(text.replace("Z", "+00:00")), name)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z, got {value!r}"[:300],
+                       "invalid_value", name) from None

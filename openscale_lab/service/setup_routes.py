@@ -63,15 +63,8 @@ def add_data_mart(body: dict[str, Any] = Depends(object_body), ctx: ServiceConte
 
 @router.get("/data_marts/{data_mart_id}")
 def get_data_mart(data_mart_id: str, ctx: ServiceContext = Depends(context)) -> dict[str, Any]:
-    _check_data_mart(ctx, data_mart_id)
+    ctx.check_data_mart(data_mart_id)
     return data_mart(ctx)
-
-
-def _check_data_mart(ctx: ServiceContext, data_mart_id: Any, field: str = "data_mart_id") -> None:
-    if data_mart_id is not None and not isinstance(data_mart_id, str):
-        raise ApiError(400, f"{field} must be a text, got {data_mart_id!r}"[:200], "invalid_value", field)
-    if data_mart_id is not None and data_mart_id != ctx.instance_id:
-        raise ApiError(404, f"no data mart {data_mart_id!r}: the lab's is {ctx.instance_id}", "not_found", field)
 
 
 # -- service providers: bindings of the lab's ML engine -----------------------------------------------
@@ -189,7 +182,7 @@ def add_subscription(body: dict[str, Any] = Depends(object_body), ctx: ServiceCo
     it to the service provider named, as OpenScale's subscriptions.add would make it."""
     from ..deployments.engine import MLEngine
 
-    _check_data_mart(ctx, body.get("data_mart_id"))
+    ctx.check_data_mart(body.get("data_mart_id"))
     provider_id = require(body, "service_provider_id", str)
     _binding(ctx, provider_id)
     deployment = require(body, "deployment", dict)
@@ -211,19 +204,9 @@ def add_subscription(body: dict[str, Any] = Depends(object_body), ctx: ServiceCo
     probability = optional(props, "probability_fields", list, PROBABILITY_FIELDS, "asset_properties.")
     features = optional(props, "feature_fields", list, model["feature_columns"], "asset_properties.")
     categorical = optional(props, "categorical_fields", list, model["categorical_columns"], "asset_properties.")
-    for name, given in (("probability_fields", probability), ("feature_fields", features),
-                        ("categorical_fields", categorical)):
-        if not all(isinstance(v, str) for v in given):
-            raise ApiError(400, f"asset_properties.{name} must be a list of field names (texts)", "invalid_value",
-                           f"asset_properties.{name}")
-    found = ctx.datamart.subscription_for_deployment(deployment_id)
-    sub = subscribe(ctx.datamart, ctx.workspace, deployment_id,
-                    binding_id=found.binding_id if found is not None else provider_id, label_column=label,
+    sub = subscribe(ctx.datamart, ctx.workspace, deployment_id, binding_id=provider_id, label_column=label,
                     prediction_field=prediction, probability_fields=probability, feature_fields=features,
-                    categorical_fields=categorical)
-    if sub.binding_id != provider_id:
-        ctx.datamart.update_subscription(sub.subscription_id, binding_id=provider_id)
-        sub.binding_id = provider_id
+                    categorical_fields=categorical, rebind=True)
     return subscription_resource(ctx, sub)
 
 
