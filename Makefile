@@ -18,7 +18,7 @@ WORKSPACE ?= $(CURDIR)/workspace
 # `make jupyter NO_BROWSER=1` on a machine without a display: open the URL it prints instead
 NO_BROWSER ?=
 
-.PHONY: browser jdbc setup lab jupyter test test-quick bench bench-monitors bench-history bench-learning bench-concurrency bench-scale dashboard scheduler deployment-start deployment-stop clean reset
+.PHONY: browser jdbc setup lab jupyter test test-quick bench bench-monitors bench-history bench-learning bench-concurrency bench-scale bench-sdk dashboard scheduler deployment-start deployment-stop clean reset
 
 setup: $(VENV)/.installed
 
@@ -75,6 +75,10 @@ bench-learning: setup
 
 bench-concurrency: setup
 	$(BIN)/python benchmarks/bench_concurrency.py
+
+# IBM's SDK against the lab's OpenScale-compatible service beside the lab's own calls, same run
+bench-sdk: setup
+	$(BIN)/python benchmarks/bench_sdk.py
 
 # SIZES="100000 1000000 10000000" adds the 10 M-record point (minutes to write); the Spark engine runs on a
 # standalone cluster of two workers on the largest PostgreSQL size
