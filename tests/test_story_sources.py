@@ -143,14 +143,16 @@ def test_business_records_and_kpis_of_a_story_and_of_live_traffic(datamart: Data
 def test_a_day_not_over_is_measured_up_to_now(datamart: DataMart) -> None:
     sub = make_subscription(datamart)
     now = utcnow()
-    _fill(datamart, sub, 4, now - timedelta(minutes=30), "live", timedelta(minutes=1))
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    first = max(now - timedelta(minutes=30), midnight)  # today's records, whenever the test runs
+    _fill(datamart, sub, 4, first, "live", (now - first) / 4)
     apps = BusinessApplications(datamart)
     app = apps.create(**TUTORIAL_APPLICATION, subscription_ids=[sub.subscription_id])
     apps.derive_credit_payload(app, sub, favourable="No Risk", amount_field="LoanAmount")
     kpi = apps.monitor(sub)
     kpi.enable(application=app.name)
     [today] = kpi.run_days()
-    assert today.window_start == (now - timedelta(minutes=30)).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert today.window_start == midnight
     assert now <= today.window_end <= utcnow()
 
 
