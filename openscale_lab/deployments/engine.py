@@ -76,6 +76,23 @@ def _entry(served: dict[str, Any], action: str, at: str, note: dict[str, Any] | 
             "model": served, **({"note": note} if note else {})}
 
 
+def _ended(proc: psutil.Process, timeout: float) -> bool:
+    """Whether `proc` ended within `timeout` seconds. A server started by another command that has since exited
+    is not this process's child: once it ends it stays a zombie until init reaps it, and that counts as ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+            proc.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            return True
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                return False
+
+
 def _id_of(deployment: Any) -> str:
     """The id of a deployment given as itself or as its id."""
     if isinstance(deployment, Deployment):
@@ -329,11 +346,10 @@ class MLEngine:
         try:
             proc = psutil.Process(pid)
             proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except psutil.TimeoutExpired:
+            if not _ended(proc, timeout):
                 proc.kill()
-                proc.wait(timeout)
+                if not _ended(proc, timeout):
+                    raise DeploymentError(f"deployment {dep.name!r}: its server (pid {pid}) did not end when killed")
         except psutil.NoSuchProcess:
             pass
         started = STARTED.pop(pid, None)
