@@ -14,6 +14,8 @@ from openscale_lab.deployments.artifacts import SERVE_MODULE
 from openscale_lab.service.process import SERVICE_MODULE
 
 os.environ.setdefault("OPENSCALE_LAB_CELL_TIMEOUT", "600")  # a hung notebook cell fails, it does not stall CI
+NBVAL_TEST = "test_the_notebooks_run_under_nbval_as_a_learner_opens_them"
+BACKGROUND_TESTS = (NBVAL_TEST,)  # their runs start with the suite; the tests wait at its end
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -29,11 +31,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Markers that follow from what a test uses: `postgres` for the PostgreSQL server."""
+    """Markers that follow from what a test uses: `postgres` for the PostgreSQL server. Tests of background runs
+    go last, in BACKGROUND_TESTS' order: their runs started with the suite, and the tests wait for them."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "postgres_url" in getattr(item, "fixturenames", ()) or params.get("datamart") == "postgresql":
             item.add_marker(pytest.mark.postgres)
+    items.sort(key=lambda item: BACKGROUND_TESTS.index(item.name) + 1 if item.name in BACKGROUND_TESTS else 0)
+
+
+def chosen(session: pytest.Session, name: str) -> bool:
+    return any(item.name == name for item in session.items)
 
 
 def serve_processes(under: Path) -> list[psutil.Process]:
@@ -57,18 +65,32 @@ def suite_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     assert not left, f"deployment servers left running by the tests: {[p.pid for p in left]}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def nbval_run(request: pytest.FixtureRequest, suite_root: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The notebooks under nbval in a learner's workspace, running in the background from the suite's start when
+    its test is among those chosen (None otherwise); stopped at the end whatever happened."""
+    if not chosen(request.session, NBVAL_TEST):
+        yield None
+        return
+    from .test_nbval import start_nbval
+
+    run = start_nbval(suite_root / "learner-workspace", tmp_path_factory.mktemp("nbval"))
+    yield run
+    run.stop()
+
+
 @pytest.fixture(scope="session")
-def history(suite_root: Path, tmp_path_factory: pytest.TempPathFactory, trained):  # type: ignore[no-untyped-def]
-    """A fresh workspace with the default week of history, made by notebook 04 alone in a workspace holding only
-    the suite's model (workspace, its records, the folder of the executed notebook)."""
+def history(suite_root: Path, tmp_path_factory: pytest.TempPathFactory, trained, deployment):  # type: ignore[no-untyped-def]
+    """A fresh workspace with the default week of history, made by notebook 04 alone in a workspace as notebook 01
+    leaves it (workspace, its records, the folder of the executed notebook)."""
     from openscale_lab.notebook_runner import notebooks_dir, read_records, run_notebook
     from openscale_lab.provisioning import stop_lab
     from openscale_lab.workspace import Workspace
 
-    from .helpers import workspace_with_model
+    from .helpers import workspace_after_notebook_01
 
     path = suite_root / "history-workspace"
-    workspace_with_model(path, trained[1])
+    workspace_after_notebook_01(path, trained[1], deployment)
     out = tmp_path_factory.mktemp("history-notebooks")
     executed = run_notebook(notebooks_dir() / "04_load_history.ipynb", out, {"WORKSPACE": str(path)})
     yield Workspace.open(path), read_records(executed), out

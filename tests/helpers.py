@@ -52,9 +52,10 @@ def own_subscription(workspace: Workspace, deployment: Deployment, prefix: str) 
     return Monitoring(workspace, dm, sub)
 
 
-def copy_deployment(model: StoredModel, deployment: Deployment, workspace: Workspace) -> Deployment:
+def copy_deployment(model: StoredModel, deployment: Deployment, workspace: Workspace,
+                    name: str | None = None) -> Deployment:
     """The suite's verified deployment and its model copied into another workspace, on a free port of its own
-    (not started): no second compile or check against Spark."""
+    (not started), renamed `name` if given: no second compile or check against Spark."""
     from openscale_lab.core.jsonfile import read_json, write_json_atomic
     from openscale_lab.deployments.artifacts import DEPLOYMENT_FILE, LOG_FILE, PID_FILE, REPLAY_SECRET_FILE, on_port
     from openscale_lab.deployments.engine import MLEngine, free_port
@@ -62,7 +63,8 @@ def copy_deployment(model: StoredModel, deployment: Deployment, workspace: Works
     shutil.copytree(model.path, workspace.models_dir / model.path.name)
     target = workspace.deployments_dir / deployment.path.name
     shutil.copytree(deployment.path, target, ignore=shutil.ignore_patterns(PID_FILE, LOG_FILE, REPLAY_SECRET_FILE))
-    write_json_atomic(target / DEPLOYMENT_FILE, on_port(read_json(target / DEPLOYMENT_FILE), free_port()))
+    config = on_port(read_json(target / DEPLOYMENT_FILE), free_port())
+    write_json_atomic(target / DEPLOYMENT_FILE, {**config, "name": name or config["name"]})
     return MLEngine(workspace).get(deployment.deployment_id)
 
 
@@ -122,13 +124,15 @@ def copy_workspace(workspace: Workspace, target: Path) -> Workspace:
     return copy
 
 
-def workspace_with_model(path: Path, model: StoredModel) -> Workspace:
-    """A fresh workspace whose repository holds a copy of `model` (the suite's): a notebook run alone in it
-    deploys that model instead of training one (training is tested by notebook 01's own tests)."""
+def workspace_after_notebook_01(path: Path, model: StoredModel, deployment: Deployment) -> Workspace:
+    """A fresh workspace as notebook 01 leaves it: the suite's model and its verified deployment, copied (not
+    running). A notebook run alone in it starts that deployment; training, compiling and checking against Spark
+    are tested by notebook 01's tests and notebook 03's on PostgreSQL, which deploys in a workspace with nothing."""
     from openscale_lab.provisioning import provision
+    from openscale_lab.tutorial import DEPLOYMENT_NAME
 
     ws = provision(path).workspace
-    shutil.copytree(model.path, ws.models_dir / model.path.name)
+    copy_deployment(model, deployment, ws, DEPLOYMENT_NAME)
     return ws
 
 

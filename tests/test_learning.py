@@ -31,7 +31,7 @@ from openscale_lab.models.scorer import CompiledPipeline
 from openscale_lab.notebook_runner import notebooks_dir, read_records, run_notebook
 from openscale_lab.tutorial import FEATURE_COLUMNS
 
-from .helpers import assert_exercises_solved, copy_deployment, workspace_with_model
+from .helpers import assert_exercises_solved, copy_deployment, workspace_after_notebook_01
 
 CLIENTS = 8
 
@@ -318,14 +318,14 @@ def test_an_interrupted_retrain_leaves_repository_and_deployment_consistent(serv
 
 
 @pytest.mark.notebooks
-def test_notebook_06_alone_closes_the_loop(suite_root: Path, tmp_path: Path, trained) -> None:  # type: ignore[no-untyped-def]
-    """Alone, in a workspace holding only notebook 01's model (the suite's, copied: training it is tested
-    elsewhere): the deployment, the week and its concept drift, then the learning system."""
+def test_notebook_06_alone_closes_the_loop(suite_root: Path, tmp_path: Path, trained, deployment) -> None:  # type: ignore[no-untyped-def]
+    """Alone, in a workspace as notebook 01 leaves it (the suite's model and deployment, copied: training and
+    deploying are tested elsewhere): the week and its concept drift, then the learning system."""
     from openscale_lab.dashboard.data import InsightsData
     from openscale_lab.datamart.tables import REPLAY_PREFIX
 
     path = suite_root / "notebook-06-workspace"
-    workspace_with_model(path, trained[1])
+    workspace_after_notebook_01(path, trained[1], deployment)
     # six days: the concept drift of day 3, two days of its feedback, the learning system on day 5, one day after
     executed = run_notebook(notebooks_dir() / "06_continuous_learning.ipynb", tmp_path,
                             {"WORKSPACE": str(path), "WEEK_DAYS": 6})

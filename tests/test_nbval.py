@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -22,9 +21,10 @@ from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.models.repository import ModelRepository
 from openscale_lab.monitors.base import MonitorStore
 from openscale_lab.notebook_runner import lab_notebooks
-from openscale_lab.provisioning import stop_lab
 from openscale_lab.tutorial import MODEL_NAME
 from openscale_lab.workspace import CONFIG_FILE, Workspace
+
+from .background import BackgroundRun
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark, pytest.mark.slow]
 
@@ -65,23 +65,23 @@ def notebooks_with_expected_outputs(target: Path) -> Path:
     return target
 
 
-def test_the_notebooks_run_under_nbval_as_a_learner_opens_them(suite_root: Path, tmp_path: Path) -> None:
-    workspace = suite_root / "learner-workspace"
-    notebooks = notebooks_with_expected_outputs(tmp_path / "notebooks")
+def start_nbval(workspace: Path, folder: Path) -> BackgroundRun:
+    """`pytest --nbval-lax` over a copy of the notebooks with their expected outputs, in a learner's workspace
+    named by the environment (as `make jupyter` sets it), in the background (conftest's `nbval_run`)."""
+    notebooks = notebooks_with_expected_outputs(folder / "notebooks")
     env = {**os.environ, "OPENSCALE_LAB_WORKSPACE": str(workspace), HEADLESS_ENV: "1"}
     env.pop("OPENSCALE_LAB_DATAMART_URL", None)
-    try:
-        done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-                               "-p", "no:cacheprovider", "-q", str(notebooks)],
-                              capture_output=True, text=True, env=env, timeout=1200)
-    finally:
-        if (workspace / CONFIG_FILE).is_file():
-            stop_lab(workspace)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    return BackgroundRun([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
+                          "no:cacheprovider", "-q", str(notebooks)], folder / "nbval.log", workspace, env)
+
+
+def test_the_notebooks_run_under_nbval_as_a_learner_opens_them(nbval_run: BackgroundRun) -> None:
+    returncode, output = nbval_run.wait(timeout=1500)
+    assert returncode == 0, output[-6000:]
     cells = sum(len(code_cells(p)) for p in lab_notebooks())
-    assert re.search(rf"\b{cells} passed\b", done.stdout), done.stdout[-2000:]
-    assert (workspace / CONFIG_FILE).is_file()  # the notebooks used the workspace the environment named
-    the_story_holds_together(Workspace.open(workspace))
+    assert re.search(rf"\b{cells} passed\b", output), output[-2000:]
+    assert (nbval_run.workspace / CONFIG_FILE).is_file()  # the notebooks used the workspace the environment named
+    the_story_holds_together(Workspace.open(nbval_run.workspace))
 
 
 def the_story_holds_together(ws: Workspace) -> None:

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,12 @@ import pytest
 import openscale_lab as lab
 from openscale_lab.datamart.database import DataMart
 from openscale_lab.deployments.engine import MLEngine
-from openscale_lab.models.repository import ModelRepository
 from openscale_lab.models.scorer import CompiledPipeline
 from openscale_lab.notebook_runner import lab_notebooks, notebooks_dir, read_records, run_notebook
-from openscale_lab.tutorial import FEATURE_COLUMNS, MODEL_NAME, TUTORIAL_APPLICATION, sample_payload
+from openscale_lab.tutorial import DEPLOYMENT_NAME, FEATURE_COLUMNS, MODEL_NAME, TUTORIAL_APPLICATION, sample_payload
 from openscale_lab.workspace import CONFIG_FILE, Workspace
 
-from .helpers import assert_exercises_solved, workspace_with_model
+from .helpers import assert_exercises_solved, workspace_after_notebook_01
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
 
@@ -31,12 +31,28 @@ def run(name: str, out: Path, **parameters: object) -> dict[str, object]:
     return read_records(executed)
 
 
+@dataclass
+class LabRun:
+    """Notebooks 00 and 01 run once by the lab command in a fresh workspace: what it printed, the executed
+    notebooks, and the values notebook 01 recorded."""
+
+    workspace: Path
+    output: Path
+    done: subprocess.CompletedProcess[str]
+    rec: dict[str, object]
+    running_after: list[bool]  # the workspace's deployments as the command left them
+
+
 @pytest.fixture(scope="module")
 def notebook_01(suite_root: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A fresh workspace where notebook 01 ran once, alone, and the values it recorded."""
-    path = suite_root / "notebook-workspace"
-    rec = run("01_train_and_deploy_model.ipynb", tmp_path_factory.mktemp("nb01"), WORKSPACE=str(path))
-    yield path, rec
+    """`openscale-lab run-lab --only 00 01` in a fresh workspace (the README's command, as a learner starts)."""
+    path, out = suite_root / "notebook-workspace", tmp_path_factory.mktemp("nb01")
+    done = subprocess.run([sys.executable, "-m", "openscale_lab", "run-lab", "--workspace", str(path),
+                           "--output", str(out), "--only", "00", "01", "-p", "SEED=24"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    running = [bool(row["running"]) for row in MLEngine(Workspace.open(path)).status()]
+    yield LabRun(path, out, done, read_records(out / "01_train_and_deploy_model.ipynb"), running)
     if (path / CONFIG_FILE).is_file():
         lab.stop_lab(path)
 
@@ -44,11 +60,11 @@ def notebook_01(suite_root: Path, tmp_path_factory: pytest.TempPathFactory):  # 
 @pytest.fixture
 def workspace(notebook_01) -> Path:  # type: ignore[no-untyped-def]
     """The workspace notebook 01 made (tests that share it leave it with one deployment of the model)."""
-    return notebook_01[0]
+    return notebook_01.workspace
 
 
 def test_notebook_01_runs_alone_in_a_fresh_workspace(notebook_01, trained) -> None:  # type: ignore[no-untyped-def]
-    workspace, rec = notebook_01
+    workspace, rec = notebook_01.workspace, notebook_01.rec
     _, stored_model, reference = trained
     assert 0.7 <= rec["area_under_roc"] <= 1.0
     assert rec["area_under_roc"] == pytest.approx(reference.area_under_roc, abs=1e-9)  # seed 24, same split
@@ -71,7 +87,7 @@ def test_notebook_01_runs_alone_in_a_fresh_workspace(notebook_01, trained) -> No
 
 
 def test_notebook_01_subscription_properties_are_checked_and_its_exercises_solved(notebook_01) -> None:  # type: ignore[no-untyped-def]
-    workspace, rec = notebook_01
+    workspace, rec = notebook_01.workspace, notebook_01.rec
     ws = Workspace.open(workspace)
     dm = DataMart(ws.datamart_url)
     try:
@@ -113,9 +129,9 @@ def test_notebook_00_reuses_the_workspace(workspace: Path, tmp_path: Path) -> No
     shutil.rmtree(str(answers["exercise_00_2"]))  # the second workspace the solution provisioned
 
 
-def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: Path, trained) -> None:  # type: ignore[no-untyped-def]
-    """Alone, in a workspace holding only the suite's model (copied: notebook 03's test on PostgreSQL trains one
-    alone): it deploys the model, then configures and runs every monitor."""
+def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: Path, trained, deployment) -> None:  # type: ignore[no-untyped-def]
+    """Alone, in a workspace as notebook 01 leaves it (the suite's model and deployment, copied: notebook 03's test
+    on PostgreSQL trains and deploys one alone): it starts the deployment, then configures and runs every monitor."""
     from fairlearn.metrics import MetricFrame, selection_rate
     from sklearn.metrics import roc_auc_score
 
@@ -123,7 +139,7 @@ def test_notebook_02_runs_alone_and_its_results_are_in_the_data_mart(tmp_path: P
     from openscale_lab.monitors import Monitoring
 
     workspace = tmp_path / "ws"
-    workspace_with_model(workspace, trained[1])
+    workspace_after_notebook_01(workspace, trained[1], deployment)
     rec = run("02_configure_monitors.ipynb", tmp_path / "out", WORKSPACE=str(workspace), SCORE_RECORDS=200)
     ws = Workspace.open(workspace)
     try:
@@ -236,44 +252,53 @@ def test_notebook_00_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     assert rec["datamart_tables"] == sorted(metadata.tables)
 
 
-@pytest.mark.slow
-def test_lab_command_runs_the_notebooks_and_leaves_no_server(workspace: Path, tmp_path: Path) -> None:
-    """The lab command, in the workspace notebook 01 made: rerunning 01 replaces its model and deployment. (Every
-    notebook in order, in one workspace, is tests/test_nbval.py's run; here the command's own work.)"""
-    ws = Workspace.open(workspace)
-    old = MLEngine(ws).list()
-    assert len(old) == 1
-    old_version = int(ModelRepository(ws).latest(MODEL_NAME).version)
-    dm = DataMart(ws.datamart_url)
-    old_payload = dm.payload_count(dm.subscription_for_deployment(old[0].deployment_id))
-    dm.close()
-    out = tmp_path / "executed"
+def test_lab_command_runs_the_notebooks_and_leaves_no_server(notebook_01: LabRun) -> None:
+    """The lab command's own work, in its run of notebooks 00 and 01 (every notebook in order, in one workspace, is
+    tests/test_nbval.py's run)."""
+    workspace, done, out = notebook_01.workspace, notebook_01.done, notebook_01.output
     refused = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "run-lab",
                               "-p", "WEEKS=2"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "no notebook has a parameter WEEKS" in refused.stderr
-    done = subprocess.run([sys.executable, "-m", "openscale_lab", "run-lab", "--workspace", str(workspace),
-                           "--output", str(out), "--only", "00", "01", "-p", "SEED=24"],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
     names = [p.name for p in lab_notebooks()][:2]
     assert sorted(p.name for p in out.glob("*.ipynb")) == names
     assert str(out / names[0]) in done.stdout and f"--workspace {workspace} deployment start" in done.stdout
     assert "Traceback" not in done.stderr and "WARN" not in done.stderr, done.stderr[-3000:]
-    retrained = read_records(out / "01_train_and_deploy_model.ipynb")
-    assert retrained["payload_count"] == 8 and retrained["model_version"] == str(old_version + 1)
-    assert [d.deployment_id for d in MLEngine(ws).list()] == [retrained["deployment_id"]] != [old[0].deployment_id]
-    dm = DataMart(ws.datamart_url)
-    subs = dm.list_subscriptions().set_index("deployment_id")
-    assert subs.loc[old[0].deployment_id, "status"] == "deleted"
-    assert dm.payload_count(subs.loc[old[0].deployment_id, "subscription_id"]) == old_payload >= 8  # it stays
-    dm.close()
-    assert all(not row["running"] for row in MLEngine(Workspace.open(workspace)).status())
+    assert notebook_01.rec["model_version"] == "1" and notebook_01.running_after == [False]
     status = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "deployment",
                              "start"], capture_output=True, text=True, timeout=120)
     assert status.returncode == 0 and "running at http://127.0.0.1:" in status.stdout
     stopped = subprocess.run([sys.executable, "-m", "openscale_lab", "--workspace", str(workspace), "deployment",
                               "stop"], capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0 and ": stopped" in stopped.stdout
+
+
+def test_rerunning_notebook_01_replaces_its_model_and_deployment(tmp_path: Path, trained, spark) -> None:  # type: ignore[no-untyped-def]
+    """Notebook 01's steps again, as its calls make them, in a workspace it left: the earlier deployment and model
+    are removed (the subscription marked deleted, its payload log kept), the new model is the next version and is
+    deployed under the same name."""
+    result = trained[2]
+    ws = lab.provision(tmp_path / "ws").workspace
+    engine = MLEngine(ws)
+    try:
+        model = lab.publish_model(ws, result, MODEL_NAME)
+        old = lab.deploy_model(ws, model, spark, DEPLOYMENT_NAME)  # a server subscribes itself as it starts
+        assert len(lab.score(old, sample_payload())["values"]) == 8
+        removed = lab.remove_earlier(ws, MODEL_NAME, DEPLOYMENT_NAME)
+        assert removed == [f"deployment {DEPLOYMENT_NAME} ({old.deployment_id})",
+                           f"model {MODEL_NAME} v1 ({model.model_id})"]
+        new_model = lab.publish_model(ws, result, MODEL_NAME)
+        new = lab.deploy_model(ws, new_model, spark, DEPLOYMENT_NAME)
+        assert (model.version, new_model.version) == ("1", "2")
+        assert [d.deployment_id for d in engine.list()] == [new.deployment_id] != [old.deployment_id]
+        dm = DataMart(ws.datamart_url)
+        try:
+            subs = dm.list_subscriptions().set_index("deployment_id")
+            assert list(subs.loc[[old.deployment_id, new.deployment_id], "status"]) == ["deleted", "active"]
+            assert dm.payload_count(subs.loc[old.deployment_id, "subscription_id"]) == 8  # it stays
+        finally:
+            dm.close()
+    finally:
+        engine.stop_all()
 
 
 def test_committed_notebooks_are_clean_and_parameterised() -> None:
