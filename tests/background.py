@@ -13,11 +13,10 @@ from openscale_lab.workspace import CONFIG_FILE
 
 class BackgroundRun:
     """A command running in a process group of its own, what it prints in `log`; `workspace` is the lab workspace
-    it works in (its deployments are stopped when it is done), `result` the file it makes, if any."""
+    it works in (its deployments are stopped when it is done)."""
 
-    def __init__(self, command: list[str], log: Path, workspace: Path, env: dict[str, str] | None = None,
-                 result: Path | None = None) -> None:
-        self.workspace, self.log, self.result = workspace, log, result
+    def __init__(self, command: list[str], log: Path, workspace: Path, env: dict[str, str] | None = None) -> None:
+        self.workspace, self.log = workspace, log
         with log.open("w") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                             start_new_session=True)

@@ -15,7 +15,6 @@ from openscale_lab.service.process import SERVICE_MODULE
 
 os.environ.setdefault("OPENSCALE_LAB_CELL_TIMEOUT", "600")  # a hung notebook cell fails, it does not stall CI
 NBVAL_TEST = "test_the_notebooks_run_under_nbval_as_a_learner_opens_them"
-BACKGROUND_TESTS = (NBVAL_TEST,)  # their runs start with the suite; the tests wait at its end
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -31,17 +30,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Markers that follow from what a test uses: `postgres` for the PostgreSQL server. Tests of background runs
-    go last, in BACKGROUND_TESTS' order: their runs started with the suite, and the tests wait for them."""
+    """Markers that follow from what a test uses: `postgres` for the PostgreSQL server. The nbval test goes
+    last: its run started with the suite (`nbval_run`), and the test waits for it."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "postgres_url" in getattr(item, "fixturenames", ()) or params.get("datamart") == "postgresql":
             item.add_marker(pytest.mark.postgres)
-    items.sort(key=lambda item: BACKGROUND_TESTS.index(item.name) + 1 if item.name in BACKGROUND_TESTS else 0)
-
-
-def chosen(session: pytest.Session, name: str) -> bool:
-    return any(item.name == name for item in session.items)
+    items.sort(key=lambda item: item.name == NBVAL_TEST)
 
 
 def serve_processes(under: Path) -> list[psutil.Process]:
@@ -69,7 +64,7 @@ def suite_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def nbval_run(request: pytest.FixtureRequest, suite_root: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The notebooks under nbval in a learner's workspace, running in the background from the suite's start when
     its test is among those chosen (None otherwise); stopped at the end whatever happened."""
-    if not chosen(request.session, NBVAL_TEST):
+    if not any(item.name == NBVAL_TEST for item in request.session.items):
         yield None
         return
     from .test_nbval import start_nbval
