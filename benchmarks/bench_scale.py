@@ -62,6 +62,7 @@ def scoring_figures(runs: int) -> dict[str, float]:
             from openscale_lab.deployments.app import Served
 
             scorer = Served.load(dep.path).scorer
+            scorer.threads = 1  # the in-process figure is per core
             feed = load_scoring_feed()
             frame = pd.DataFrame(feed["values"], columns=feed["fields"])
             big = pd.concat([frame] * 6, ignore_index=True).head(100_000)

@@ -70,6 +70,28 @@ def test_small_and_large_batches_agree_exactly(trained, compiled) -> None:  # ty
     assert batch == one_by_one
 
 
+def test_categorical_columns_and_threads_score_as_objects_do(trained, compiled) -> None:  # type: ignore[no-untyped-def]
+    """A monitor's window holds text inputs as pandas Categoricals and scores large batches on several threads:
+    the same bits as object columns scored on one thread, unseen and missing categories included."""
+    from openscale_lab.models import scorer as scorer_module
+
+    _, _, result = trained
+    frame = result.test_data[FEATURE_COLUMNS].reset_index(drop=True)
+    frame = pd.concat([frame] * (scorer_module.PARALLEL_ROWS // len(frame) + 1), ignore_index=True)
+    frame.loc[3, "Job"], frame.loc[5, "Sex"] = "astronaut", None
+    as_categories = frame.astype({c: "category" for c in CATEGORICAL_COLUMNS})
+    single = copy.copy(compiled)
+    single.threads = 1
+    pred, probs = single.predict_frame(frame)
+    assert compiled.threads > 1 and len(frame) >= scorer_module.PARALLEL_ROWS
+    for scorer in (single, compiled):
+        p2, probs2 = scorer.predict_frame(as_categories)
+        assert np.array_equal(pred, p2) and np.array_equal(probs, probs2)
+    unseen = single.feature_matrix(lambda name: as_categories[name], len(frame))
+    job = [h == "index" and w.input == "Job" for h, w in single._slots].index(True)
+    assert unseen[3, job] == len(single._slots[job][1].labels)  # the unseen index, as "keep" has it
+
+
 def test_compiled_form_round_trips(tmp_path: Path, compiled) -> None:  # type: ignore[no-untyped-def]
     digest = compiled.save(tmp_path / "scorer.json")
     again = CompiledPipeline.load(tmp_path / "scorer.json")

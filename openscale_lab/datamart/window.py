@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class WindowQuery:
     """The rows of `table` a monitor reads, oldest first (by time, then id); `json_columns` hold JSON texts,
-    parsed on reading; `columns` None reads all."""
+    parsed on reading; `categorical` columns come as pandas Categoricals (a text column of a million records
+    holds a few distinct values: hashed once on reading, every later lookup works on small codes); `columns`
+    None reads all."""
 
     table: sa.Table
     time_column: str
@@ -26,6 +28,7 @@ class WindowQuery:
     where: tuple[Any, ...] = ()
     columns: tuple[str, ...] | None = None
     json_columns: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
 
     @property
     def selected(self) -> list[sa.Column]:
@@ -49,7 +52,10 @@ class WindowQuery:
                        .scalar_one())
 
     def frame(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """Rows as read, with JSON texts parsed."""
+        """Rows as read, with JSON texts parsed and categorical columns as Categoricals."""
+        for name in self.categorical:
+            if name in raw and raw[name].dtype == object:
+                raw[name] = raw[name].astype("category")
         return json_parsed(raw, self.json_columns)
 
     def read(self, engine: sa.engine.Engine, query: sa.Select | None = None) -> pd.DataFrame:
@@ -78,3 +84,13 @@ def json_parsed(raw: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
             texts = raw[name].tolist()
             raw[name] = pd.Series(json.loads("[" + ",".join(texts) + "]"), index=raw.index, dtype=object)
     return raw
+
+
+def numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with rows numbered 0..n-1 (as read: itself, not a copy of a million rows)."""
+    import pandas as pd
+
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame
+    return frame.reset_index(drop=True)

@@ -11,6 +11,7 @@ raise alerts. The verbs follow OpenScale's SDK: `enable`, `run`, `disable`, `get
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import uuid
 from abc import ABC, abstractmethod
@@ -258,8 +259,12 @@ class MonitorContext:
         return path
 
     def payload_window(self, start: datetime | None, end: datetime, columns: list[str] | None = None) -> WindowQuery:
-        """The payload records scored in [start, end) of this context's source, as a window."""
-        return self.datamart.payload_window(self.subscription, start, end, source=self.source, columns=columns)
+        """The payload records scored in [start, end) of this context's source, as a window; its text inputs and
+        predicted labels read as Categoricals."""
+        window = self.datamart.payload_window(self.subscription, start, end, source=self.source, columns=columns)
+        sub = self.subscription
+        texts = [c["name"] for c in sub.input_schema if c["type"] == "string"] + [sub.predicted_label_column]
+        return dataclasses.replace(window, categorical=tuple(texts))
 
     def payload(self, start: datetime | None, end: datetime, last: int | None = None,
                 columns: list[str] | None = None) -> pd.DataFrame:

@@ -119,14 +119,15 @@ class Constraints:
         return float(np.mean(1 - np.exp(-risk)))
 
     # -- checking -------------------------------------------------------------------------------
-    def check(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
-        """Which transactions of `frame` are inconsistent, and the reasons of each (empty when consistent)."""
-        reasons: list[list[str]] = [[] for _ in range(len(frame))]
+    def check(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[int, list[str]]]:
+        """Which transactions of `frame` are inconsistent, and the reasons of each inconsistent one (by row
+        position; a consistent row has none, and no entry: a million consistent rows need no million lists)."""
+        reasons: dict[int, list[str]] = {}
         bad = np.zeros(len(frame), dtype=bool)
         for v in self.violations(frame):
             bad[v.rows] = True
-            for r, text in zip(v.rows, v.reasons, strict=True):
-                reasons[r].append(text)
+            for r, text in zip(v.rows.tolist(), v.reasons, strict=True):
+                reasons.setdefault(r, []).append(text)
         return bad, reasons
 
     def violations(self, frame: pd.DataFrame) -> list[Violation]:

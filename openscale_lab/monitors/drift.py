@@ -29,7 +29,7 @@ import numpy as np
 from sqlalchemy.engine import Connection
 
 from ..datamart.tables import drift_transactions
-from ..datamart.window import WindowQuery
+from ..datamart.window import WindowQuery, numbered
 from ..errors import LabError
 from .base import Evaluation, Monitor, check_window_settings
 from .consistency import Constraints
@@ -281,9 +281,10 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         """Sums and counts of part of a window, and its transactions most likely predicted wrong (or
         inconsistent)."""
         model = self.load_model()
-        data = chunk.reset_index(drop=True).copy()
-        for col in model.categories:  # hash each column's strings once; every later lookup reuses the codes
-            data[col] = data[col].astype("category")
+        data = numbered(chunk).copy(deep=False)  # columns made categorical here stay out of the caller's frame
+        for col in model.categories:  # hash each column's strings once (a window's read may have); lookups use codes
+            if data[col].dtype == object:
+                data[col] = data[col].astype("category")
         p_correct = model.p_correct(data)
         probs = np.array(data["probability"].tolist(), dtype=float)
         p_fav = probs[:, model.favourable_index]
@@ -368,7 +369,7 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
 
 
 def _transactions(data: pd.DataFrame, p_correct: np.ndarray, wrong: np.ndarray, inconsistent: np.ndarray,
-                  reasons: list[list[str]], limit: int) -> list[tuple[DriftingTransaction, datetime]]:
+                  reasons: dict[int, list[str]], limit: int) -> list[tuple[DriftingTransaction, datetime]]:
     """The `limit` transactions predicted wrong or inconsistent that come first by (p correct, time, id): the
     most likely wrong first, ties in time order, as `DriftPart.sorted_transactions` orders the parts' together,
     so a window cut in parts keeps the transactions the whole window keeps."""
@@ -382,7 +383,7 @@ def _transactions(data: pd.DataFrame, p_correct: np.ndarray, wrong: np.ndarray, 
     out = []
     for i in order:
         view = "both" if wrong[i] and inconsistent[i] else "accuracy" if wrong[i] else "consistency"
-        why = list(reasons[i])
+        why = list(reasons.get(int(i), []))
         if wrong[i]:
             why.insert(0, f"the drift model expects the model to score it wrong (p correct {p_correct[i]:.2f})")
         out.append((DriftingTransaction(str(ids[i]), float(p_correct[i]), view, why),

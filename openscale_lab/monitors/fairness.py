@@ -40,7 +40,7 @@ from ..core.fairness_groups import (
     stored_distribution,
 )
 from ..datamart.tables import biased_transactions
-from ..datamart.window import WindowQuery
+from ..datamart.window import WindowQuery, numbered
 from ..errors import LabError
 from .base import Evaluation, Monitor, NotEvaluated, check_window_settings
 from .fairness_parts import FairnessPart, FeaturePart, plain
@@ -350,10 +350,10 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
 
     def perturb(self, frame: pd.DataFrame, config: FairnessConfig) -> dict[str, Perturbed]:
         """Each feature's perturbed copies of the records of `frame` (see `core.fairness_groups`)."""
-        frame = frame.reset_index(drop=True)
+        frame = numbered(frame)
         cols = self.ctx.input_columns
         hashes = record_hashes({c: frame[c] for c in cols})
-        X = self.ctx.scorer.feature_matrix(lambda name: frame[name].to_numpy(), len(frame))  # encoded once
+        X = self.ctx.scorer.feature_matrix(lambda name: frame[name], len(frame))  # encoded once
         out = {}
         for spec in config.features:
             f = spec["feature"]
@@ -408,7 +408,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
     def partial(self, config: FairnessConfig, chunk: pd.DataFrame) -> FairnessPart:
         """Per feature: group counts, favourable counts on payload, balanced and debiased data, outcomes per
         value, and the biased transactions of the records of `chunk`."""
-        chunk = chunk.reset_index(drop=True)
+        chunk = numbered(chunk)
         labels = chunk[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
         run = self.assess(chunk, labels, config)
         fav = list(config.favourable_classes)
@@ -502,7 +502,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         data = self.ctx.labelled(start, end)
         if data.empty:
             return {}
-        data = data.reset_index(drop=True)
+        data = numbered(data)
         labels = self._labels_of(data)
         truth = data[self.ctx.subscription.label_column].to_numpy(dtype=object)
         debiased = self.assess(data, labels, config).debiased_labels
@@ -524,7 +524,7 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
     def debiased_labels(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The model's labels and the debiased labels for input records."""
         config = self.config()
-        frame = frame.reset_index(drop=True)
+        frame = numbered(frame)
         labels = self._labels_of(frame)
         return labels, self.assess(frame, labels, config).debiased_labels
 
