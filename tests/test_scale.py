@@ -26,6 +26,7 @@ from openscale_lab.models.spark_cluster import StandaloneCluster
 from openscale_lab.monitors import Monitoring
 from openscale_lab.monitors.engines import LocalEngine
 from openscale_lab.monitors.results import Measurement
+from openscale_lab.monitors.together import run_together
 from tests.conftest import postgres_schema
 from tests.helpers import T0, copy_deployment, insert_payload, own_subscription
 
@@ -126,6 +127,33 @@ def test_a_window_in_chunks_gives_the_whole_windows_numbers(pg_lab, whole) -> No
         assert_same(run_all(chunked), whole, chunked)
     finally:
         chunked.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("chunk_rows", [500_000, 700])
+def test_monitors_sharing_a_window_read_it_once(pg_lab, whole, monkeypatch, chunk_rows) -> None:  # type: ignore[no-untyped-def]
+    """Fairness and drift over the same hours: each part of the window read once for both (whole, or in
+    chunks), every number as their own runs give it."""
+    from openscale_lab.datamart import window as window_module
+
+    ws, dep, _ = pg_lab
+    mon = Monitoring.for_deployment(ws, dep, engine=LocalEngine(chunk_rows=chunk_rows))
+    payload = mon.ctx.datamart.payload_table(mon.subscription).name
+    reads: list[str] = []
+    real = window_module.read_frame
+
+    def counted(engine, query, *args):  # type: ignore[no-untyped-def]
+        reads.append(str(query))
+        return real(engine, query, *args)
+
+    monkeypatch.setattr(window_module, "read_frame", counted)
+    try:
+        found = run_together([mon.fairness, mon.drift], *WINDOW)
+        assert list(found) == ["fairness", "drift"]
+        assert len([q for q in reads if payload in q]) == -(-RECORDS // min(chunk_rows, 10 * RECORDS))
+        assert_same({**found, "quality": whole["quality"]}, whole, mon)
+    finally:
+        mon.close()
 
 
 @pytest.mark.postgres

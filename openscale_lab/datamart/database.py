@@ -91,7 +91,7 @@ def payload_table_for(subscription: Subscription, meta: sa.MetaData | None = Non
         subscription.payload_table, meta,
         sa.Column("scoring_id", sa.String(64), primary_key=True),
         sa.Column("request_id", sa.String(64), nullable=False),
-        sa.Column("scoring_timestamp", sa.DateTime, nullable=False, index=True),
+        sa.Column("scoring_timestamp", sa.DateTime, nullable=False),
         *feature_cols,
         sa.Column(subscription.prediction_column, sa.Float, nullable=False),
         sa.Column(subscription.predicted_label_column, sa.String(200), nullable=False),
@@ -100,6 +100,8 @@ def payload_table_for(subscription: Subscription, meta: sa.MetaData | None = Non
         sa.Column("response_time_ms", sa.Float, nullable=False),
         sa.Column("deployment_id", sa.String(64), nullable=False),
         sa.Column("model_version", sa.String(32), nullable=False),
+        # windows are read in the order of time then id, a large one page by page from a (time, id) on
+        sa.Index(f"ix_{subscription.payload_table}_time_id", "scoring_timestamp", "scoring_id"),
     )
 
 

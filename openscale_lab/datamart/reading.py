@@ -13,6 +13,7 @@ text as objects), so a monitor sees the same frame whichever reader ran.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -53,14 +54,17 @@ def search_path_schema(url: sa.engine.URL) -> str | None:
     return found.group(1)
 
 
-def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd.DataFrame:
-    """The rows of `query` (a SQLAlchemy select) as a DataFrame with `datetimes` parsed."""
+def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str],
+               categorical: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows of `query` (a SQLAlchemy select) as a DataFrame with `datetimes` parsed and the text columns
+    `categorical` as pandas Categoricals (a monitor's window: on PostgreSQL, read as Arrow and dictionary-encoded
+    there, so no Python text is made per value)."""
     import pandas as pd
 
     if engine.url.get_backend_name() == "sqlite":
         frame = _read_sqlite(engine, query, datetimes)
         if frame is not None:
-            return frame
+            return _categorical(frame, categorical)
     fast = connectorx_url(engine)
     if fast is not None:
         try:
@@ -71,8 +75,12 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd
         with engine.connect() as conn:
             return pd.read_sql(query, conn, parse_dates=datetimes)
     url, schema = fast
-    frame = cx.read_sql(url, compiled_sql(engine, query, schema))
     names = [c.name for c in query.selected_columns]
+    if categorical:
+        table = cx.read_sql(url, compiled_sql(engine, query, schema), return_type="arrow")
+        if table.num_rows and table.num_columns == len(names):
+            return _from_arrow(table, datetimes, categorical)
+    frame = cx.read_sql(url, compiled_sql(engine, query, schema))
     if frame.empty and len(frame.columns) != len(names):
         with engine.connect() as conn:  # typed empty frame, as pandas gives it
             return pd.read_sql(query, conn, parse_dates=datetimes)
@@ -84,6 +92,28 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str]) -> pd
             frame[name] = col.astype("float64") if col.isna().any() else col.astype("int64")
         elif isinstance(col.dtype, pd.Float64Dtype):
             frame[name] = col.astype("float64")
+    return frame
+
+
+def _from_arrow(table: Any, datetimes: list[str], categorical: Sequence[str]) -> pd.DataFrame:
+    """An Arrow table as the frame pandas' reader gives, with `categorical` text columns dictionary-encoded."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in categorical:
+        if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
+            table = table.set_column(table.column_names.index(name), name, pc.dictionary_encode(table[name]))
+    frame = table.to_pandas()  # integers with a missing value become float64, as pandas' reader has them
+    for name in datetimes:
+        if name in frame:
+            frame[name] = frame[name].astype("datetime64[ns]")
+    return frame
+
+
+def _categorical(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    for name in names:
+        if name in frame and frame[name].dtype == object:
+            frame[name] = frame[name].astype("category")
     return frame
 
 

@@ -260,11 +260,11 @@ class MonitorContext:
 
     def payload_window(self, start: datetime | None, end: datetime, columns: list[str] | None = None) -> WindowQuery:
         """The payload records scored in [start, end) of this context's source, as a window; its text inputs and
-        predicted labels read as Categoricals."""
+        predicted labels read as Categoricals, its JSON texts (probabilities) left for the monitor to parse."""
         window = self.datamart.payload_window(self.subscription, start, end, source=self.source, columns=columns)
         sub = self.subscription
         texts = [c["name"] for c in sub.input_schema if c["type"] == "string"] + [sub.predicted_label_column]
-        return dataclasses.replace(window, categorical=tuple(texts))
+        return dataclasses.replace(window, categorical=tuple(texts), json_columns=())
 
     def payload(self, start: datetime | None, end: datetime, last: int | None = None,
                 columns: list[str] | None = None) -> pd.DataFrame:
@@ -310,6 +310,17 @@ class Evaluation(Generic[D]):
     details: D
     record_count: int | None = None
     extra: Any = None
+
+
+@dataclass(frozen=True)
+class RunPlan(Generic[C]):
+    """A run of a monitor before it reads anything (`Monitor.plan`): the window it covers and what it checks."""
+
+    config: C
+    thresholds: list[Threshold]
+    start: datetime | None
+    end: datetime
+    window: WindowQuery | None = None
 
 
 class Monitor(ABC, Generic[C, D]):
@@ -394,19 +405,14 @@ class Monitor(ABC, Generic[C, D]):
         """Evaluate the window [start, end) (default: the configured window ending now), store the
         measurement and raise an alert for each broken threshold. Never raises for lack of data; a bound that
         is not a datetime, or start not before end, raises LabError."""
-        check_window(start, end)  # the arguments first, before the configuration is read
-        config = self.config()
-        thresholds = self.thresholds(config)
-        start, end = resolve_window(start, end, config.window_hours)
-        window = self.window(config, start, end) if self.ctx.engine is not None else None
-        if window is not None and self.ctx.engine is not None:
-            have = self.ctx.engine.count(self.ctx, window)
-            if have >= config.min_records and self.ctx.engine.takes(have):
-                try:  # evaluated in parts: chunks in this process, or partitions on a Spark cluster
-                    result = self.ctx.engine.evaluate(self, config, window, have, start, end)
-                except NotEvaluated as reason:
-                    return self._not_evaluated(start, end, have, thresholds, str(reason), replace)
-                return self._measured(config, thresholds, start, end, have, result, "", replace)
+        plan = self.plan(start, end)
+        if plan.window is not None and self.ctx.engine is not None:
+            have = self.ctx.engine.count(self.ctx, plan.window)
+            if have >= plan.config.min_records and self.ctx.engine.takes(have):
+                # evaluated in parts: chunks in this process, or partitions on a Spark cluster
+                return self.store(plan, have, lambda: self.ctx.engine.evaluate(  # type: ignore[union-attr]
+                    self, plan.config, plan.window, have, plan.start, plan.end), replace=replace)
+        config, start, end = plan.config, plan.start, plan.end
         data = self.load(config, start, end)
         have = len(data)
         message = ""
@@ -417,14 +423,35 @@ class Monitor(ABC, Generic[C, D]):
             if reached is not None and (start is None or reached < start):
                 start, data, have = reached, last, len(last)
                 message = f"reached back to {start:%Y-%m-%d %H:%M} for the last {config.min_records} records"
+                plan = dataclasses.replace(plan, start=start)
         if have < config.min_records:
-            return self._not_evaluated(start, end, have, thresholds,
+            return self._not_evaluated(start, end, have, plan.thresholds,
                                        f"{have} of {config.min_records} {self.data_description}", replace)
+        return self.store(plan, have, lambda: self.evaluate(config, data, start, end), message, replace)
+
+    def plan(self, start: datetime | None = None, end: datetime | None = None) -> RunPlan[C]:
+        """What a run of [start, end) evaluates: the configuration, its thresholds, the resolved window and
+        (for a monitor that evaluates in parts, with an engine) the window's query. The arguments are checked
+        before the configuration is read."""
+        check_window(start, end)
+        self.before_run()
+        config = self.config()
+        start, end = resolve_window(start, end, config.window_hours)
+        window = self.window(config, start, end) if self.ctx.engine is not None else None
+        return RunPlan(config, self.thresholds(config), start, end, window)
+
+    def before_run(self) -> None:
+        """Anything a run needs first (nothing by default; the drift monitor rebuilds for a new model)."""
+
+    def store(self, plan: RunPlan[C], have: int, evaluation: Callable[[], Evaluation[D]], message: str = "",
+              replace: bool = False) -> Measurement:
+        """Evaluate (`evaluation()`) and store the measurement of a planned run over `have` records; not
+        evaluated, with the reason, when the evaluation raises NotEvaluated."""
         try:
-            result = self.evaluate(config, data, start, end)
+            result = evaluation()
         except NotEvaluated as reason:
-            return self._not_evaluated(start, end, have, thresholds, str(reason), replace)
-        return self._measured(config, thresholds, start, end, have, result, message, replace)
+            return self._not_evaluated(plan.start, plan.end, have, plan.thresholds, str(reason), replace)
+        return self._measured(plan.config, plan.thresholds, plan.start, plan.end, have, result, message, replace)
 
     def _measured(self, config: C, thresholds: list[Threshold], start: datetime | None, end: datetime, have: int,
                   result: Evaluation[D], message: str, replace: bool) -> Measurement:

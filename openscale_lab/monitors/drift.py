@@ -29,7 +29,7 @@ import numpy as np
 from sqlalchemy.engine import Connection
 
 from ..datamart.tables import drift_transactions
-from ..datamart.window import WindowQuery, numbered
+from ..datamart.window import WindowQuery, numbered, probability_matrix
 from ..errors import LabError
 from .base import Evaluation, Monitor, check_window_settings
 from .consistency import Constraints
@@ -208,13 +208,11 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
         settings["favourable_class"] = settings["favourable_class"] or None
         return self.enable(**settings, schedule_hours=float(found[0]["schedule_hours"]) if found else None)
 
-    def run(self, start: datetime | None = None, end: datetime | None = None, *,
-            replace: bool = False) -> Measurement:
-        """As every monitor's `run`; first rebuilt if another model serves than the one it was built for."""
+    def before_run(self) -> None:
+        """Rebuilt first if another model serves than the one it was built for."""
         stored = self.ctx.store.config(self.ctx.subscription.subscription_id, self.name)
         if stored and stored.get("model_id") and stored["model_id"] != self.ctx.subscription.model_id:
             self.rebuild()
-        return super().run(start, end, replace=replace)
 
     def _held_out_rows(self, n: int) -> np.ndarray:
         """The training rows the deployed model was evaluated on (all rows for a model that did not record
@@ -286,7 +284,7 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
             if data[col].dtype == object:
                 data[col] = data[col].astype("category")
         p_correct = model.p_correct(data)
-        probs = np.array(data["probability"].tolist(), dtype=float)
+        probs = probability_matrix(data[self.ctx.subscription.probability_column])  # JSON texts, or parsed
         p_fav = probs[:, model.favourable_index]
         labels = data[self.ctx.subscription.predicted_label_column].to_numpy(dtype=object)
         cbpe = cbpe_accuracy(model.calibration(p_fav), labels == config.favourable_class)

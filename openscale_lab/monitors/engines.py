@@ -8,6 +8,7 @@ whatever the window's size.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ from ..errors import LabError
 from .base import Engine, Evaluation, Monitor, MonitorContext, NotEvaluated
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..datamart.window import WindowQuery
 
 CHUNK_ROWS = 500_000  # a chunk of payload rows takes about 0.5 GB while a monitor evaluates it
@@ -41,14 +44,24 @@ class LocalEngine:
     def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, rows: int,
                  start: datetime | None, end: datetime) -> Evaluation[Any]:
         part = None
-        with tqdm(total=rows, desc=f"{monitor.name} in chunks", unit="record", leave=False) as bar:
-            for chunk in window.chunks(monitor.ctx.datamart.engine, self.chunk_rows):
-                found = monitor.partial(config, chunk)
-                part = found if part is None else monitor.merge(part, found)
-                bar.update(len(chunk))
+        for chunk in self.parts(monitor.ctx, window, rows, monitor.name):
+            found = monitor.partial(config, chunk)
+            part = found if part is None else monitor.merge(part, found)
         if part is None:  # the records counted were gone by the time they were read
             raise NotEvaluated(f"no {monitor.data_description} left in the window to evaluate")
         return monitor.finish(config, part, start, end)
+
+    def parts(self, ctx: MonitorContext, window: WindowQuery, rows: int, what: str) -> Iterator[pd.DataFrame]:
+        """The window (of `rows` rows, as counted) whole if it is small enough, else in chunks, with progress."""
+        if not self.takes(rows):
+            whole = window.read(ctx.datamart.engine)
+            if len(whole):
+                yield whole
+            return
+        with tqdm(total=rows, desc=f"{what} in chunks", unit="record", leave=False) as bar:
+            for chunk in window.chunks(ctx.datamart.engine, self.chunk_rows):
+                yield chunk
+                bar.update(len(chunk))
 
     def __repr__(self) -> str:
         return f"LocalEngine(chunk_rows={self.chunk_rows})"

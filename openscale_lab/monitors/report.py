@@ -22,6 +22,7 @@ from .engines import make_engine
 from .monitoring import Monitoring
 from .registry import MONITORS
 from .results import Measurement, jsonable
+from .together import run_together
 
 WorkspaceLike = Workspace | str | os.PathLike[str] | None
 
@@ -103,7 +104,12 @@ def _run(workspace: WorkspaceLike, deployment: str | None, monitors: list[str] |
             where = f"deployment {deployment!r}" if deployment else "any deployment"
             raise LabError(f"the {', '.join(missing)} monitor{'s are' if len(missing) > 1 else ' is'} not "
                            f"enabled for {where}: enable it first (notebook 02_configure_monitors)")
-        return [(dep, monitoring.monitor(name).run(start=start, end=end)) for dep, monitoring, name in plan]
+        out = []
+        for dep, monitoring in chosen:  # a deployment's monitors sharing a window read it once
+            names = [name for d, _, name in plan if d is dep]
+            found = run_together([monitoring.monitor(name) for name in names], start, end)
+            out += [(dep, found[name]) for name in names]
+        return out
 
 
 def run_monitors(workspace: WorkspaceLike, deployment: str | None = None, monitors: list[str] | None = None,

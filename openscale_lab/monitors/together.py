@@ -1,0 +1,106 @@
+"""Several monitors of one subscription run at once (`Monitoring.run_all`, `openscale-lab monitor run`): those that
+read the same payload window (fairness and drift over the same hours) read it once.
+
+Reading a window is most of a run's time at scale (a million payload records take seconds to read from
+SQLite), and the fairness and drift monitors read nearly the same columns of it. Here each part of the window
+is read once, with the columns of all of them, and handed to each monitor's `partial`; each monitor then
+finishes and stores its own measurement, exactly as its own run would have (one definition of every metric:
+`evaluate = finish(partial(data))`, see `engines.py`). A monitor whose window differs, that is short of
+records (it may reach back), or whose engine is not this process's, runs on its own.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..core.clock import utcnow
+from ..datamart.reading import compiled_sql
+from ..datamart.window import WindowQuery
+from .base import Evaluation, Monitor, NotEvaluated, RunPlan
+from .engines import LocalEngine
+from .results import Measurement
+
+
+def run_together(monitors: Sequence[Monitor[Any, Any]], start: datetime | None = None,
+                 end: datetime | None = None) -> dict[str, Measurement]:
+    """Run each monitor over [start, end) (`start` None: each one's configured window; `end` None: now, one
+    moment for all), the ones sharing a window in one read of it; their measurements by monitor name."""
+    end = end or utcnow()
+    plans = {m.name: (m, m.plan(start, end)) for m in monitors}
+    groups: dict[str, list[tuple[Monitor[Any, Any], RunPlan[Any]]]] = {}
+    group_of: dict[str, str] = {}
+    for name, (monitor, plan) in plans.items():
+        if plan.window is not None and isinstance(monitor.ctx.engine, LocalEngine):
+            group_of[name] = _key(monitor, plan.window)
+            groups.setdefault(group_of[name], []).append((monitor, plan))
+    done: dict[str, Measurement] = {}
+    tried: set[str] = set()
+    for name, (monitor, _) in plans.items():  # in the order given: a group runs when its first member's turn comes
+        key = group_of.get(name)
+        if key is not None and key not in tried and len(groups[key]) > 1:
+            tried.add(key)
+            done.update(_run_group(groups[key]))
+        if name not in done:
+            done[name] = monitor.run(start, end)
+    return {name: done[name] for name in plans}
+
+
+def _key(monitor: Monitor[Any, Any], window: WindowQuery) -> str:
+    """What makes two windows the same rows: the data mart, the table and the conditions (not the columns)."""
+    engine = monitor.ctx.datamart.engine
+    rows = sa.select(sa.literal(1)).select_from(window.table).where(*window.where)
+    return f"{id(engine)}|{compiled_sql(engine, rows)}"
+
+
+def _run_group(members: list[tuple[Monitor[Any, Any], RunPlan[Any]]]) -> dict[str, Measurement]:
+    """One read of a window shared by several monitors; those short of records are left to run on their own."""
+    first, plan = members[0]
+    engine = first.ctx.engine
+    assert isinstance(engine, LocalEngine)
+    have = engine.count(first.ctx, plan.window)  # type: ignore[arg-type]
+    ready = [(m, p) for m, p in members if have >= p.config.min_records]
+    if len(ready) < 2:
+        return {}
+    window = union(*(p.window for _, p in ready))  # type: ignore[misc]
+    parts: dict[str, Any] = {}
+    failed: dict[str, NotEvaluated] = {}
+    for chunk in engine.parts(first.ctx, window, have, " + ".join(m.name for m, _ in ready)):
+        for monitor, p in ready:
+            if monitor.name in failed:
+                continue
+            try:
+                found = monitor.partial(p.config, chunk)
+            except NotEvaluated as reason:
+                failed[monitor.name] = reason
+                continue
+            parts[monitor.name] = found if monitor.name not in parts else monitor.merge(parts[monitor.name], found)
+    out = {}
+    for monitor, p in ready:
+        out[monitor.name] = monitor.store(p, have, lambda m=monitor, p=p: _finished(m, p, parts, failed))
+    return out
+
+
+def _finished(monitor: Monitor[Any, Any], plan: RunPlan[Any], parts: dict[str, Any],
+              failed: dict[str, NotEvaluated]) -> Evaluation[Any]:
+    if monitor.name in failed:
+        raise failed[monitor.name]
+    if monitor.name not in parts:  # the records counted were gone by the time they were read
+        raise NotEvaluated(f"no {monitor.data_description} left in the window to evaluate")
+    return monitor.finish(plan.config, parts[monitor.name], plan.start, plan.end)
+
+
+def union(*windows: WindowQuery) -> WindowQuery:
+    """One window reading the columns of all `windows` (the same rows)."""
+    first = windows[0]
+    if any(w.columns is None for w in windows):
+        columns = None
+    else:
+        columns = tuple(dict.fromkeys(c for w in windows for c in w.columns or ()))
+    return dataclasses.replace(
+        first, columns=columns,
+        json_columns=tuple(dict.fromkeys(c for w in windows for c in w.json_columns)),
+        categorical=tuple(dict.fromkeys(c for w in windows for c in w.categorical)))
