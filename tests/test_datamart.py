@@ -66,3 +66,43 @@ def test_reset_drops_only_the_lab_tables(datamart: DataMart) -> None:
     names = sa.inspect(datamart.engine).get_table_names()
     assert "learner_notes" in names and sub.payload_table not in names
     assert not datamart.has_data()
+
+
+@pytest.mark.parametrize("texts", [
+    ["[0.5, 0.5]", "[1e-05, 0.99999]"], ["[1, 0]", "[0.25,0.75]"], ["[-0.0, 2.5E+3]"], ["[ 1 , 2 ]"], ["[1]"],
+    ["[0.1, 0.9]", "[0.2]"], ["[]", "[]"], ["[0.1, 0.9]", "[NaN, 1]"], ["[0.1, 0.9]", "[1..2, 3]"], ['["a", 1]'],
+    ["[[1,2]]"], ["[1 2, 3]"], ["[1,,2]"], ["[,1]"], ["[1,]"], ["[1e, 2]"], ["[-, 2]"], ["[1, 2]", "[3][4, 5]"],
+    ["[1, 2]", "[3, 4]", "[5, 6, 7]"], ["[1, 2, 3]", "[4, 5]"], ["[0.1, 0.9]", "[0.2, 0.8] "]])
+def test_probability_texts_parse_as_json_parses_them(texts: list[str]) -> None:
+    """The drift monitor reads a window's probabilities at once with NumPy: the JSON parser's numbers whenever it
+    takes the texts, and the JSON parser's reading (or its error) for anything else."""
+    import json
+
+    import numpy as np
+
+    from openscale_lab.datamart.window import number_lists, probability_matrix
+
+    try:
+        expected = json.loads("[" + ",".join(texts) + "]")
+    except json.JSONDecodeError:
+        expected = None
+    found = number_lists(texts)
+    if found is not None:
+        assert found == expected
+    if expected is not None and all(isinstance(e, list) and len(e) == len(expected[0]) for e in expected) \
+            and all(isinstance(v, (int, float)) for e in expected for v in e) and expected[0]:
+        assert np.array_equal(probability_matrix(texts), np.array(expected, dtype=float), equal_nan=True)
+    else:
+        assert found is None
+
+
+def test_a_million_probabilities_parse_exactly() -> None:
+    import json
+
+    import numpy as np
+
+    from openscale_lab.datamart.window import probability_matrix
+
+    p = np.random.default_rng(3).random(200_000)
+    texts = [json.dumps([float(a), float(1 - a)]) for a in p]
+    assert np.array_equal(probability_matrix(texts), np.column_stack([p, 1 - p]))

@@ -26,7 +26,7 @@ from openscale_lab.models.spark_cluster import StandaloneCluster
 from openscale_lab.monitors import Monitoring
 from openscale_lab.monitors.engines import LocalEngine
 from openscale_lab.monitors.results import Measurement
-from openscale_lab.monitors.together import run_together
+from openscale_lab.monitors.together import run_together, union
 from tests.conftest import postgres_schema
 from tests.helpers import T0, copy_deployment, insert_payload, own_subscription
 
@@ -152,6 +152,49 @@ def test_monitors_sharing_a_window_read_it_once(pg_lab, whole, monkeypatch, chun
         assert list(found) == ["fairness", "drift"]
         assert len([q for q in reads if payload in q]) == -(-RECORDS // min(chunk_rows, 10 * RECORDS))
         assert_same({**found, "quality": whole["quality"]}, whole, mon)
+    finally:
+        mon.close()
+
+
+def test_sqlite_windows_read_natively_give_the_cursors_frames_and_numbers(trained, deployment,  # type: ignore[no-untyped-def]
+                                                                          monkeypatch) -> None:
+    """A large SQLite window is read by ConnectorX in a child process: the same frame as sqlite3's cursor reads
+    in this process (types, times, categories), and the same numbers, in chunks read ahead, as the window
+    read whole by the cursor."""
+    from openscale_lab.datamart import reading
+    from openscale_lab.datamart.reading import read_frame
+    from openscale_lab.monitors import engines
+
+    ws, _, _ = trained
+    mon = own_subscription(ws, deployment, "native")
+    try:
+        sample = feed_sample(RECORDS, seed=11)
+        frame = pd.DataFrame(sample["values"], columns=sample["fields"])
+        shifted = frame.index % 5 == 0
+        frame.loc[shifted, "Age"] = 19 + frame.index[shifted] % 6
+        frame.loc[shifted, "LoanAmount"] = frame.loc[shifted, "LoanAmount"] * 3
+        insert_payload(mon, frame, T0, step=timedelta(seconds=2))
+        mon.fairness.enable(**FAIRNESS)
+        mon.drift.enable(window_hours=None)
+        whole = {name: mon.monitor(name).run(*WINDOW) for name in ("fairness", "drift")}
+        f, d = mon.fairness, mon.drift
+        window = union(f.window(f.config(), *WINDOW), d.window(d.config(), *WINDOW))
+        engine = mon.ctx.datamart.engine
+        for query in (window.select(), window.select((T0 + timedelta(minutes=30), "z"), 700)):
+            cursor = read_frame(engine, query, ["scoring_timestamp"], window.categorical)
+            native = read_frame(engine, query, ["scoring_timestamp"], window.categorical, large=True)
+            assert len(cursor) in (RECORDS, 700)
+            assert isinstance(cursor["Sex"].dtype, pd.CategoricalDtype)
+            pd.testing.assert_frame_equal(native, cursor)
+        children_before = len(psutil.Process().children(recursive=True))
+        monkeypatch.setattr(engines, "NATIVE_ROWS", 1)  # every part read natively, five chunks read ahead
+        native_reads = []
+        real = reading.read_arrow
+        monkeypatch.setattr(reading, "read_arrow", lambda *a: native_reads.append(real(*a)) or native_reads[-1])
+        mon.ctx.engine = LocalEngine(chunk_rows=700)
+        assert_same(run_together([mon.fairness, mon.drift], *WINDOW), whole, mon)
+        assert len(native_reads) == 5 and all(t is not None for t in native_reads)
+        assert len(psutil.Process().children(recursive=True)) == children_before  # no reader left behind
     finally:
         mon.close()
 

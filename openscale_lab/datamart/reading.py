@@ -12,6 +12,7 @@ text as objects), so a monitor sees the same frame whichever reader ran.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from ..errors import LabError
+from .sqlite_native import read_arrow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,13 +57,19 @@ def search_path_schema(url: sa.engine.URL) -> str | None:
 
 
 def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str],
-               categorical: Sequence[str] = ()) -> pd.DataFrame:
+               categorical: Sequence[str] = (), large: bool = False) -> pd.DataFrame:
     """The rows of `query` (a SQLAlchemy select) as a DataFrame with `datetimes` parsed and the text columns
     `categorical` as pandas Categoricals (a monitor's window: on PostgreSQL, read as Arrow and dictionary-encoded
-    there, so no Python text is made per value)."""
+    there, so no Python text is made per value). `large`: the caller expects at least `NATIVE_ROWS` rows, which
+    a SQLite data mart has read natively in a child process (`sqlite_native`)."""
     import pandas as pd
 
     if engine.url.get_backend_name() == "sqlite":
+        database = engine.url.database
+        if large and database and database != ":memory:" and not database.startswith("file:"):
+            table = read_arrow(os.path.abspath(database), compiled_sql(engine, query))
+            if table is not None and table.num_rows and table.num_columns == len(query.selected_columns):
+                return _from_arrow(table, datetimes, categorical)
         frame = _read_sqlite(engine, query, datetimes)
         if frame is not None:
             return _categorical(frame, categorical)
@@ -97,6 +105,7 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str],
 
 def _from_arrow(table: Any, datetimes: list[str], categorical: Sequence[str]) -> pd.DataFrame:
     """An Arrow table as the frame pandas' reader gives, with `categorical` text columns dictionary-encoded."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -104,6 +113,9 @@ def _from_arrow(table: Any, datetimes: list[str], categorical: Sequence[str]) ->
         if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
             table = table.set_column(table.column_names.index(name), name, pc.dictionary_encode(table[name]))
     frame = table.to_pandas()  # integers with a missing value become float64, as pandas' reader has them
+    for name in categorical:  # categories in order, as pandas makes them (Arrow's: in order of appearance)
+        if name in frame and isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = frame[name].cat.reorder_categories(sorted(frame[name].cat.categories))
     for name in datetimes:
         if name in frame:
             frame[name] = frame[name].astype("datetime64[ns]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,22 +61,37 @@ class WindowQuery:
                 raw[name] = raw[name].astype("category")
         return json_parsed(raw, self.json_columns)
 
-    def read(self, engine: sa.engine.Engine, query: sa.Select | None = None) -> pd.DataFrame:
+    def read(self, engine: sa.engine.Engine, query: sa.Select | None = None, large: bool = False) -> pd.DataFrame:
+        """The window's rows (`query`: some of them); `large`, see `read_frame`."""
         return self.frame(read_frame(engine, self.select() if query is None else query, [self.time_column],
-                                     self.categorical))
+                                     self.categorical, large))
 
 
-    def chunks(self, engine: sa.engine.Engine, rows: int) -> Iterator[pd.DataFrame]:
-        """The window in chunks of at most `rows` rows, oldest first: memory bounded whatever its size."""
-        after = None
-        while True:
-            chunk = self.read(engine, self.select(after, rows))
-            if len(chunk):
-                yield chunk
-            if len(chunk) < rows:
-                return
-            last = chunk.iloc[-1]
-            after = (last[self.time_column].to_pydatetime(), last[self.id_column])
+    def chunks(self, engine: sa.engine.Engine, rows: int, read_ahead: bool = False,
+               large: bool = False) -> Iterator[pd.DataFrame]:
+        """The window in chunks of at most `rows` rows, oldest first: memory bounded whatever its size. With
+        `read_ahead`, the next chunk is read on another thread while the caller works on this one (for a
+        reader that lets go of the interpreter while it waits for the database: two chunks in memory);
+        `large`, see `read_frame`."""
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="window") if read_ahead else None
+        try:
+            chunk = self.read(engine, self.select(None, rows), large)
+            while True:
+                after = None
+                if len(chunk) == rows:  # more may follow, from the last (time, id) read on
+                    last = chunk.iloc[-1]
+                    after = (last[self.time_column].to_pydatetime(), last[self.id_column])
+                following = ahead.submit(self.read, engine, self.select(after, rows), large) \
+                    if ahead is not None and after is not None else None
+                if len(chunk):
+                    yield chunk
+                if after is None:
+                    return
+                chunk = following.result() if following is not None else \
+                    self.read(engine, self.select(after, rows), large)
+        finally:
+            if ahead is not None:
+                ahead.shutdown(wait=True, cancel_futures=True)
 
 
 def json_parsed(raw: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:

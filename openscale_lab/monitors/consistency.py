@@ -16,6 +16,7 @@ other records). `expected_inconsistent` estimates the share of training-like tra
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import combinations, permutations
 from typing import TYPE_CHECKING, Any
@@ -39,10 +40,42 @@ TRAINING_RANGE = "the training range"
 
 @dataclass
 class Violation:
-    """One broken constraint for a set of transactions (row positions), with the words to say it."""
+    """One broken constraint for a set of transactions (row positions, ascending), with the words to say it
+    for one of them (`reason(row)`: made only for the transactions a run keeps, not for every one)."""
 
     rows: np.ndarray
-    reasons: list[str]
+    reason: Callable[[int], str]
+
+
+class Reasons(Mapping[int, list[str]]):
+    """Each inconsistent transaction's reasons by row position, in the order the constraints are checked; a
+    consistent row has no entry."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self._violations = violations
+        rows = [v.rows for v in violations]
+        self._rows = np.unique(np.concatenate(rows)) if rows else np.array([], dtype=np.int64)
+
+    def __getitem__(self, row: int) -> list[str]:
+        found = self.of(np.array([row]))[0]
+        if not found:
+            raise KeyError(row)
+        return found
+
+    def of(self, rows: np.ndarray) -> list[list[str]]:
+        """The reasons of each of `rows` (empty for a consistent one), looked up constraint by constraint."""
+        out: list[list[str]] = [[] for _ in range(len(rows))]
+        for v in self._violations:
+            at = np.minimum(np.searchsorted(v.rows, rows), len(v.rows) - 1)
+            for k in np.flatnonzero(v.rows[at] == rows).tolist():
+                out[k].append(v.reason(int(rows[k])))
+        return out
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows.tolist())
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 @dataclass
@@ -119,16 +152,14 @@ class Constraints:
         return float(np.mean(1 - np.exp(-risk)))
 
     # -- checking -------------------------------------------------------------------------------
-    def check(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[int, list[str]]]:
+    def check(self, frame: pd.DataFrame) -> tuple[np.ndarray, Reasons]:
         """Which transactions of `frame` are inconsistent, and the reasons of each inconsistent one (by row
-        position; a consistent row has none, and no entry: a million consistent rows need no million lists)."""
-        reasons: dict[int, list[str]] = {}
+        position, said when asked for: a window of a million records may hold a hundred thousand)."""
+        found = self.violations(frame)
         bad = np.zeros(len(frame), dtype=bool)
-        for v in self.violations(frame):
+        for v in found:
             bad[v.rows] = True
-            for r, text in zip(v.rows.tolist(), v.reasons, strict=True):
-                reasons.setdefault(r, []).append(text)
-        return bad, reasons
+        return bad, Reasons(found)
 
     def violations(self, frame: pd.DataFrame) -> list[Violation]:
         out: list[Violation] = []
@@ -137,8 +168,8 @@ class Constraints:
             rows = np.flatnonzero(codes[col] < 0)
             if len(rows):
                 seen = ", ".join(map(str, values))
-                out.append(Violation(rows, [f"{col}={frame[col].iloc[r]} never occurs in training ({seen})"
-                                            for r in rows]))
+                out.append(Violation(rows, lambda r, col=col, seen=seen, x=frame[col].to_numpy():
+                                     f"{col}={x[r]} never occurs in training ({seen})"))
         for col, (lo, hi) in self.numeric_range.items():
             out += _range_violations(frame, col, np.zeros(len(frame), dtype=int), {"0": [lo, hi, self.records]},
                                      TRAINING_RANGE)
@@ -151,10 +182,10 @@ class Constraints:
             combined = ca * width + cb
             rows = np.flatnonzero(np.isin(combined, list(kinds)) & (ca >= 0) & (cb >= 0))
             if len(rows):
-                va, vb = frame[a].to_numpy(), frame[b].to_numpy()
-                out.append(Violation(rows, [
-                    f"{a}={va[r]} with {b}={vb[r]} "
-                    f"{'never occurs' if kinds[combined[r]] == 'unseen' else 'is rare'} in training" for r in rows]))
+                out.append(Violation(rows, lambda r, a=a, b=b, va=frame[a].to_numpy(), vb=frame[b].to_numpy(),
+                                     kinds=kinds, combined=combined:
+                                     f"{a}={va[r]} with {b}={vb[r]} "
+                                     f"{'never occurs' if kinds[combined[r]] == 'unseen' else 'is rare'} in training"))
         for item in self.category_numeric_range:
             cat, num = item["columns"]
             names = {str(v): i for i, v in enumerate(self.categorical[cat])}
@@ -255,5 +286,5 @@ def _range_violations(frame: pd.DataFrame, col: str, codes: np.ndarray, ranges: 
         span = f"{label} {_fmt(lo)}–{_fmt(hi)}" if label == TRAINING_RANGE else f"{_fmt(lo)}–{_fmt(hi)}, {label}"
         for rows, word in ((low, "below"), (high, "above")):
             if len(rows):
-                out.append(Violation(rows, [f"{col} {_fmt(x[r])} is {word} {span}" for r in rows]))
+                out.append(Violation(rows, lambda r, word=word, span=span: f"{col} {_fmt(x[r])} is {word} {span}"))
     return out

@@ -32,7 +32,7 @@ from ..datamart.tables import drift_transactions
 from ..datamart.window import WindowQuery, numbered, probability_matrix
 from ..errors import LabError
 from .base import Evaluation, Monitor, check_window_settings
-from .consistency import Constraints
+from .consistency import Constraints, Reasons
 from .distributions import chance_distance, jensen_shannon, probability_counts, total_variation
 from .drift_model import DriftModel, cbpe_accuracy, load_drift_model, save_drift_model, train_drift_model
 from .drift_parts import LIMIT, DriftingTransaction, DriftPart
@@ -367,21 +367,23 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
 
 
 def _transactions(data: pd.DataFrame, p_correct: np.ndarray, wrong: np.ndarray, inconsistent: np.ndarray,
-                  reasons: dict[int, list[str]], limit: int) -> list[tuple[DriftingTransaction, datetime]]:
+                  reasons: Reasons, limit: int) -> list[tuple[DriftingTransaction, datetime]]:
     """The `limit` transactions predicted wrong or inconsistent that come first by (p correct, time, id): the
     most likely wrong first, ties in time order, as `DriftPart.sorted_transactions` orders the parts' together,
     so a window cut in parts keeps the transactions the whole window keeps."""
     ids = data["scoring_id"].to_numpy(dtype=object)
     stamps = data["scoring_timestamp"]
     chosen = np.flatnonzero(wrong | inconsistent)
+    if len(chosen) > limit:  # only those as likely wrong as the limit-th can be kept (ties at the cut included)
+        cut = np.partition(p_correct[chosen], limit - 1)[limit - 1] if limit > 0 else -np.inf
+        chosen = chosen[p_correct[chosen] <= cut]
     # a lexicographic sort as successive stable sorts, last key first (ids are texts: NumPy's lexsort takes none)
     order = chosen[np.argsort(ids[chosen], kind="stable")]
     order = order[np.argsort(stamps.to_numpy()[order], kind="stable")]
     order = order[np.argsort(p_correct[order], kind="stable")][:limit]
     out = []
-    for i in order:
+    for i, why in zip(order.tolist(), reasons.of(order), strict=True):
         view = "both" if wrong[i] and inconsistent[i] else "accuracy" if wrong[i] else "consistency"
-        why = list(reasons.get(int(i), []))
         if wrong[i]:
             why.insert(0, f"the drift model expects the model to score it wrong (p correct {p_correct[i]:.2f})")
         out.append((DriftingTransaction(str(ids[i]), float(p_correct[i]), view, why),

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..core.progress import progress as tqdm
+from ..datamart.sqlite_native import NATIVE_ROWS
 from ..errors import LabError
 from .base import Engine, Evaluation, Monitor, MonitorContext, NotEvaluated
 
@@ -53,13 +54,16 @@ class LocalEngine:
 
     def parts(self, ctx: MonitorContext, window: WindowQuery, rows: int, what: str) -> Iterator[pd.DataFrame]:
         """The window (of `rows` rows, as counted) whole if it is small enough, else in chunks, with progress."""
+        large = rows >= NATIVE_ROWS  # SQLite: read natively in a child process
         if not self.takes(rows):
-            whole = window.read(ctx.datamart.engine)
+            whole = window.read(ctx.datamart.engine, large=large)
             if len(whole):
                 yield whole
             return
+        # ConnectorX (PostgreSQL, or SQLite in its child process) waits for the database outside the interpreter:
+        # the next chunk is read while this one is evaluated
         with tqdm(total=rows, desc=f"{what} in chunks", unit="record", leave=False) as bar:
-            for chunk in window.chunks(ctx.datamart.engine, self.chunk_rows):
+            for chunk in window.chunks(ctx.datamart.engine, self.chunk_rows, read_ahead=True, large=large):
                 yield chunk
                 bar.update(len(chunk))
 
