@@ -3,12 +3,12 @@
 pandas reads through SQLAlchemy's result rows, which convert every value in Python (a million payload
 records of 23 columns took 20 s from SQLite). Here:
 - PostgreSQL is read by ConnectorX, in native code straight into columns (a few seconds for the same rows);
+  a monitor's window as Arrow, its text columns dictionary-encoded there into pandas Categoricals;
 - SQLite is read by its own driver's cursor, the frame built column-wise and times parsed by pandas in one
-  vectorised step. (ConnectorX reads SQLite too, but with its own SQLite library, which does not coordinate
-  the write-ahead log with the lab's other processes: a deployment writing while a monitor reads then gets
-  "disk I/O error".)
+  vectorised step; a large monitor window (`large`) by ConnectorX in a child process (`sqlite_native`: its
+  SQLite library in this process would break the file locks of the lab's own, see there).
 Frames come out with the types pandas' own reader gives (int64 where no value is missing, datetime64[ns],
-text as objects), so a monitor sees the same frame whichever reader ran.
+text as objects, or Categoricals where asked for), so a monitor sees the same frame whichever reader ran.
 """
 from __future__ import annotations
 
@@ -62,6 +62,11 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str],
     `categorical` as pandas Categoricals (a monitor's window: on PostgreSQL, read as Arrow and dictionary-encoded
     there, so no Python text is made per value). `large`: the caller expects at least `NATIVE_ROWS` rows, which
     a SQLite data mart has read natively in a child process (`sqlite_native`)."""
+    return _categorical(_read(engine, query, datetimes, categorical, large), categorical)
+
+
+def _read(engine: sa.engine.Engine, query: Any, datetimes: list[str], categorical: Sequence[str],
+          large: bool) -> pd.DataFrame:
     import pandas as pd
 
     if engine.url.get_backend_name() == "sqlite":
@@ -72,7 +77,7 @@ def read_frame(engine: sa.engine.Engine, query: Any, datetimes: list[str],
                 return _from_arrow(table, datetimes, categorical)
         frame = _read_sqlite(engine, query, datetimes)
         if frame is not None:
-            return _categorical(frame, categorical)
+            return frame
     fast = connectorx_url(engine)
     if fast is not None:
         try:
@@ -112,7 +117,10 @@ def _from_arrow(table: Any, datetimes: list[str], categorical: Sequence[str]) ->
     for name in categorical:
         if name in table.column_names and pa.types.is_string(table.schema.field(name).type):
             table = table.set_column(table.column_names.index(name), name, pc.dictionary_encode(table[name]))
-    frame = table.to_pandas()  # integers with a missing value become float64, as pandas' reader has them
+    # integers with a missing value become float64, as pandas' reader has them; Arrow's buffers are let go
+    # column by column as pandas takes them (a chunk of a window is not held twice)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     for name in categorical:  # categories in order, as pandas makes them (Arrow's: in order of appearance)
         if name in frame and isinstance(frame[name].dtype, pd.CategoricalDtype):
             frame[name] = frame[name].cat.reorder_categories(sorted(frame[name].cat.categories))

@@ -9,11 +9,13 @@ the file as any other process does, and hands the rows back as an Arrow stream. 
 of a second to start; it is for reads of at least `NATIVE_ROWS` rows, and a read it cannot do (ConnectorX
 missing, a value it cannot type) is done by the cursor instead.
 
-Run as `python -m openscale_lab.datamart.sqlite_native` with {"path": ..., "sql": ...} as JSON on stdin.
+The child is this file run as a script (`python sqlite_native.py`, {"path": ..., "sql": ...} as JSON on stdin):
+it imports only ConnectorX and pyarrow, not the lab.
 """
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -23,21 +25,26 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 NATIVE_ROWS = 100_000  # below this, the cursor in this process is as fast as starting the child
+_said: set[str] = set()  # why the child could not read, said once per process
 
 
 def read_arrow(path: str, sql: str, timeout: float = 600.0) -> pa.Table | None:
     """The rows of `sql` over the SQLite file `path` as an Arrow table, read by ConnectorX in a child process;
-    None when the child could not read them (the caller then reads them itself)."""
+    None when the child could not read them (the caller then reads them itself; why is logged once)."""
     import pyarrow as pa
 
     try:
-        done = subprocess.run([sys.executable, "-m", __name__], input=json.dumps({"path": path, "sql": sql}).encode(),
+        done = subprocess.run([sys.executable, __file__], input=json.dumps({"path": path, "sql": sql}).encode(),
                               capture_output=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0 or not done.stdout:
-        return None
-    return pa.ipc.open_stream(done.stdout).read_all()
+        if done.returncode == 0 and done.stdout:
+            return pa.ipc.open_stream(done.stdout).read_all()
+        why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+    except (OSError, subprocess.TimeoutExpired, pa.ArrowInvalid) as error:
+        why = [str(error)]
+    if why[0] not in _said:
+        _said.add(why[0])
+        logging.getLogger(__name__).warning("SQLite window read in this process instead of natively: %s", why[0])
+    return None
 
 
 def main() -> int:

@@ -230,7 +230,8 @@ class CompiledPipeline:
         self.tree_weights: list[float] = [float(w) for w in clf["tree_weights"]]
         self._weights = np.asarray(self.tree_weights, dtype=np.float64)
         self._flat: FlatEnsemble | None = None  # built on the first batch
-        self.threads = max(1, min(os.cpu_count() or 1, 8))  # for batches of PARALLEL_ROWS or more
+        # for batches of PARALLEL_ROWS or more: the cores this process may use (a container's limit included)
+        self.threads = max(1, min(len(os.sched_getaffinity(0)), 8))
         self.labels: list[str] = spec["labels"]
         self.output_columns: dict[str, str] = spec["output_columns"]
         by_output = {i.output: i for i in self.indexers}
@@ -432,6 +433,7 @@ class CompiledPipeline:
         for j in range(1, self.num_classes):  # Scala's Array.sum: a left fold
             total += votes[:, j]
         return votes / total[:, None]
+
 
 @functools.cache
 def _pool(threads: int) -> ThreadPoolExecutor:

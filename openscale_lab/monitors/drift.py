@@ -376,7 +376,7 @@ def _transactions(data: pd.DataFrame, p_correct: np.ndarray, wrong: np.ndarray, 
     chosen = np.flatnonzero(wrong | inconsistent)
     if len(chosen) > limit:  # only those as likely wrong as the limit-th can be kept (ties at the cut included)
         cut = np.partition(p_correct[chosen], limit - 1)[limit - 1] if limit > 0 else -np.inf
-        chosen = chosen[p_correct[chosen] <= cut]
+        chosen = chosen[~(p_correct[chosen] > cut)]  # (a NaN cut keeps them all: the sort below decides)
     # a lexicographic sort as successive stable sorts, last key first (ids are texts: NumPy's lexsort takes none)
     order = chosen[np.argsort(ids[chosen], kind="stable")]
     order = order[np.argsort(stamps.to_numpy()[order], kind="stable")]

@@ -9,6 +9,7 @@ whatever the window's size.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from ..datamart.window import WindowQuery
 
-CHUNK_ROWS = 500_000  # a chunk of payload rows takes about 0.5 GB while a monitor evaluates it
+CHUNK_ROWS = 400_000  # two chunks (one read ahead) and two monitors at work on one stay under about 1.5 GB
 
 
 class LocalEngine:
@@ -45,9 +46,10 @@ class LocalEngine:
     def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, rows: int,
                  start: datetime | None, end: datetime) -> Evaluation[Any]:
         part = None
-        for chunk in self.parts(monitor.ctx, window, rows, monitor.name):
-            found = monitor.partial(config, chunk)
-            part = found if part is None else monitor.merge(part, found)
+        with closing(self.parts(monitor.ctx, window, rows, monitor.name)) as chunks:  # an error stops the read-ahead
+            for chunk in chunks:
+                found = monitor.partial(config, chunk)
+                part = found if part is None else monitor.merge(part, found)
         if part is None:  # the records counted were gone by the time they were read
             raise NotEvaluated(f"no {monitor.data_description} left in the window to evaluate")
         return monitor.finish(config, part, start, end)
@@ -61,9 +63,10 @@ class LocalEngine:
                 yield whole
             return
         # ConnectorX (PostgreSQL, or SQLite in its child process) waits for the database outside the interpreter:
-        # the next chunk is read while this one is evaluated
+        # the next chunk is read while this one is evaluated (sqlite3's cursor would only compete for it)
+        ahead = large or ctx.datamart.engine.dialect.name != "sqlite"
         with tqdm(total=rows, desc=f"{what} in chunks", unit="record", leave=False) as bar:
-            for chunk in window.chunks(ctx.datamart.engine, self.chunk_rows, read_ahead=True, large=large):
+            for chunk in window.chunks(ctx.datamart.engine, self.chunk_rows, read_ahead=ahead, large=large):
                 yield chunk
                 bar.update(len(chunk))
 

@@ -50,7 +50,7 @@ class Monitoring:
                        deployment: Deployment | str, engine: Engine | str = "local",
                        spark_master: str | None = None) -> Monitoring:
         """The monitors of a deployment's subscription. `engine` evaluates large windows: "local" (this process,
-        in chunks beyond 500 000 records) or "spark" (Spark jobs on `spark_master`, e.g. "spark://host:7077" or
+        in chunks beyond 400 000 records) or "spark" (Spark jobs on `spark_master`, e.g. "spark://host:7077" or
         "local[2]"; the data mart must be PostgreSQL, read over JDBC)."""
         ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
         dep_id = deployment.deployment_id if isinstance(deployment, Deployment) else deployment

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import datetime
 from typing import Any
 
@@ -31,11 +32,16 @@ def run_together(monitors: Sequence[Monitor[Any, Any]], start: datetime | None =
     """Run each monitor over [start, end) (`start` None: each one's configured window; `end` None: now, one
     moment for all), the ones sharing a window in one read of it; their measurements by monitor name."""
     end = end or utcnow()
-    plans = {m.name: (m, m.plan(start, end)) for m in monitors}
+    plans: dict[str, tuple[Monitor[Any, Any], RunPlan[Any] | None]] = {}
+    for m in monitors:
+        try:
+            plans[m.name] = (m, m.plan(start, end))
+        except Exception:  # its own run, in its turn, says what is wrong (after the others ran)
+            plans[m.name] = (m, None)
     groups: dict[str, list[tuple[Monitor[Any, Any], RunPlan[Any]]]] = {}
     group_of: dict[str, str] = {}
     for name, (monitor, plan) in plans.items():
-        if plan.window is not None and isinstance(monitor.ctx.engine, LocalEngine):
+        if plan is not None and plan.window is not None and isinstance(monitor.ctx.engine, LocalEngine):
             group_of[name] = _key(monitor, plan.window)
             groups.setdefault(group_of[name], []).append((monitor, plan))
     done: dict[str, Measurement] = {}
@@ -68,29 +74,38 @@ def _run_group(members: list[tuple[Monitor[Any, Any], RunPlan[Any]]]) -> dict[st
         return {}
     window = union(*(p.window for _, p in ready))  # type: ignore[misc]
     parts: dict[str, Any] = {}
-    failed: dict[str, NotEvaluated] = {}
+    failed: dict[str, Exception] = {}  # NotEvaluated (stored as such), or an error raised once the others are stored
     # the monitors evaluate each part side by side: most of their work is NumPy's and scikit-learn's, which let
     # go of the interpreter, so two cores take a million records about a fifth faster than one after the other
-    with ThreadPoolExecutor(len(ready), thread_name_prefix="monitor") as pool:
-        for chunk in engine.parts(first.ctx, window, have, " + ".join(m.name for m, _ in ready)):
+    what = " + ".join(m.name for m, _ in ready)
+    with ThreadPoolExecutor(len(ready), thread_name_prefix="monitor") as pool, \
+            closing(engine.parts(first.ctx, window, have, what)) as chunks:  # an error stops the read-ahead too
+        for chunk in chunks:
             running = [(monitor, pool.submit(monitor.partial, p.config, chunk)) for monitor, p in ready
                        if monitor.name not in failed]
+            if not running:
+                break
             for monitor, future in running:
                 try:
                     found = future.result()
-                except NotEvaluated as reason:
-                    failed[monitor.name] = reason
+                except Exception as error:  # this monitor stops; the others go on
+                    failed[monitor.name] = error
                     continue
                 parts[monitor.name] = found if monitor.name not in parts else monitor.merge(parts[monitor.name],
                                                                                             found)
     out = {}
     for monitor, p in ready:
+        if monitor.name in failed and not isinstance(failed[monitor.name], NotEvaluated):
+            continue
         out[monitor.name] = monitor.store(p, have, lambda m=monitor, p=p: _finished(m, p, parts, failed))
+    errors = [e for e in failed.values() if not isinstance(e, NotEvaluated)]
+    if errors:  # as a run of that monitor alone would have raised it, after the others' measurements are stored
+        raise errors[0]
     return out
 
 
 def _finished(monitor: Monitor[Any, Any], plan: RunPlan[Any], parts: dict[str, Any],
-              failed: dict[str, NotEvaluated]) -> Evaluation[Any]:
+              failed: dict[str, Exception]) -> Evaluation[Any]:
     if monitor.name in failed:
         raise failed[monitor.name]
     if monitor.name not in parts:  # the records counted were gone by the time they were read
