@@ -132,25 +132,36 @@ def test_a_window_in_chunks_gives_the_whole_windows_numbers(pg_lab, whole) -> No
 @pytest.mark.postgres
 @pytest.mark.parametrize("chunk_rows", [500_000, 700])
 def test_monitors_sharing_a_window_read_it_once(pg_lab, whole, monkeypatch, chunk_rows) -> None:  # type: ignore[no-untyped-def]
-    """Fairness and drift over the same hours: each part of the window read once for both (whole, or in
-    chunks), every number as their own runs give it."""
+    """Fairness and drift over the same hours: the window read once for both (whole, or streamed in parts by
+    PostgreSQL), every number as their own runs give it."""
     from openscale_lab.datamart import window as window_module
 
     ws, dep, _ = pg_lab
     mon = Monitoring.for_deployment(ws, dep, engine=LocalEngine(chunk_rows=chunk_rows))
     payload = mon.ctx.datamart.payload_table(mon.subscription).name
     reads: list[str] = []
-    real = window_module.read_frame
+    parts: list[int] = []
+    real_frame, real_batches = window_module.read_frame, window_module.read_batches
 
-    def counted(engine, query, *args):  # type: ignore[no-untyped-def]
+    def counted_frame(engine, query, *args):  # type: ignore[no-untyped-def]
+        found = real_frame(engine, query, *args)
+        if payload in str(query):
+            reads.append(str(query))
+            parts.append(len(found))
+        return found
+
+    def counted_batches(engine, query, *args):  # type: ignore[no-untyped-def]
         reads.append(str(query))
-        return real(engine, query, *args)
+        found = real_batches(engine, query, *args)
+        return None if found is None else (parts.append(len(f)) or f for f in found)
 
-    monkeypatch.setattr(window_module, "read_frame", counted)
+    monkeypatch.setattr(window_module, "read_frame", counted_frame)
+    monkeypatch.setattr(window_module, "read_batches", counted_batches)
     try:
         found = run_together([mon.fairness, mon.drift], *WINDOW)
         assert list(found) == ["fairness", "drift"]
-        assert len([q for q in reads if payload in q]) == -(-RECORDS // min(chunk_rows, 10 * RECORDS))
+        assert len(reads) == 1 and payload in reads[0]
+        assert sum(parts) == RECORDS and len(parts) == -(-RECORDS // min(chunk_rows, 10 * RECORDS))
         assert_same({**found, "quality": whole["quality"]}, whole, mon)
     finally:
         mon.close()

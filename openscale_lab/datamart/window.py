@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
-from .reading import read_frame
+from .reading import read_batches, read_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,6 +61,14 @@ class WindowQuery:
         """The window's rows (`query`: some of them); `large`, see `read_frame`."""
         return self.frame(read_frame(engine, self.select() if query is None else query, [self.time_column],
                                      self.categorical, large))
+
+    def stream(self, engine: sa.engine.Engine, rows: int) -> Iterator[pd.DataFrame] | None:
+        """The window in parts of about `rows` rows, in no particular order, from one query the database streams
+        (one scan, no sort, the next batches read while the caller works on these: PostgreSQL through
+        ConnectorX); None where the database cannot stream it (`chunks` pages through it instead)."""
+        query = sa.select(*self.selected).where(*self.where)
+        batches = read_batches(engine, query, [self.time_column], self.categorical, rows)
+        return None if batches is None else (self.frame(part) for part in batches)
 
     def chunks(self, engine: sa.engine.Engine, rows: int, read_ahead: bool = False,
                large: bool = False) -> Iterator[pd.DataFrame]:

@@ -62,11 +62,15 @@ class LocalEngine:
             if len(whole):
                 yield whole
             return
-        # ConnectorX (PostgreSQL, or SQLite in its child process) waits for the database outside the interpreter:
-        # the next chunk is read while this one is evaluated (sqlite3's cursor would only compete for it)
-        ahead = large or ctx.datamart.engine.dialect.name != "sqlite"
-        with tqdm(total=rows, desc=f"{what} in chunks", unit="record", leave=False) as bar:
-            for chunk in window.chunks(ctx.datamart.engine, self.chunk_rows, read_ahead=ahead, large=large):
+        # PostgreSQL streams the window from one query (no page re-found by its index, however stale the planner's
+        # statistics); SQLite is read page by page, a large window natively in a child process, the next page
+        # read while this one is evaluated (sqlite3's cursor in this process would only compete for the core)
+        db = ctx.datamart.engine
+        parts = window.stream(db, self.chunk_rows) if db.dialect.name == "postgresql" else None
+        if parts is None:
+            parts = window.chunks(db, self.chunk_rows, read_ahead=large or db.dialect.name != "sqlite", large=large)
+        with tqdm(total=rows, desc=f"{what} in chunks", unit="record", leave=False) as bar, closing(parts):
+            for chunk in parts:
                 yield chunk
                 bar.update(len(chunk))
 
