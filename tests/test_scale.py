@@ -132,36 +132,28 @@ def test_a_window_in_chunks_gives_the_whole_windows_numbers(pg_lab, whole) -> No
 @pytest.mark.postgres
 @pytest.mark.parametrize("chunk_rows", [500_000, 700])
 def test_monitors_sharing_a_window_read_it_once(pg_lab, whole, monkeypatch, chunk_rows) -> None:  # type: ignore[no-untyped-def]
-    """Fairness and drift over the same hours: the window read once for both (whole, or streamed in parts by
-    PostgreSQL), every number as their own runs give it."""
+    """Fairness and drift over the same hours: each part of the window read once for both (the window whole, or
+    slices of its time), every number as their own runs give it."""
     from openscale_lab.datamart import window as window_module
 
     ws, dep, _ = pg_lab
     mon = Monitoring.for_deployment(ws, dep, engine=LocalEngine(chunk_rows=chunk_rows))
     payload = mon.ctx.datamart.payload_table(mon.subscription).name
-    reads: list[str] = []
     parts: list[int] = []
-    real_frame, real_batches = window_module.read_frame, window_module.read_batches
+    real = window_module.read_frame
 
-    def counted_frame(engine, query, *args):  # type: ignore[no-untyped-def]
-        found = real_frame(engine, query, *args)
+    def counted(engine, query, *args):  # type: ignore[no-untyped-def]
+        found = real(engine, query, *args)
         if payload in str(query):
-            reads.append(str(query))
             parts.append(len(found))
         return found
 
-    def counted_batches(engine, query, *args):  # type: ignore[no-untyped-def]
-        reads.append(str(query))
-        found = real_batches(engine, query, *args)
-        return None if found is None else (parts.append(len(f)) or f for f in found)
-
-    monkeypatch.setattr(window_module, "read_frame", counted_frame)
-    monkeypatch.setattr(window_module, "read_batches", counted_batches)
+    monkeypatch.setattr(window_module, "read_frame", counted)
     try:
         found = run_together([mon.fairness, mon.drift], *WINDOW)
         assert list(found) == ["fairness", "drift"]
-        assert len(reads) == 1 and payload in reads[0]
         assert sum(parts) == RECORDS and len(parts) == -(-RECORDS // min(chunk_rows, 10 * RECORDS))
+        assert max(parts) <= chunk_rows
         assert_same({**found, "quality": whole["quality"]}, whole, mon)
     finally:
         mon.close()
@@ -206,6 +198,53 @@ def test_sqlite_windows_read_natively_give_the_cursors_frames_and_numbers(traine
         assert_same(run_together([mon.fairness, mon.drift], *WINDOW), whole, mon)
         assert len(native_reads) == 5 and all(t is not None for t in native_reads)
         assert len(psutil.Process().children(recursive=True)) == children_before  # no reader left behind
+    finally:
+        mon.close()
+
+
+@pytest.mark.postgres
+def test_parts_in_any_order_give_the_whole_windows_numbers(pg_lab, whole) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL streams a window's parts in no particular order: the rows shuffled and cut in three, merged
+    last part first, give the window's metrics and the transactions it stores."""
+    _, _, mon = pg_lab
+    for name in ("fairness", "drift"):
+        monitor = mon.monitor(name)
+        config = monitor.config()
+        rows = monitor.window(config, *WINDOW).read(mon.ctx.datamart.engine)
+        shuffled = rows.sample(frac=1, random_state=5).reset_index(drop=True)
+        part = None
+        for cut in (shuffled.iloc[1700:], shuffled.iloc[1000:1700], shuffled.iloc[:1000]):
+            found = monitor.partial(config, cut.reset_index(drop=True))
+            part = found if part is None else monitor.merge(found, part)
+        result = monitor.finish(config, part, *WINDOW)
+        assert result.metrics.keys() == whole[name].metrics.keys()
+        for key, value in whole[name].metrics.items():
+            assert abs(result.metrics[key] - value) <= 1e-9, (name, key)
+        if name == "fairness":
+            stored = mon.fairness.biased_transactions(whole[name].measurement_id)
+            assert [(r["feature"], r["scoring_id"]) for r in result.extra] == list(
+                zip(stored["feature"], stored["scoring_id"], strict=True))
+        else:
+            assert [t.scoring_id for t, _ in result.extra] == drift_rows(mon, whole[name])["scoring_id"].tolist()
+
+
+@pytest.mark.postgres
+def test_a_monitor_failing_among_others_leaves_theirs_stored(pg_lab, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ws, dep, _ = pg_lab
+    mon = Monitoring.for_deployment(ws, dep)
+    try:
+        before = len(mon.fairness.measurements())
+
+        def broken(config, chunk):  # type: ignore[no-untyped-def]
+            raise RuntimeError("the drift model broke")
+
+        monkeypatch.setattr(mon.drift, "partial", broken)
+        drift_before = len(mon.drift.measurements())
+        with pytest.raises(RuntimeError, match="the drift model broke"):
+            run_together([mon.fairness, mon.drift], *WINDOW)
+        assert len(mon.fairness.measurements()) == before + 1
+        assert mon.fairness.latest().record_count == RECORDS
+        assert len(mon.drift.measurements()) == drift_before  # nothing stored for it, not run a second time
     finally:
         mon.close()
 

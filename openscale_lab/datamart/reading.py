@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -106,43 +106,6 @@ def _read(engine: sa.engine.Engine, query: Any, datetimes: list[str], categorica
         elif isinstance(col.dtype, pd.Float64Dtype):
             frame[name] = col.astype("float64")
     return frame
-
-
-STREAM_BATCH = 50_000  # rows per batch ConnectorX streams (it keeps a few batches ready ahead of the reader)
-
-
-def read_batches(engine: sa.engine.Engine, query: Any, datetimes: list[str], categorical: Sequence[str],
-                 rows: int) -> Iterator[pd.DataFrame] | None:
-    """The rows of `query` as frames of about `rows` rows (as `read_frame` types them), from one query that the
-    database answers as a stream: PostgreSQL through ConnectorX, which reads the next batches while the caller
-    works on these. None where ConnectorX does not read the data mart (the caller pages through it instead)."""
-    fast = connectorx_url(engine)
-    if fast is None:
-        return None
-    try:
-        import connectorx as cx
-    except ImportError:
-        return None
-    url, schema = fast
-    reader = cx.read_sql(url, compiled_sql(engine, query, schema), return_type="arrow_stream",
-                         batch_size=min(rows, STREAM_BATCH))
-    return _frames(reader, rows, datetimes, categorical)
-
-
-def _frames(reader: Any, rows: int, datetimes: list[str], categorical: Sequence[str]) -> Iterator[pd.DataFrame]:
-    import pyarrow as pa
-
-    pending: list[Any] = []
-    try:
-        for batch in reader:
-            pending.append(batch)
-            if sum(b.num_rows for b in pending) >= rows:
-                yield _categorical(_from_arrow(pa.Table.from_batches(pending), datetimes, categorical), categorical)
-                pending = []
-        if any(b.num_rows for b in pending):
-            yield _categorical(_from_arrow(pa.Table.from_batches(pending), datetimes, categorical), categorical)
-    finally:
-        reader.close()  # a caller that stops early stops the stream
 
 
 def _from_arrow(table: Any, datetimes: list[str], categorical: Sequence[str]) -> pd.DataFrame:

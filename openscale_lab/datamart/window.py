@@ -1,9 +1,10 @@
 """One window of a data mart table as a monitor evaluates it: the rows in [start, end) of its time column, of one
-source, some columns; read whole, counted, or in chunks of bounded size (keyset pagination on time and id)."""
+source, some columns; read whole, counted, or in parts of bounded size, oldest first (keyset pages on time and
+id, or slices of time cut at its quantiles)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sqlalchemy as sa
 
-from .reading import read_batches, read_frame
+from .reading import read_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,10 +20,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WindowQuery:
-    """The rows of `table` a monitor reads, oldest first (by time, then id); `json_columns` hold JSON texts,
-    parsed on reading; `categorical` columns come as pandas Categoricals (a text column of a million records
-    holds a few distinct values: hashed once on reading, every later lookup works on small codes); `columns`
-    None reads all."""
+    """The rows of `table` a monitor reads, oldest first (read whole or paged: by time then id; sliced: slice by
+    slice of time); `json_columns` hold JSON texts, parsed on reading; `categorical` columns come as
+    pandas Categoricals (a text column of a million records holds a few distinct values: hashed once on
+    reading, every later lookup works on small codes); `columns` None reads all."""
 
     table: sa.Table
     time_column: str
@@ -62,13 +63,38 @@ class WindowQuery:
         return self.frame(read_frame(engine, self.select() if query is None else query, [self.time_column],
                                      self.categorical, large))
 
-    def stream(self, engine: sa.engine.Engine, rows: int) -> Iterator[pd.DataFrame] | None:
-        """The window in parts of about `rows` rows, in no particular order, from one query the database streams
-        (one scan, no sort, the next batches read while the caller works on these: PostgreSQL through
-        ConnectorX); None where the database cannot stream it (`chunks` pages through it instead)."""
-        query = sa.select(*self.selected).where(*self.where)
-        batches = read_batches(engine, query, [self.time_column], self.categorical, rows)
-        return None if batches is None else (self.frame(part) for part in batches)
+    def slices(self, engine: sa.engine.Engine, rows: int, total: int) -> Generator[pd.DataFrame, None, None] | None:
+        """The window of `total` rows in parts of about `rows` rows, cut at the quantiles of its time: one query
+        for the cuts, then one per part, which the time index finds whatever the planner's statistics say
+        (a page after a (time, id) can make a planner without statistics sort the rest of the table for
+        each page); in time order, the next part read while the caller works on this one. PostgreSQL only
+        (None elsewhere, and for a window of one part: `chunks` and `read` do those)."""
+        if engine.dialect.name != "postgresql" or total <= rows:
+            return None
+        return self._slices(engine, self._time_cuts(engine, -(-total // rows)))
+
+    def _time_cuts(self, engine: sa.engine.Engine, parts: int) -> list[Any]:
+        """The times that cut the window into `parts` parts of nearly equal counts (fewer where times tie)."""
+        ts = self.table.c[self.time_column]
+        fractions = sa.literal([k / parts for k in range(1, parts)], sa.ARRAY(sa.Float))
+        query = sa.select(sa.func.percentile_disc(fractions).within_group(ts)).where(*self.where)
+        with engine.connect() as conn:
+            found = conn.execute(query).scalar_one()
+        return sorted(set(found or []))
+
+    def _slices(self, engine: sa.engine.Engine, cuts: list[Any]) -> Generator[pd.DataFrame, None, None]:
+        ts = self.table.c[self.time_column]
+        bounds = [None, *cuts, None]
+        queries = [sa.select(*self.selected).where(*self.where, *([ts >= lo] if lo is not None else []),
+                                                   *([ts < hi] if hi is not None else []))
+                   for lo, hi in zip(bounds[:-1], bounds[1:])]
+        with ThreadPoolExecutor(1, thread_name_prefix="window") as ahead:  # closing this waits for a read begun
+            following = ahead.submit(self.read, engine, queries[0])
+            for query in [*queries[1:], None]:
+                part = following.result()
+                following = ahead.submit(self.read, engine, query) if query is not None else None
+                if len(part):
+                    yield part
 
     def chunks(self, engine: sa.engine.Engine, rows: int, read_ahead: bool = False,
                large: bool = False) -> Iterator[pd.DataFrame]:

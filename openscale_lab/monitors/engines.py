@@ -8,14 +8,14 @@ whatever the window's size.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..core.progress import progress as tqdm
 from ..datamart.sqlite_native import NATIVE_ROWS
-from ..errors import LabError
+from ..errors import DataMartError, LabError
 from .base import Engine, Evaluation, Monitor, MonitorContext, NotEvaluated
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ class LocalEngine:
             raise NotEvaluated(f"no {monitor.data_description} left in the window to evaluate")
         return monitor.finish(config, part, start, end)
 
-    def parts(self, ctx: MonitorContext, window: WindowQuery, rows: int, what: str) -> Iterator[pd.DataFrame]:
+    def parts(self, ctx: MonitorContext, window: WindowQuery, rows: int,
+              what: str) -> Generator[pd.DataFrame, None, None]:
         """The window (of `rows` rows, as counted) whole if it is small enough, else in chunks, with progress."""
         large = rows >= NATIVE_ROWS  # SQLite: read natively in a child process
         if not self.takes(rows):
@@ -62,17 +63,23 @@ class LocalEngine:
             if len(whole):
                 yield whole
             return
-        # PostgreSQL streams the window from one query (no page re-found by its index, however stale the planner's
-        # statistics); SQLite is read page by page, a large window natively in a child process, the next page
-        # read while this one is evaluated (sqlite3's cursor in this process would only compete for the core)
+        # PostgreSQL: slices of time, each found by the time index; SQLite: pages, a large window read natively in
+        # a child process. The next part is read while this one is evaluated (ConnectorX waits for the database
+        # outside the interpreter; sqlite3's cursor in this process would only compete for the core).
         db = ctx.datamart.engine
-        parts = window.stream(db, self.chunk_rows) if db.dialect.name == "postgresql" else None
+        parts = window.slices(db, self.chunk_rows, rows)
         if parts is None:
             parts = window.chunks(db, self.chunk_rows, read_ahead=large or db.dialect.name != "sqlite", large=large)
+        read = 0
         with tqdm(total=rows, desc=f"{what} in chunks", unit="record", leave=False) as bar, closing(parts):
             for chunk in parts:
                 yield chunk
+                read += len(chunk)
                 bar.update(len(chunk))
+        # a read that came up short must not pass for a smaller window: unless records were deleted meanwhile,
+        # fewer rows than counted is an error
+        if read < rows and self.count(ctx, window) >= rows:
+            raise DataMartError(f"the data mart gave {read} of the window's {rows} records")
 
     def __repr__(self) -> str:
         return f"LocalEngine(chunk_rows={self.chunk_rows})"

@@ -36,7 +36,7 @@ def run_together(monitors: Sequence[Monitor[Any, Any]], start: datetime | None =
     for m in monitors:
         try:
             plans[m.name] = (m, m.plan(start, end))
-        except Exception:  # its own run, in its turn, says what is wrong (after the others ran)
+        except Exception:  # its own run, in its turn, says what is wrong
             plans[m.name] = (m, None)
     groups: dict[str, list[tuple[Monitor[Any, Any], RunPlan[Any]]]] = {}
     group_of: dict[str, str] = {}
@@ -45,14 +45,20 @@ def run_together(monitors: Sequence[Monitor[Any, Any]], start: datetime | None =
             group_of[name] = _key(monitor, plan.window)
             groups.setdefault(group_of[name], []).append((monitor, plan))
     done: dict[str, Measurement] = {}
+    errors: dict[str, Exception] = {}  # by monitor: the others still run, the first is raised once they have
     tried: set[str] = set()
     for name, (monitor, _) in plans.items():  # in the order given: a group runs when its first member's turn comes
-        key = group_of.get(name)
-        if key is not None and key not in tried and len(groups[key]) > 1:
-            tried.add(key)
-            done.update(_run_group(groups[key]))
-        if name not in done:
-            done[name] = monitor.run(start, end)
+        try:
+            key = group_of.get(name)
+            if key is not None and key not in tried and len(groups[key]) > 1:
+                tried.add(key)
+                done.update(_run_group(groups[key], errors))
+            if name not in done and name not in errors:
+                done[name] = monitor.run(start, end)
+        except Exception as error:
+            errors[name] = error
+    if errors:
+        raise next(iter(errors.values()))
     return {name: done[name] for name in plans}
 
 
@@ -63,8 +69,11 @@ def _key(monitor: Monitor[Any, Any], window: WindowQuery) -> str:
     return f"{id(engine)}|{compiled_sql(engine, rows)}"
 
 
-def _run_group(members: list[tuple[Monitor[Any, Any], RunPlan[Any]]]) -> dict[str, Measurement]:
-    """One read of a window shared by several monitors; those short of records are left to run on their own."""
+def _run_group(members: list[tuple[Monitor[Any, Any], RunPlan[Any]]],
+               errors: dict[str, Exception]) -> dict[str, Measurement]:
+    """One read of a window shared by several monitors; those short of records are left to run on their own.
+    A monitor whose evaluation fails with an error (not NotEvaluated) stores nothing: its error goes into
+    `errors` under its name, and the others are stored."""
     first, plan = members[0]
     engine = first.ctx.engine
     assert isinstance(engine, LocalEngine)
@@ -74,7 +83,11 @@ def _run_group(members: list[tuple[Monitor[Any, Any], RunPlan[Any]]]) -> dict[st
         return {}
     window = union(*(p.window for _, p in ready))  # type: ignore[misc]
     parts: dict[str, Any] = {}
-    failed: dict[str, Exception] = {}  # NotEvaluated (stored as such), or an error raised once the others are stored
+    failed: dict[str, Exception] = {}  # NotEvaluated (stored as such), or an error (nothing stored)
+
+    def add(monitor: Monitor[Any, Any], found: Any) -> None:
+        parts[monitor.name] = found if monitor.name not in parts else monitor.merge(parts[monitor.name], found)
+
     # the monitors evaluate each part side by side: most of their work is NumPy's and scikit-learn's, which let
     # go of the interpreter, so two cores take a million records about a fifth faster than one after the other
     what = " + ".join(m.name for m, _ in ready)
@@ -87,20 +100,17 @@ def _run_group(members: list[tuple[Monitor[Any, Any], RunPlan[Any]]]) -> dict[st
                 break
             for monitor, future in running:
                 try:
-                    found = future.result()
+                    add(monitor, future.result())
                 except Exception as error:  # this monitor stops; the others go on
                     failed[monitor.name] = error
-                    continue
-                parts[monitor.name] = found if monitor.name not in parts else monitor.merge(parts[monitor.name],
-                                                                                            found)
     out = {}
     for monitor, p in ready:
-        if monitor.name in failed and not isinstance(failed[monitor.name], NotEvaluated):
-            continue
-        out[monitor.name] = monitor.store(p, have, lambda m=monitor, p=p: _finished(m, p, parts, failed))
-    errors = [e for e in failed.values() if not isinstance(e, NotEvaluated)]
-    if errors:  # as a run of that monitor alone would have raised it, after the others' measurements are stored
-        raise errors[0]
+        try:
+            if monitor.name in failed and not isinstance(failed[monitor.name], NotEvaluated):
+                raise failed[monitor.name]
+            out[monitor.name] = monitor.store(p, have, lambda m=monitor, p=p: _finished(m, p, parts, failed))
+        except Exception as error:
+            errors[monitor.name] = error
     return out
 
 
