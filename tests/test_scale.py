@@ -38,6 +38,17 @@ FAIRNESS = dict(features=[{"feature": "Sex", "monitored": ["female"], "reference
                 favourable_classes=["No Risk"], unfavourable_classes=["Risk"], min_records=100, window_hours=None)
 
 
+def insert_shifted_payload(mon: Monitoring) -> None:
+    """3000 payload records over 100 minutes from T0, every fifth shifted (younger, larger loans), so that
+    drift and bias have something to find."""
+    sample = feed_sample(RECORDS, seed=11)
+    frame = pd.DataFrame(sample["values"], columns=sample["fields"])
+    shifted = frame.index % 5 == 0
+    frame.loc[shifted, "Age"] = 19 + frame.index[shifted] % 6
+    frame.loc[shifted, "LoanAmount"] = frame.loc[shifted, "LoanAmount"] * 3
+    insert_payload(mon, frame, T0, step=timedelta(seconds=2))
+
+
 @pytest.fixture(scope="module")
 def pg_lab(trained, deployment, tmp_path_factory) -> Iterator[tuple[Any, Any, Monitoring]]:  # type: ignore[no-untyped-def]
     """A PostgreSQL workspace holding the suite's deployment (not started) and 3000 payload records over
@@ -50,12 +61,7 @@ def pg_lab(trained, deployment, tmp_path_factory) -> Iterator[tuple[Any, Any, Mo
         ensure_subscription(dm, dep.config, ws)  # as the server does when it first starts
         dm.close()
         mon = Monitoring.for_deployment(ws, dep)
-        sample = feed_sample(RECORDS, seed=11)
-        frame = pd.DataFrame(sample["values"], columns=sample["fields"])
-        shifted = frame.index % 5 == 0
-        frame.loc[shifted, "Age"] = 19 + frame.index[shifted] % 6
-        frame.loc[shifted, "LoanAmount"] = frame.loc[shifted, "LoanAmount"] * 3
-        insert_payload(mon, frame, T0, step=timedelta(seconds=2))
+        insert_shifted_payload(mon)
         mon.quality.enable(min_records=50)
         mon.feedback.log(data_path("german_credit_feedback.json"))
         mon.fairness.enable(**FAIRNESS)
@@ -171,12 +177,7 @@ def test_sqlite_windows_read_natively_give_the_cursors_frames_and_numbers(traine
     ws, _, _ = trained
     mon = own_subscription(ws, deployment, "native")
     try:
-        sample = feed_sample(RECORDS, seed=11)
-        frame = pd.DataFrame(sample["values"], columns=sample["fields"])
-        shifted = frame.index % 5 == 0
-        frame.loc[shifted, "Age"] = 19 + frame.index[shifted] % 6
-        frame.loc[shifted, "LoanAmount"] = frame.loc[shifted, "LoanAmount"] * 3
-        insert_payload(mon, frame, T0, step=timedelta(seconds=2))
+        insert_shifted_payload(mon)
         mon.fairness.enable(**FAIRNESS)
         mon.drift.enable(window_hours=None)
         whole = {name: mon.monitor(name).run(*WINDOW) for name in ("fairness", "drift")}
