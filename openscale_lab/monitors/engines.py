@@ -9,6 +9,7 @@ whatever the window's size.
 from __future__ import annotations
 
 from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -45,14 +46,43 @@ class LocalEngine:
 
     def evaluate(self, monitor: Monitor[Any, Any], config: Any, window: WindowQuery, rows: int,
                  start: datetime | None, end: datetime) -> Evaluation[Any]:
-        part = None
-        with closing(self.parts(monitor.ctx, window, rows, monitor.name)) as chunks:  # an error stops the read-ahead
+        found = self.partials(monitor.ctx, [(monitor, config)], window, rows)
+        return self.finished(monitor, config, found.get(monitor.name), start, end)
+
+    def partials(self, ctx: MonitorContext, jobs: list[tuple[Monitor[Any, Any], Any]], window: WindowQuery,
+                 rows: int) -> dict[str, Any]:
+        """Each monitor's (with its configuration) partial result over the whole window, merged part by part:
+        each part is read once for all of them and evaluated by them side by side (most of their work is
+        NumPy's and scikit-learn's, which let go of the interpreter: two cores take a million records about a
+        fifth faster than one after the other). A monitor whose `partial` or `merge` raised has the exception
+        instead, and the others go on; none has no entry when the window held no rows."""
+        found: dict[str, Any] = {}
+        failed: set[str] = set()
+        what = " + ".join(monitor.name for monitor, _ in jobs)
+        with ThreadPoolExecutor(len(jobs), thread_name_prefix="monitor") as pool, \
+                closing(self.parts(ctx, window, rows, what)) as chunks:  # an error stops the read-ahead too
             for chunk in chunks:
-                found = monitor.partial(config, chunk)
-                part = found if part is None else monitor.merge(part, found)
-        if part is None:  # the records counted were gone by the time they were read
+                running = [(m, pool.submit(m.partial, config, chunk)) for m, config in jobs if m.name not in failed]
+                if not running:
+                    break
+                for m, future in running:
+                    try:
+                        part = future.result()
+                        found[m.name] = part if m.name not in found else m.merge(found[m.name], part)
+                    except Exception as error:  # this monitor stops; the others go on
+                        found[m.name] = error
+                        failed.add(m.name)
+        return found
+
+    @staticmethod
+    def finished(monitor: Monitor[Any, Any], config: Any, found: Any, start: datetime | None,
+                 end: datetime) -> Evaluation[Any]:
+        """The evaluation of the window from a monitor's entry of `partials` (its exception raised)."""
+        if isinstance(found, Exception):
+            raise found
+        if found is None:  # the records counted were gone by the time they were read
             raise NotEvaluated(f"no {monitor.data_description} left in the window to evaluate")
-        return monitor.finish(config, part, start, end)
+        return monitor.finish(config, found, start, end)
 
     def parts(self, ctx: MonitorContext, window: WindowQuery, rows: int,
               what: str) -> Generator[pd.DataFrame, None, None]:
