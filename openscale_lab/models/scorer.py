@@ -1,4 +1,4 @@
-"""A Spark PipelineModel compiled into plain Python and NumPy, scoring with no JVM.
+"""A Spark PipelineModel compiled into plain Python and NumPy (its batch tree walk by Numba), scoring with no JVM.
 
 Why not a library: MLeap needs a JVM, and onnxmltools' Spark converter keeps only one category per
 categorical split (107 of 995 test labels differed on this model). This module reproduces Spark's
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +24,12 @@ from .saved_pipeline import SavedStage, read_pipeline
 
 FORMAT = "openscale-lab-compiled-pipeline/1"
 SMALL_BATCH = 16  # at or below this many rows, pure Python beats NumPy's per-call overhead
-CHUNK_ROWS = 16_384  # rows walked through the trees at once: (rows × trees) node indices stay in cache
-# Batches of at least this many rows are walked by several threads, one per core (NumPy's gathers and arithmetic
-# release the GIL, so two cores score a million records nearly twice as fast); a scoring request's batch is far
+CHUNK_ROWS = 16_384  # rows walked through the trees at once: the unit a large batch is shared out in between threads
+# Batches of at least this many rows are walked by several threads, one per core (the compiled walk releases the
+# GIL, so two cores score a million records nearly twice as fast); a scoring request's batch is far
 # smaller and stays on the thread that serves it.
 PARALLEL_ROWS = 200_000
+DICT_LOOKUP_ROWS = 10_000  # a column of up to this many values (a request's) is encoded by dict lookups
 CLASSIFIERS = {
     "RandomForestClassificationModel": "random_forest",
     "DecisionTreeClassificationModel": "decision_tree",
@@ -48,16 +50,6 @@ class Tree:
 
     def __post_init__(self) -> None:
         self._cats = [frozenset(c) if c is not None else None for c in self.categories]
-        self._depth = self._max_depth()
-
-    def _max_depth(self) -> int:
-        depth, stack = 0, [(0, 0)]
-        while stack:
-            node, d = stack.pop()
-            depth = max(depth, d)
-            if self.feature[node] >= 0:
-                stack += [(self.left[node], d + 1), (self.right[node], d + 1)]
-        return depth
 
     def leaf(self, x: Sequence[float]) -> int:
         """Leaf reached by one feature vector (Spark: `<=` threshold or category in the left set goes left)."""
@@ -72,98 +64,77 @@ class Tree:
 
 
 class FlatEnsemble:
-    """Every tree of an ensemble in one set of flat node arrays, walked for a whole batch at once.
+    """Every tree of an ensemble in one set of flat node arrays, walked for a whole batch by a compiled loop
+    (`tree_walk`). Node `i` of tree `t` is at `roots[t] + i`.
 
-    Node `i` of tree `t` is at `roots[t] + i`. A leaf points to itself, so the walk is the same number of steps
-    for every record (the deepest tree's depth) with no per-record branching. Each feature's values are first
-    put into bins that no split separates: for a continuous feature, the number of its split thresholds below
-    the value (a value goes left at threshold t exactly when fewer than t's rank are below it: Spark's
-    `value <= threshold`); for a categorical one, its category (an unseen or out-of-range value in a bin of its
-    own, never in a left set). A step is then one lookup, `next[node, bin]`, the child the node sends that bin
-    to: the same decision `Tree.leaf` makes, so the walk reaches Spark's leaves.
+    A continuous node keeps its threshold and its two children; a categorical node keeps, for each category bin
+    of its feature (its categories 0..count-1, then one bin for any other value), the child that bin goes to:
+    the decisions `Tree.leaf` makes, so the walk reaches Spark's leaves.
     """
 
     def __init__(self, trees: list[Tree]) -> None:
         sizes = [len(t.feature) for t in trees]
-        self.roots = np.cumsum([0, *sizes[:-1]]).astype(np.int64)
+        self.roots = np.cumsum([0, *sizes[:-1]]).astype(np.int32)
         n = sum(sizes)
-        splits: dict[int, set[float]] = {}
-        categorical: dict[int, int] = {}  # feature -> categories its splits name (max + 1)
+        continuous: set[int] = set()
+        counts: dict[int, int] = {}  # categorical feature -> categories its splits name (max + 1)
         for tree in trees:
-            for f, t, cats in zip(tree.feature, tree.threshold, tree.categories, strict=True):
+            for f, cats in zip(tree.feature, tree.categories, strict=True):
                 if f >= 0 and cats is None:
-                    splits.setdefault(f, set()).add(t)
+                    continuous.add(f)
                 elif f >= 0:
-                    categorical[f] = max(categorical.get(f, 0), 1 + int(max(cats, default=0)))
-        if set(splits) & set(categorical):
+                    counts[f] = max(counts.get(f, 0), 1 + int(max(cats, default=0)))
+        if continuous & set(counts):
             raise UnsupportedModelError("a feature split both as categorical and as continuous")
-        self.thresholds = {f: np.array(sorted(ts), dtype=np.float64) for f, ts in splits.items()}
-        self.categories = categorical
-        # bins per feature: continuous 0..len(thresholds); categorical 0..categories, the last for unseen
-        self.width = 1 + max([len(ts) for ts in self.thresholds.values()] + list(categorical.values()) + [0])
-        feature = np.zeros(n, dtype=np.int64)
-        children = np.zeros((n, 2), dtype=np.int64)  # [left, right]; a leaf's both are itself
-        right = np.zeros((n, self.width), dtype=np.int64)  # 1: this bin goes right at this node
+        features = 1 + max([*continuous, *counts, 0])
+        self.category_count = np.zeros(features, dtype=np.int32)
+        for f, count in counts.items():
+            self.category_count[f] = count
+        self.width = 1 + max([*counts.values(), 0])  # category bins per node, the last for any other value
+        self.feature = np.full(n, -1, dtype=np.int32)
+        self.threshold = np.zeros(n, dtype=np.float64)
+        self.categorical = np.zeros(n, dtype=np.bool_)
+        self.children = np.zeros((n, 2), dtype=np.int32)
+        self.category_child = np.zeros(n * self.width, dtype=np.int32)
         for tree, root in zip(trees, self.roots.tolist(), strict=True):
             for i, f in enumerate(tree.feature):
-                node = root + i
                 if f < 0:
-                    children[node] = node
                     continue
-                feature[node] = f
-                children[node] = (root + tree.left[i], root + tree.right[i])
+                node = root + i
+                left, right = root + tree.left[i], root + tree.right[i]
+                self.feature[node] = f
+                self.threshold[node] = tree.threshold[i]
+                self.children[node] = (left, right)
                 if tree.categories[i] is not None:
-                    right[node, :] = 1
-                    right[node, [int(c) for c in tree.categories[i]]] = 0
-                else:
-                    rank = int(np.searchsorted(self.thresholds[f], tree.threshold[i]))
-                    right[node, rank + 1:] = 1
-        # the child each bin leads to, per node (a leaf leads to itself): one lookup per step; int32 indices, half
-        # the memory traffic of int64 in a walk that is all gathers
-        self.roots = self.roots.astype(np.int32)
-        self.feature = feature.astype(np.int32)
-        self.next = np.where(right == 1, children[:, 1:2], children[:, 0:1]).astype(np.int32).ravel()
-        self.depth = max((t._depth for t in trees), default=0)
+                    self.categorical[node] = True
+                    bins = self.category_child[node * self.width:(node + 1) * self.width]
+                    bins[:] = right
+                    bins[[int(c) for c in tree.categories[i] if 0 <= c < self.width - 1]] = left
         k = max(len(v) for t in trees for v in t.value)
         self.value = np.zeros((n, k), dtype=np.float64)
         for tree, root in zip(trees, self.roots.tolist(), strict=True):
             self.value[root:root + len(tree.value)] = np.asarray(tree.value, dtype=np.float64)
 
-    def bins(self, X: np.ndarray) -> np.ndarray:
-        """Each record's bin of each feature (features no split uses: bin 0)."""
-        out = np.zeros(X.shape, dtype=np.int64)
-        for f, ts in self.thresholds.items():
-            out[:, f] = np.searchsorted(ts, X[:, f], side="left")
-        for f, count in self.categories.items():
-            x = X[:, f]
-            code = np.clip(x, 0, count).astype(np.int64)
-            out[:, f] = np.where(code == x, code, count)  # not a known category's index: the unseen bin
+    def sums(self, X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Per record, the leaves' values (each times its tree's weight, if given) added tree by tree in tree order,
+        as Spark adds them: shape (records, values per leaf)."""
+        from .tree_walk import weighted_leaf_sums
+
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.shape[1] < len(self.category_count):
+            raise UnsupportedModelError(f"the trees split on feature {len(self.category_count) - 1}, "
+                                        f"the vectors have {X.shape[1]}")
+        if weights is None:
+            weights = np.ones(len(self.roots), dtype=np.float64)
+        out = np.empty((X.shape[0], self.value.shape[1]), dtype=np.float64)
+        weighted_leaf_sums(X, self.roots, self.feature, self.threshold, self.categorical, self.children,
+                           self.category_child, self.width, self.category_count, self.value,
+                           np.ascontiguousarray(weights, dtype=np.float64), out)
         return out
-
-    def leaves(self, X: np.ndarray) -> np.ndarray:
-        """The leaf (a flat node index) each record reaches in each tree: shape (records, trees)."""
-        n, width = X.shape[0], X.shape[1]
-        if n * width >= 2**31:  # beyond int32 indices: in parts
-            half = n // 2
-            return np.concatenate([self.leaves(X[:half]), self.leaves(X[half:])])
-        node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
-        flat_bins = self.bins(X).astype(np.int32).ravel()
-        base = (np.arange(n, dtype=np.int32) * np.int32(width))[:, None]
-        w = np.int32(self.width)
-        for _ in range(self.depth):
-            node = self.next[node * w + flat_bins[base + self.feature[node]]]
-        return node
-
-    def sums(self, X: np.ndarray) -> np.ndarray:
-        """Per record, the leaves' values added tree by tree in tree order, as Spark's random forest and decision
-        tree add them: shape (records, values per leaf)."""
-        values = self.value[self.leaves(X)]  # (records, trees, k)
-        # cumsum is a left fold along the trees: the same order of additions as Spark's loop (np.sum is pairwise)
-        return np.cumsum(values, axis=1)[:, -1, :]
 
     def margins(self, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Per record, the GBT margin: each tree's prediction times its weight, added in tree order."""
-        return np.cumsum(self.value[self.leaves(X), 0] * weights, axis=1)[:, -1]
+        return self.sums(X, weights)[:, 0]
 
 
 @dataclass
@@ -380,10 +351,11 @@ class CompiledPipeline:
             out[:, j] = _encoded(how, what, column(what if how == "raw" else what.input))
         return out
 
-    def with_column(self, X: np.ndarray, name: str, values: Sequence[Any]) -> np.ndarray:
-        """A copy of feature vectors `X` with input column `name` set to `values` (encoded as `feature_matrix`
-        encodes them): a perturbed copy of records without encoding their other columns again."""
-        out = X.copy()
+    def with_column(self, X: np.ndarray, name: str, values: Sequence[Any], copy: bool = True) -> np.ndarray:
+        """A copy of feature vectors `X` (`X` itself, changed, with `copy=False`) with input column `name` set to
+        `values` (encoded as `feature_matrix` encodes them): a perturbed copy of records without encoding their
+        other columns again."""
+        out = X.copy() if copy else X
         for j, (how, what) in enumerate(self._slots):
             if (what if how == "raw" else what.input) == name:
                 out[:, j] = _encoded(how, what, values)
@@ -456,6 +428,11 @@ def _encoded(how: str, what: Any, values: Any) -> np.ndarray:
     if categories is not None:  # codes of the few categories, then one gather; a missing value (-1) is unseen
         by_category = np.append(what._lookup.get_indexer(np.asarray(categories, dtype=object)), -1)
         codes = by_category[np.asarray(categorical.codes)]
+    elif isinstance(values, (list, tuple)) and len(values) <= DICT_LOOKUP_ROWS:
+        try:  # a request's column: one dict lookup per value, no index object built for it
+            codes = np.fromiter(map(what._index.get, values, itertools.repeat(-1.0)), np.float64, len(values))
+        except TypeError:  # an unhashable value: the index lookup below treats it as unseen
+            codes = what._lookup.get_indexer(np.asarray(values, dtype=object))
     else:
         values = np.asarray(values, dtype=object)
         codes = what._lookup.get_indexer(values)
