@@ -63,21 +63,24 @@ class WindowQuery:
         return self.frame(read_frame(engine, self.select() if query is None else query, [self.time_column],
                                      self.categorical, large))
 
-    def slices(self, engine: sa.engine.Engine, rows: int, total: int) -> Generator[pd.DataFrame, None, None] | None:
-        """The window of `total` rows in parts of about `rows` rows, cut at the quantiles of its time: one query
-        for the cuts, then one per part, which the time index finds whatever the planner's statistics say
-        (a page after a (time, id) can make a planner without statistics sort the rest of the table for
-        each page); in time order, the next part read while the caller works on this one. PostgreSQL only
-        (None elsewhere, and for a window of one part: `chunks` and `read` do those)."""
+    def slices(self, engine: sa.engine.Engine, rows: int, total: int,
+               first: int | None = None) -> Generator[pd.DataFrame, None, None] | None:
+        """The window of `total` rows in parts of about `rows` rows (the first of about `first`, when given), cut
+        at the quantiles of its time: one query for the cuts, then one per part, which the time index finds
+        whatever the planner's statistics say (a page after a (time, id) can make a planner without statistics
+        sort the rest of the table for each page); in time order, the next part read while the caller works on
+        this one. PostgreSQL only (None elsewhere, and for a window of one part: `chunks` and `read` do those)."""
         if engine.dialect.name != "postgresql" or total <= rows:
             return None
-        return self._slices(engine, self._time_cuts(engine, -(-total // rows)))
+        first = min(first or rows, rows)
+        ends = range(first, total, rows)  # the rows before each cut
+        return self._slices(engine, self._time_cuts(engine, [end / total for end in ends]))
 
-    def _time_cuts(self, engine: sa.engine.Engine, parts: int) -> list[Any]:
-        """The times that cut the window into `parts` parts of nearly equal counts (fewer where times tie)."""
+    def _time_cuts(self, engine: sa.engine.Engine, fractions: list[float]) -> list[Any]:
+        """The times that cut the window at these fractions of its rows (fewer cuts where times tie)."""
         ts = self.table.c[self.time_column]
-        fractions = sa.literal([k / parts for k in range(1, parts)], sa.ARRAY(sa.Float))
-        query = sa.select(sa.func.percentile_disc(fractions).within_group(ts)).where(*self.where)
+        query = sa.select(sa.func.percentile_disc(sa.literal(fractions, sa.ARRAY(sa.Float))).within_group(ts)).where(
+            *self.where)
         with engine.connect() as conn:
             found = conn.execute(query).scalar_one()
         return sorted(set(found or []))
@@ -96,20 +99,22 @@ class WindowQuery:
                 if len(part):
                     yield part
 
-    def chunks(self, engine: sa.engine.Engine, rows: int, read_ahead: bool = False,
-               large: bool = False) -> Iterator[pd.DataFrame]:
-        """The window in chunks of at most `rows` rows, oldest first: memory bounded whatever its size. With
-        `read_ahead`, the next chunk is read on another thread while the caller works on this one (for a
-        reader that lets go of the interpreter while it waits for the database: two chunks in memory);
-        `large`, see `read_frame`."""
+    def chunks(self, engine: sa.engine.Engine, rows: int, read_ahead: bool = False, large: bool = False,
+               first: int | None = None) -> Iterator[pd.DataFrame]:
+        """The window in chunks of at most `rows` rows (the first of at most `first`, when given), oldest first:
+        memory bounded whatever its size. With `read_ahead`, the next chunk is read on another thread while the
+        caller works on this one (for a reader that lets go of the interpreter while it waits for the database:
+        two chunks in memory); `large`, see `read_frame`."""
         ahead = ThreadPoolExecutor(1, thread_name_prefix="window") if read_ahead else None
         try:
-            chunk = self.read(engine, self.select(None, rows), large)
+            limit = min(first or rows, rows)
+            chunk = self.read(engine, self.select(None, limit), large)
             while True:
                 after = None
-                if len(chunk) == rows:  # more may follow, from the last (time, id) read on
+                if len(chunk) == limit:  # more may follow, from the last (time, id) read on
                     last = chunk.iloc[-1]
                     after = (last[self.time_column].to_pydatetime(), last[self.id_column])
+                limit = rows
                 following = ahead.submit(self.read, engine, self.select(after, rows), large) \
                     if ahead is not None and after is not None else None
                 if len(chunk):

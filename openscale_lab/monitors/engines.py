@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..datamart.window import WindowQuery
 
 CHUNK_ROWS = 400_000  # two chunks (one read ahead) and two monitors at work on one stay under about 1.5 GB
+FIRST_PART = 4  # the first chunk of a window read in chunks is this many times smaller than the others
 
 
 class LocalEngine:
@@ -96,10 +97,13 @@ class LocalEngine:
         # PostgreSQL: slices of time, each found by the time index; SQLite: pages, a large window read natively in
         # a child process. The next part is read while this one is evaluated (ConnectorX waits for the database
         # outside the interpreter; sqlite3's cursor in this process would only compete for the core).
-        db = ctx.datamart.engine
-        parts = window.slices(db, self.chunk_rows, rows)
+        # The first part is a quarter of the others: the monitors start on it while the next is read, instead of
+        # waiting for a whole part first (about a second less at a million records).
+        db, first = ctx.datamart.engine, max(1, self.chunk_rows // FIRST_PART)
+        parts = window.slices(db, self.chunk_rows, rows, first)
         if parts is None:
-            parts = window.chunks(db, self.chunk_rows, read_ahead=large or db.dialect.name != "sqlite", large=large)
+            parts = window.chunks(db, self.chunk_rows, read_ahead=large or db.dialect.name != "sqlite", large=large,
+                                  first=first)
         read = 0
         with tqdm(total=rows, desc=f"{what} in chunks", unit="record", leave=False) as bar, closing(parts):
             for chunk in parts:

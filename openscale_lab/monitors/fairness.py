@@ -345,7 +345,8 @@ class FairnessMonitor(Monitor[FairnessConfig, FairnessDetails]):
         values = draw_values(stored_distribution(spec, group), hashes[chosen], seed, f, group)
         if not values:
             return values, np.array([], dtype=object)
-        pred, _ = self.ctx.scorer.predict_matrix(self.ctx.scorer.with_column(X[chosen], f, values))
+        moved = self.ctx.scorer.with_column(X[chosen], f, values, copy=False)  # X[chosen] is a copy already
+        pred, _ = self.ctx.scorer.predict_matrix(moved)
         return values, np.asarray(self.ctx.labels, dtype=object)[pred]
 
     def perturb(self, frame: pd.DataFrame, config: FairnessConfig) -> dict[str, Perturbed]:
