@@ -14,7 +14,7 @@ from contextlib import closing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..core.memory import cap_malloc_arenas
+from ..core.memory import trim_malloc
 from ..core.progress import progress as tqdm
 from ..datamart.sqlite_native import NATIVE_ROWS
 from ..errors import DataMartError, LabError
@@ -58,6 +58,14 @@ class LocalEngine:
         NumPy's and scikit-learn's, which let go of the interpreter: two cores take a million records about a
         fifth faster than one after the other). A monitor whose `partial` or `merge` raised has the exception
         instead, and the others go on; none has no entry when the window held no rows."""
+        try:
+            return self._partials(ctx, jobs, window, rows)
+        finally:
+            if self.takes(rows):  # the parts are freed by now: their memory back to the system (see core.memory)
+                trim_malloc()
+
+    def _partials(self, ctx: MonitorContext, jobs: list[tuple[Monitor[Any, Any], Any]], window: WindowQuery,
+                  rows: int) -> dict[str, Any]:
         found: dict[str, Any] = {}
         failed: set[str] = set()
         what = " + ".join(monitor.name for monitor, _ in jobs)
@@ -100,7 +108,6 @@ class LocalEngine:
         # outside the interpreter; sqlite3's cursor in this process would only compete for the core).
         # The first part is a quarter of the others: the monitors start on it while the next is read, instead of
         # waiting for a whole part first (about a second less at a million records).
-        cap_malloc_arenas()  # parts allocated on several threads: the peak would grow from run to run otherwise
         db, first = ctx.datamart.engine, max(1, self.chunk_rows // FIRST_PART)
         parts = window.slices(db, self.chunk_rows, rows, first)
         if parts is None:
