@@ -73,8 +73,11 @@ class WindowQuery:
         if engine.dialect.name != "postgresql" or total <= rows:
             return None
         first = min(first or rows, rows)
-        ends = range(first, total, rows)  # the rows before each cut
-        return self._slices(engine, self._time_cuts(engine, [end / total for end in ends]))
+        rest = -(-(total - first) // rows)  # parts after the first, of equal size: no last part of a few rows
+        ends = [first + (total - first) * k / rest for k in range(rest)]  # the rows before each cut
+        # percentile_disc(f) is the ⌈f·total⌉-th time (counting from 1): half a row more makes it the time of row
+        # `end` (from 0), so `end` rows come before the cut (`time < cut`), as many as times do not tie
+        return self._slices(engine, self._time_cuts(engine, [(end + 0.5) / total for end in ends]))
 
     def _time_cuts(self, engine: sa.engine.Engine, fractions: list[float]) -> list[Any]:
         """The times that cut the window at these fractions of its rows (fewer cuts where times tie)."""

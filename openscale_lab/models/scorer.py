@@ -86,7 +86,7 @@ class FlatEnsemble:
                     counts[f] = max(counts.get(f, 0), 1 + int(max(cats, default=0)))
         if continuous & set(counts):
             raise UnsupportedModelError("a feature split both as categorical and as continuous")
-        features = 1 + max([*continuous, *counts, 0])
+        features = max([f + 1 for f in (*continuous, *counts)], default=0)
         self.category_count = np.zeros(features, dtype=np.int32)
         for f, count in counts.items():
             self.category_count[f] = count
@@ -101,6 +101,11 @@ class FlatEnsemble:
                 if f < 0:
                     continue
                 node = root + i
+                if not (i < tree.left[i] < len(tree.feature) and i < tree.right[i] < len(tree.feature)):
+                    # the compiled walk checks no bounds and follows children until a leaf: a child outside its tree
+                    # or not after its parent (Spark numbers nodes parent first) is refused here, not read blindly
+                    raise UnsupportedModelError(f"tree node {i} has children {tree.left[i]}, {tree.right[i]} outside "
+                                                f"its tree of {len(tree.feature)} nodes or not after it")
                 left, right = root + tree.left[i], root + tree.right[i]
                 self.feature[node] = f
                 self.threshold[node] = tree.threshold[i]
@@ -126,6 +131,8 @@ class FlatEnsemble:
                                         f"the vectors have {X.shape[1]}")
         if weights is None:
             weights = np.ones(len(self.roots), dtype=np.float64)
+        if np.shape(weights) != (len(self.roots),):
+            raise UnsupportedModelError(f"{np.size(weights)} tree weights for {len(self.roots)} trees")
         out = np.empty((X.shape[0], self.value.shape[1]), dtype=np.float64)
         weighted_leaf_sums(X, self.roots, self.feature, self.threshold, self.categorical, self.children,
                            self.category_child, self.width, self.category_count, self.value,
@@ -388,7 +395,8 @@ class CompiledPipeline:
         return [v / total for v in votes]
 
     def _probability_many(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities for a batch of feature vectors, computed in chunks (bounded memory)."""
+        """Class probabilities for a batch of feature vectors, in chunks (a large batch's chunks shared out between
+        threads)."""
         if self._flat is None:
             self._flat = FlatEnsemble(self.trees)
         if X.shape[0] > CHUNK_ROWS:

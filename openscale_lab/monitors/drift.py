@@ -285,7 +285,8 @@ class DriftMonitor(Monitor[DriftConfig, DriftDetails]):
             if data[col].dtype == object:
                 data[col] = data[col].astype("category")
         # the drift model's predictions (scikit-learn's compiled trees, which let go of the interpreter) on a thread
-        # of their own, beside the rest: a core left free by another monitor finishing its part first is used
+        # of their own, beside the rest: a core left free by another monitor finishing its part first is used (an
+        # error here is raised once the prediction ends, as leaving the block waits for it)
         with ThreadPoolExecutor(1, thread_name_prefix="drift-model") as aside:
             predicted = aside.submit(_one_thread, model.p_correct, data)
             probs = probability_matrix(data[self.ctx.subscription.probability_column])  # JSON texts, or parsed
@@ -401,7 +402,7 @@ def _transactions(data: pd.DataFrame, p_correct: np.ndarray, wrong: np.ndarray, 
 
 def _one_thread(function: Any, *args: Any) -> Any:
     """`function(*args)` with OpenMP parallel regions started from this thread held to one thread (only this
-    thread's setting changes): beside the other monitors' threads, scikit-learn's two OpenMP threads per core
+    thread's setting changes): beside the other monitors' threads, scikit-learn's OpenMP threads (one per core)
     would only wait for each other; measured about 4 % faster on two cores, with a tenth less CPU."""
     from threadpoolctl import threadpool_limits
 

@@ -54,10 +54,10 @@ class LocalEngine:
     def partials(self, ctx: MonitorContext, jobs: list[tuple[Monitor[Any, Any], Any]], window: WindowQuery,
                  rows: int) -> dict[str, Any]:
         """Each monitor's (with its configuration) partial result over the whole window, merged part by part:
-        each part is read once for all of them and evaluated by them side by side (most of their work is
-        NumPy's and scikit-learn's, which let go of the interpreter: two cores take a million records about a
-        fifth faster than one after the other). A monitor whose `partial` or `merge` raised has the exception
-        instead, and the others go on; none has no entry when the window held no rows."""
+        each part is read once for all of them and evaluated by them side by side (most of their work is in
+        NumPy, scikit-learn and the compiled scorer, which let go of the interpreter: two cores take a million
+        records about a fifth faster than one after the other). A monitor whose `partial` or `merge` raised has
+        the exception instead, and the others go on; none has no entry when the window held no rows."""
         try:
             return self._partials(ctx, jobs, window, rows)
         finally:
