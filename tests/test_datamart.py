@@ -70,7 +70,8 @@ def test_reset_drops_only_the_lab_tables(datamart: DataMart) -> None:
 
 @pytest.mark.parametrize("texts", [
     ["[0.5, 0.5]", "[1e-05, 0.99999]"], ["[1, 0]", "[0.25,0.75]"], ["[-0.0, 2.5E+3]"], ["[ 1 , 2 ]"], ["[1]"],
-    ["[0.1, 0.9]", "[NaN, 1]"], ["[0.1, 0.9]", "[Infinity, -Infinity]"]])
+    ["[0.1, 0.9]", "[NaN, 1]"], ["[0.1, 0.9]", "[Infinity, -Infinity]"], ["[1,2] ", "[3,4]"], ["[null, 1]", "[1, 0]"],
+    [" [0.5,0.5]", "[0.5,0.5]"]])
 def test_probability_texts_parse_as_json_parses_them(texts: list[str]) -> None:
     """The drift monitor reads a window's probabilities at once (orjson, or the JSON module for what orjson
     refuses): the JSON module's numbers, whatever the texts."""
@@ -84,6 +85,15 @@ def test_probability_texts_parse_as_json_parses_them(texts: list[str]) -> None:
     assert np.array_equal(probability_matrix(texts), expected, equal_nan=True)
     assert np.array_equal(probability_matrix([json.loads(t) for t in texts]), expected, equal_nan=True)
     assert probability_matrix([]).shape == (0, 0)
+
+
+@pytest.mark.parametrize("texts", [["[1,2]", "[3,4,5]"], ["[[1],2]"], ["[0.1,0.9]", '["a",1]'], ["[1,2]", "[3 4,5]"],
+                                   ['["1,2"]']])
+def test_probability_texts_that_are_not_rows_of_numbers_are_refused(texts: list[str]) -> None:
+    from openscale_lab.datamart.window import probability_matrix
+
+    with pytest.raises(ValueError):  # JSONDecodeError is a ValueError too
+        probability_matrix(texts)
 
 
 def test_a_million_probabilities_parse_exactly() -> None:
