@@ -24,7 +24,7 @@ from .saved_pipeline import SavedStage, read_pipeline
 
 FORMAT = "openscale-lab-compiled-pipeline/1"
 SMALL_BATCH = 16  # at or below this many rows, pure Python beats NumPy's per-call overhead
-CHUNK_ROWS = 16_384  # rows walked through the trees at once: the unit a large batch is shared out in between threads
+CHUNK_ROWS = 16_384  # rows walked through the trees at once: a large batch is shared between threads in such chunks
 # Batches of at least this many rows are walked by several threads, one per core (the compiled walk releases the
 # GIL, so two cores score a million records nearly twice as fast); a scoring request's batch is far
 # smaller and stays on the thread that serves it.
@@ -115,6 +115,7 @@ class FlatEnsemble:
                     bins = self.category_child[node * self.width:(node + 1) * self.width]
                     bins[:] = right
                     bins[[int(c) for c in tree.categories[i] if 0 <= c < self.width - 1]] = left
+        self.unit_weights = np.ones(len(trees), dtype=np.float64)  # a random forest's or a single tree's
         k = max(len(v) for t in trees for v in t.value)
         self.value = np.zeros((n, k), dtype=np.float64)
         for tree, root in zip(trees, self.roots.tolist(), strict=True):
@@ -129,8 +130,7 @@ class FlatEnsemble:
         if X.shape[1] < len(self.category_count):
             raise UnsupportedModelError(f"the trees split on feature {len(self.category_count) - 1}, "
                                         f"the vectors have {X.shape[1]}")
-        if weights is None:
-            weights = np.ones(len(self.roots), dtype=np.float64)
+        weights = self.unit_weights if weights is None else weights
         if np.shape(weights) != (len(self.roots),):
             raise UnsupportedModelError(f"{np.size(weights)} tree weights for {len(self.roots)} trees")
         out = np.empty((X.shape[0], self.value.shape[1]), dtype=np.float64)

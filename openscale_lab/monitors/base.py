@@ -491,7 +491,7 @@ class Monitor(ABC, Generic[C, D]):
 
     def merge(self, a: Any, b: Any) -> Any:
         """Two parts' partial results as one (associative and commutative: parts may come and merge in any
-        grouping and order; a streamed window's parts come in no particular order)."""
+        grouping and order; the Spark engine's parts come back from its executors in no particular order)."""
         raise NotImplementedError(f"the {self.name} monitor does not evaluate in parts")
 
     def finish(self, config: C, part: Any, start: datetime | None, end: datetime) -> Evaluation[D]:
