@@ -50,6 +50,12 @@ class Workspace:
     def datamart_url(self) -> str:
         return str(self.config["datamart_url"])
 
+    @property
+    def ports(self) -> tuple[int, int] | None:
+        """The range (first, last) its servers take their ports from, if it has one (a classroom's student)."""
+        found = self.config.get("ports")
+        return (int(found[0]), int(found[1])) if found else None
+
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
         """An existing workspace; WorkspaceError saying how to provision one if there is none."""

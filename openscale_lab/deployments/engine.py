@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import requests
 from ..core.clock import utcnow
 from ..core.jsonfile import read_json, write_json_atomic
 from ..core.paths import child_folder
+from ..core.ports import free_port, port_is_free
 from ..datamart.database import DataMart
 from ..errors import DeploymentError
 from ..models.repository import StoredModel
@@ -50,24 +50,6 @@ if TYPE_CHECKING:
 # Server processes this process started, kept until stopped: a server outlives the call that started it,
 # and dropping its Popen handle while it runs would leave it unreaped.
 STARTED: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """Whether a server could listen on the port now. SO_REUSEADDR as uvicorn binds: connections of a killed
-    server left in TIME_WAIT do not hold the port, so a restarted deployment keeps its port and scoring URL."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def _entry(served: dict[str, Any], action: str, at: str, note: dict[str, Any] | None) -> dict[str, Any]:
@@ -136,7 +118,7 @@ class MLEngine:
         """
         compiled, report = self._verified(model, spark, verify_rows)
         deployment_id = uuid.uuid4().hex[:12]
-        port = port or free_port(host)
+        port = port or free_port(host, self.workspace.ports)
         staging = self.root / f".staging-{deployment_id}"
         staging.mkdir(parents=True)
         try:
@@ -311,7 +293,7 @@ class MLEngine:
         self.stop(dep)
         host, port = dep.config["host"], int(dep.config["port"])
         if not port_is_free(host, port):
-            write_json_atomic(dep.path / DEPLOYMENT_FILE, on_port(dep.config, free_port(host)))
+            write_json_atomic(dep.path / DEPLOYMENT_FILE, on_port(dep.config, free_port(host, self.workspace.ports)))
             dep = self.get(dep.deployment_id)
         log = (dep.path / LOG_FILE).open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -132,13 +132,13 @@ def start_service(workspace: Workspace | str | os.PathLike[str] | None, port: in
             raise ServiceError(f"the service (pid {running.pid}) runs but does not answer on {running.url}: stop it "
                                "(openscale-lab service stop) and start it again")
         return running
-    from ..deployments.engine import free_port, port_is_free
+    from ..core.ports import free_port, port_is_free
 
     if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
         raise ServiceError(f"a port is a number from 1 to 65535, got {port!r}")
     if port is not None and not port_is_free("127.0.0.1", port):
         raise ServiceError(f"port {port} on 127.0.0.1 is in use: pick another or leave it out for a free one")
-    port = port or free_port()
+    port = port or free_port("127.0.0.1", workspace.ports)
     instance_id, token = identity(workspace)
     url = f"http://127.0.0.1:{port}"
     log_path = folder(workspace) / LOG_FILE
