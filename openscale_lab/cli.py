@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     svc.add_argument("action", choices=["start", "stop", "status"],
                      help="start: run it (or show the running one); stop; status: show it if it runs")
     svc.add_argument("--port", type=_port, help="port on 127.0.0.1, 1-65535 (default: a free one)")
+    from .classroom.cli import add_parser as classroom_parser
+
+    classroom_parser(sub)
     prov = sub.add_parser("provision", parents=common, help="create or check the workspace")
     prov.add_argument("--datamart-url", help="SQLAlchemy URL of the data mart (default: SQLite in the workspace)")
     prov.add_argument("--reset-data-mart", action="store_true", help="drop and recreate the lab's tables")
@@ -158,7 +161,8 @@ def _retrain_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     run.add_argument("--seed", type=int, help="seed of the held-out split and the forest")
     run.add_argument("--since", metavar="ISO", help="feedback that arrived from this time")
     run.add_argument("--until", metavar="ISO", help="feedback that arrived before this time (default: now)")
-    run.add_argument("--spark-master", default="local[*]", help="Spark master URL (default local[*])")
+    run.add_argument("--spark-master", default=None,
+                     help="Spark master URL (default: $OPENSCALE_LAB_SPARK_MASTER, else local[*])")
 
 
 def _retrain(args: argparse.Namespace) -> int:
@@ -329,41 +333,13 @@ def _table(rows: list[list[object]], header: list[str] | None = None) -> None:
 
 def _dashboard(args: argparse.Namespace) -> int:
     """Serve the dashboard until Ctrl-C, SIGTERM or SIGHUP, which all stop Voilà and its kernels."""
-    import signal
-    import subprocess
-
-    from .dashboard import start_dashboard, stop_dashboard
-    from .dashboard.serve import LOG_FILE
+    from .dashboard import start_dashboard
+    from .dashboard.serve import LOG_FILE, serve_until_stopped
     from .workspace import Workspace
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    names = ["SIGINT", "SIGTERM", "SIGHUP"]
-    # a signal ignored on purpose (nohup, a background job of a script) stays ignored
-    stops = [sig for sig in (getattr(signal, n) for n in names if hasattr(signal, n))
-             if signal.getsignal(sig) is not signal.SIG_IGN]
-    previous = {sig: signal.getsignal(sig) for sig in stops}
-    for sig in stops:
-        signal.signal(sig, interrupt)
     ws = Workspace.open(args.workspace)
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        proc = start_dashboard(ws, args.port)
-        print(f"Insights dashboard at http://127.0.0.1:{args.port}/ ; Ctrl-C stops it", flush=True)
-        proc.wait()
-        print(f"error: the dashboard server stopped; see {ws.root / LOG_FILE}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for sig in stops:  # a second signal must not cut the clean-up short
-            signal.signal(sig, signal.SIG_IGN)
-        if proc is not None:
-            stop_dashboard(proc)
-        for sig, handler in previous.items():
-            if handler is not None:
-                signal.signal(sig, handler)
+    return serve_until_stopped(lambda: start_dashboard(ws, args.port), "Insights dashboard", args.port,
+                               ws.root / LOG_FILE)
 
 
 def _shown(path: Path) -> str:
@@ -463,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
             return _retrain(args)
         if args.command == "service":
             return _service(args)
+        if args.command == "classroom":
+            from .classroom.cli import run as classroom
+
+            return classroom(args)
         return _deployment(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -144,7 +144,7 @@ def ensure_model(ws: Workspace, spark: SparkSession | None = None, name: str = M
 
 
 def ensure_deployment(workspace: str | os.PathLike[str] | Workspace | None = None,
-                      spark_master: str = "local[*]", name: str = DEPLOYMENT_NAME,
+                      spark_master: str | None = None, name: str = DEPLOYMENT_NAME,
                       original_model: bool = False) -> Deployment:
     """A running deployment called `name`: started, or deployed (and trained) first when missing.
 

@@ -14,6 +14,10 @@ from openscale_lab.deployments.artifacts import SERVE_MODULE
 from openscale_lab.service.process import SERVICE_MODULE
 
 os.environ.setdefault("OPENSCALE_LAB_CELL_TIMEOUT", "600")  # a hung notebook cell fails, it does not stall CI
+# Spark's driver JVM with the classroom's profile (`openscale_lab.classroom.CLASSROOM_JAVA_OPTIONS`: the quick
+# first-tier compiler only and the serial collector): the same results, about a third less CPU for the short jobs
+# the tests run, and a suite that runs several notebooks at once (the nbval run, the classroom) fits on two cores
+os.environ.setdefault("OPENSCALE_LAB_SPARK_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 NBVAL_TEST = "test_the_notebooks_run_under_nbval_as_a_learner_opens_them"
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -34,7 +38,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     last: its run started with the suite (`nbval_run`), and the test waits for it."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if "postgres_url" in getattr(item, "fixturenames", ()) or params.get("datamart") == "postgresql":
+        fixtures = getattr(item, "fixturenames", ())
+        if {"postgres_url", "postgres_server"} & set(fixtures) or params.get("datamart") == "postgresql":
             item.add_marker(pytest.mark.postgres)
     items.sort(key=lambda item: item.name == NBVAL_TEST)
 
@@ -125,9 +130,8 @@ def deployment(trained, spark):  # type: ignore[no-untyped-def]
     engine.stop_all()
 
 
-@contextmanager
-def postgres_schema() -> Iterator[str]:
-    """The URL of a fresh PostgreSQL schema, dropped afterwards. Skips outside CI when no server answers."""
+def postgres_engine():  # type: ignore[no-untyped-def]
+    """An engine on the test server once it answers. Skips outside CI when no server answers."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(POSTGRES_URL)
@@ -139,6 +143,22 @@ def postgres_schema() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL must be reachable under CI at {POSTGRES_URL}: {exc.orig}")
         pytest.skip(f"no PostgreSQL server answers at {POSTGRES_URL}")
+    return engine
+
+
+@pytest.fixture
+def postgres_server() -> str:
+    """The test server's URL (a database, no schema of its own), once it answers."""
+    postgres_engine().dispose()
+    return POSTGRES_URL
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL schema, dropped afterwards. Skips outside CI when no server answers."""
+    import sqlalchemy as sa
+
+    engine = postgres_engine()
     schema = f"lab_test_{uuid.uuid4().hex[:10]}"
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
@@ -170,3 +190,30 @@ def datamart(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no
     dm = DataMart(url)
     yield dm
     dm.close()
+
+
+def schemas_named(server: str, prefix: str) -> set[str]:
+    """The PostgreSQL schemas on `server` whose names start with `prefix`."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server)
+    try:
+        with engine.connect() as conn:
+            return {r[0] for r in conn.execute(sa.text(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"), {"p": f"{prefix}%"})}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def class_root(tmp_path: Path, postgres_server: str) -> Iterator[Path]:
+    """A folder for a classroom whose name no other run shares (its schemas are named after it); whatever the
+    test left of the class is removed afterwards, schemas and servers included."""
+    from openscale_lab.classroom import Classroom
+
+    root = tmp_path / f"class_{uuid.uuid4().hex[:8]}"
+    yield root
+    if (root / "classroom.json").is_file():
+        Classroom.open(root).remove()
+    assert not schemas_named(postgres_server, f"lab_{root.name}_")
+    assert not serve_processes(root)

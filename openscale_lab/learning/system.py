@@ -87,7 +87,7 @@ class LearningSystem:
     """`configure(...)` once, then `run()`; or the steps one by one as notebook 06 does them:
     `feedback_window`, `training_frame` and the Spark pipeline, `evaluate`, `decide`, `apply`."""
 
-    def __init__(self, workspace: Workspace, deployment: Deployment | str, spark_master: str = "local[*]") -> None:
+    def __init__(self, workspace: Workspace, deployment: Deployment | str, spark_master: str | None = None) -> None:
         self.workspace = workspace
         self.engine = MLEngine(workspace)
         self.repository = ModelRepository(workspace)
@@ -393,7 +393,7 @@ class LearningSystem:
         return (quality or {}).get("positive_label") or dep.config["model"]["labels"][1], fairness
 
 
-def _spark(master: str) -> SparkSession:
+def _spark(master: str | None) -> SparkSession:
     from ..models.spark import get_spark
 
     return get_spark(master)

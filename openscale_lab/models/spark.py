@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import JavaNotFoundError
+from ..errors import JavaNotFoundError, LabError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -33,6 +33,10 @@ LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 JVM_NOTICES = (b"WARNING: Using incubator modules:",)
 
 JDBC_JAR_ENV = "OPENSCALE_LAB_JDBC_JAR"
+SPARK_MASTER_ENV = "OPENSCALE_LAB_SPARK_MASTER"
+SPARK_CONF_ENV = "OPENSCALE_LAB_SPARK_CONF"
+SPARK_JAVA_OPTIONS_ENV = "OPENSCALE_LAB_SPARK_JAVA_OPTIONS"
+SPARK_MEMORY_ENV = "OPENSCALE_LAB_SPARK_MEMORY"
 DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 
 
@@ -114,8 +118,25 @@ def _start_jvm(options: dict[str, str]) -> None:
         SparkContext._ensure_initialized(gateway=gateway)
 
 
-def get_spark(master: str = "local[*]", app_name: str = "openscale-lab") -> SparkSession:
-    """A SparkSession on `master` (default `local[*]`), quiet (errors only) and without the web UI."""
+def spark_settings(master: str | None = None) -> tuple[str, dict[str, str]]:
+    """The master and extra settings a session starts with: `master`, else $OPENSCALE_LAB_SPARK_MASTER, else
+    `local[*]`; $OPENSCALE_LAB_SPARK_CONF adds settings ("spark.cores.max=1 spark.executor.memory=512m": how much
+    of a shared cluster one learner's application takes) and $OPENSCALE_LAB_SPARK_JAVA_OPTIONS options of the
+    driver's JVM. A classroom sets these for every student (see `openscale_lab.classroom`)."""
+    chosen = master or os.environ.get(SPARK_MASTER_ENV) or "local[*]"
+    extra: dict[str, str] = {}
+    for item in os.environ.get(SPARK_CONF_ENV, "").split():
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("spark."):
+            raise LabError(f"${SPARK_CONF_ENV}: {item!r} is not a spark.<name>=<value> setting")
+        extra[key] = value
+    return chosen, extra
+
+
+def get_spark(master: str | None = None, app_name: str = "openscale-lab") -> SparkSession:
+    """A SparkSession on `master` (default: $OPENSCALE_LAB_SPARK_MASTER, else `local[*]`; see `spark_settings`),
+    quiet (errors only) and without the web UI."""
+    master, extra = spark_settings(master)
     java_version()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the lab is local: no lookups of the host name
     from pyspark.sql import SparkSession
@@ -129,9 +150,11 @@ def get_spark(master: str = "local[*]", app_name: str = "openscale-lab") -> Spar
         "spark.sql.shuffle.partitions": "4",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",  # the data mart's times are naive UTC
-        "spark.driver.memory": os.environ.get("OPENSCALE_LAB_SPARK_MEMORY", "2g"),
+        "spark.driver.memory": os.environ.get(SPARK_MEMORY_ENV, "2g"),
         # the JVM's logging: errors only (read when the JVM starts, so it is given to spark-submit)
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",  # a URI: no spaces
+        "spark.driver.extraJavaOptions": " ".join([f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+                                                   os.environ.get(SPARK_JAVA_OPTIONS_ENV, "")]).strip(),
+        **extra,
     }
     jar = jdbc_jar()
     if jar is not None:  # the monitors' Spark engine reads the data mart over JDBC
