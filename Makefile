@@ -18,7 +18,7 @@ WORKSPACE ?= $(CURDIR)/workspace
 # `make jupyter NO_BROWSER=1` on a machine without a display: open the URL it prints instead
 NO_BROWSER ?=
 
-.PHONY: browser jdbc setup lab jupyter test test-quick bench bench-monitors bench-history bench-learning bench-concurrency bench-scale bench-sdk dashboard scheduler deployment-start deployment-stop clean reset
+.PHONY: browser jdbc classroom hub setup lab jupyter test test-quick bench bench-monitors bench-history bench-learning bench-classroom bench-concurrency bench-scale bench-sdk dashboard scheduler deployment-start deployment-stop clean reset
 
 setup: $(VENV)/.installed
 
@@ -55,7 +55,28 @@ jupyter: setup
 	OPENSCALE_LAB_WORKSPACE="$(WORKSPACE)" $(BIN)/jupyter lab --notebook-dir=notebooks \
 		$(if $(NO_BROWSER),--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: setup browser jdbc
+# Classrooms: JupyterHub and JupyterLab into .venv (the `classroom` extra) and JupyterHub's proxy
+# (configurable-http-proxy, from the npm registry) into .venv/proxy; Node.js and npm from Debian when run as root.
+PROXY := $(VENV)/proxy/node_modules/.bin/configurable-http-proxy
+classroom: setup
+	@$(BIN)/python -c 'import jupyterhub, jupyterlab' 2>/dev/null || $(BIN)/python -m pip install -qq -e '.[classroom]'
+	@if [ -x $(PROXY) ]; then :; \
+	else if ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+		else echo "JupyterHub's proxy needs Node.js and npm (sudo apt-get install nodejs npm)"; exit 1; fi; fi; \
+		npm install --silent --no-fund --no-audit --prefix $(VENV)/proxy 'configurable-http-proxy@^4.6'; fi
+
+# JupyterHub for the classroom in CLASSROOM (made with `openscale-lab classroom create`), on HUB_IP:HUB_PORT
+CLASSROOM ?=
+HUB_IP ?= 127.0.0.1
+HUB_PORT ?= 8000
+hub: classroom
+	@test -n "$(CLASSROOM)" || { echo "make hub CLASSROOM=/path/to/class (see README, Classrooms)"; exit 1; }
+	OPENSCALE_LAB_CLASSROOM="$(abspath $(CLASSROOM))" OPENSCALE_LAB_HUB_IP=$(HUB_IP) OPENSCALE_LAB_HUB_PORT=$(HUB_PORT) \
+		$(BIN)/jupyterhub -f classroom/jupyterhub_config.py
+
+test: setup browser jdbc classroom
 	$(BIN)/python -m pytest
 
 test-quick: setup
@@ -72,6 +93,10 @@ bench-history: setup
 
 bench-learning: setup
 	$(BIN)/python benchmarks/bench_learning.py
+
+# STUDENTS (5), REPEAT (3) and PROFILES ("classroom,lab defaults,shared cluster") from the command line
+bench-classroom: setup
+	$(BIN)/python benchmarks/bench_classroom.py
 
 bench-concurrency: setup
 	$(BIN)/python benchmarks/bench_concurrency.py

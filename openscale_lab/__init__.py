@@ -50,26 +50,29 @@ _EXPORTS: dict[str, str] = {
     # history and Insights
     **dict.fromkeys(["HistoryReplay", "Scenario", "plot_history_traffic"], "history"),
     **dict.fromkeys(["InsightsDashboard", "InsightsData", "write_report", "dashboard_served"], "dashboard"),
+    # classrooms: a lab per student on a shared server, and the class's view
+    **dict.fromkeys(["Classroom", "ClassroomError", "class_progress", "class_table", "progress_chart"], "classroom"),
     # notebooks
     **dict.fromkeys(["record", "read_records", "run_notebook", "run_lab"], "notebook_runner"),
 }
 
 __all__ = [
-    "BusinessApplications", "CATEGORICAL_COLUMNS", "CREDIT_AMOUNT_FIELD", "CompiledPipeline", "CustomMonitors",
-    "DEPLOYMENT_NAME", "DataMart", "DataMartError", "Deployment", "DeploymentError", "ExplanationService",
-    "FAIRNESS_FEATURES", "FAIRNESS_THRESHOLD", "FAVOURABLE_LABEL", "FEATURE_COLUMNS", "HistoryReplay",
-    "InsightsDashboard", "InsightsData", "JavaNotFoundError", "LABEL_COLUMN", "LabError", "LearningConfig",
-    "LearningRun", "LearningSystem", "MLEngine", "MODEL_NAME", "MONITORS", "Measurement", "ModelMismatchError",
-    "ModelRepository", "Monitor", "Monitoring", "NUMERIC_COLUMNS", "Scenario", "Scheduler", "ScoringInputError",
-    "StoredModel", "Subscription", "TUTORIAL_APPLICATION", "Threshold", "TrainingResult", "UNFAVOURABLE_LABEL",
-    "UnsupportedModelError", "Workspace", "WorkspaceError", "bind_ml_engine", "build_pipeline", "dashboard_served",
-    "data_path", "deploy_model", "ensure_deployment", "ensure_model", "feed_sample", "get_spark", "java_version",
-    "list_assets", "load_feedback_data", "load_scoring_feed", "load_training_data", "load_training_data_spark",
-    "open_workspace", "payload_distribution", "plot_distribution", "plot_feature_importances",
-    "plot_history_traffic", "plot_hourly", "plot_lime", "plot_quality_recovery", "plot_scored_probabilities",
-    "provision", "publish_model", "read_records", "record", "remove_earlier", "reply_frame", "run_lab",
-    "run_monitors", "run_notebook", "sample_payload", "score", "score_in_batches", "service_status",
-    "split_training_data", "start_service", "stop_lab", "stop_service", "subscribe", "train_model", "write_report",
+    "BusinessApplications", "CATEGORICAL_COLUMNS", "CREDIT_AMOUNT_FIELD", "Classroom", "ClassroomError",
+    "CompiledPipeline", "CustomMonitors", "DEPLOYMENT_NAME", "DataMart", "DataMartError", "Deployment",
+    "DeploymentError", "ExplanationService", "FAIRNESS_FEATURES", "FAIRNESS_THRESHOLD", "FAVOURABLE_LABEL",
+    "FEATURE_COLUMNS", "HistoryReplay", "InsightsDashboard", "InsightsData", "JavaNotFoundError", "LABEL_COLUMN",
+    "LabError", "LearningConfig", "LearningRun", "LearningSystem", "MLEngine", "MODEL_NAME", "MONITORS",
+    "Measurement", "ModelMismatchError", "ModelRepository", "Monitor", "Monitoring", "NUMERIC_COLUMNS", "Scenario",
+    "Scheduler", "ScoringInputError", "StoredModel", "Subscription", "TUTORIAL_APPLICATION", "Threshold",
+    "TrainingResult", "UNFAVOURABLE_LABEL", "UnsupportedModelError", "Workspace", "WorkspaceError",
+    "bind_ml_engine", "build_pipeline", "class_progress", "class_table", "dashboard_served", "data_path",
+    "deploy_model", "ensure_deployment", "ensure_model", "feed_sample", "get_spark", "java_version", "list_assets",
+    "load_feedback_data", "load_scoring_feed", "load_training_data", "load_training_data_spark", "open_workspace",
+    "payload_distribution", "plot_distribution", "plot_feature_importances", "plot_history_traffic", "plot_hourly",
+    "plot_lime", "plot_quality_recovery", "plot_scored_probabilities", "progress_chart", "provision",
+    "publish_model", "read_records", "record", "remove_earlier", "reply_frame", "run_lab", "run_monitors",
+    "run_notebook", "sample_payload", "score", "score_in_batches", "service_status", "split_training_data",
+    "start_service", "stop_lab", "stop_service", "subscribe", "train_model", "write_report",
 ]
 
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -65,11 +66,20 @@ def start_dashboard(workspace: Workspace, port: int, notebooks: Path | None = No
                     cull_interval_seconds: int = CULL_INTERVAL_SECONDS) -> subprocess.Popen[bytes]:
     """Start Voilà serving notebook 05 for `workspace`; returns once the port answers."""
     notebook = served_notebook(workspace, notebooks)
-    env = dict(os.environ, **{WORKSPACE_ENV: str(workspace.root), SERVED_ENV: "1"})
-    log_path = workspace.root / LOG_FILE
+    env = {WORKSPACE_ENV: str(workspace.root), SERVED_ENV: "1"}
+    return start_voila(notebook, port, env, workspace.root / LOG_FILE, timeout, cull_idle_seconds=cull_idle_seconds,
+                       cull_interval_seconds=cull_interval_seconds)
+
+
+def start_voila(notebook: Path, port: int, env: dict[str, str], log_path: Path, timeout: float = 60.0, *,
+                cull_idle_seconds: int = CULL_IDLE_SECONDS,
+                cull_interval_seconds: int = CULL_INTERVAL_SECONDS) -> subprocess.Popen[bytes]:
+    """Start Voilà serving `notebook` with `env` added to its environment, logging to `log_path`; returns once
+    the port answers (LabError with the log's end if it stops first)."""
     with log_path.open("ab") as log:  # a file, not a pipe: a chatty server never blocks on a full pipe
         proc = subprocess.Popen(_voila_command(notebook, port, cull_idle_seconds, cull_interval_seconds),
-                                env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+                                env=dict(os.environ, **env), stdout=subprocess.DEVNULL, stderr=log,
+                                start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -122,3 +132,35 @@ def stop_dashboard(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None
         with suppress(psutil.Error):
             p.kill()
     psutil.wait_procs(left, timeout=3)
+
+
+def serve_until_stopped(start: Callable[[], subprocess.Popen[bytes]], what: str, port: int, log_path: Path) -> int:
+    """Run a Voilà server from `start()` until Ctrl-C, SIGTERM or SIGHUP, which all stop it and its kernels
+    (0); 1 if it stops by itself (its log says why)."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    names = ["SIGINT", "SIGTERM", "SIGHUP"]
+    # a signal ignored on purpose (nohup, a background job of a script) stays ignored
+    stops = [sig for sig in (getattr(signal, n) for n in names if hasattr(signal, n))
+             if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.getsignal(sig) for sig in stops}
+    for sig in stops:
+        signal.signal(sig, interrupt)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = start()
+        print(f"{what} at http://127.0.0.1:{port}/ ; Ctrl-C stops it", flush=True)
+        proc.wait()
+        print(f"error: the {what} server stopped; see {log_path}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for sig in stops:  # a second signal must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        if proc is not None:
+            stop_dashboard(proc)
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)

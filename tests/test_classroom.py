@@ -1,0 +1,183 @@
+"""Classrooms: a lab per student on one PostgreSQL server (own schema, folder and ports), reset and removal that
+touch nobody else, the instructor's commands and the class's progress read from the students' labs."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import openscale_lab as lab
+from openscale_lab.classroom import Classroom, ClassroomError, numbered, read_roster
+from openscale_lab.core.ports import free_port
+from openscale_lab.datamart.database import DataMart
+from openscale_lab.workspace import Workspace
+
+from .conftest import schemas_named
+from .helpers import make_subscription
+
+
+def test_a_roster_is_read_and_bad_names_are_refused_with_their_line(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("# spring class\nalice\n\nbob_2\n")
+    assert read_roster(plain) == ["alice", "bob_2"]
+    table = tmp_path / "class.csv"
+    table.write_text("name,student,email\nAlice A,alice,a@x\nBob B,bob,b@x\n")
+    assert read_roster(table) == ["alice", "bob"]
+    assert numbered(3) == ["student01", "student02", "student03"]
+    for text, says in [("alice\nAlice Smith\n", "line 2: student name 'Alice Smith'"),
+                       ("alice\nalice\n", "line 2: student 'alice' is named twice"),
+                       ("# nobody\n", "no student names")]:
+        plain.write_text(text)
+        with pytest.raises(ClassroomError, match=says):
+            read_roster(plain)
+    with pytest.raises(ClassroomError, match="1 to 999"):
+        numbered(0)
+
+
+def test_a_port_range_gives_its_first_free_port_and_says_when_it_is_full() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert free_port("127.0.0.1", (port, port + 1)) == port + 1 or not _free(port + 1)
+        with pytest.raises(lab.LabError, match=f"range {port}-{port}.*in use"):
+            free_port("127.0.0.1", (port, port))
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_create_gives_each_student_a_schema_a_folder_and_ports_of_their_own(class_root: Path,
+                                                                            postgres_server: str) -> None:
+    room = Classroom.create(class_root, ["alice", "bob", "carol"], postgres_server)
+    students = room.students()
+    assert schemas_named(postgres_server, f"lab_{class_root.name}_") == {s.schema for s in students}
+    ranges = sorted(s.ports for s in students)
+    assert ranges == [(20000, 20019), (20020, 20039), (20040, 20059)]  # next to each other, never overlapping
+    for s in students:
+        ws = Workspace.open(s.workspace)
+        assert ws.datamart_url == s.datamart_url and f"search_path%3D{s.schema}" in ws.datamart_url
+        assert ws.ports == s.ports
+        assert (s.notebooks / "01_train_and_deploy_model.ipynb").is_file()
+        env = room.environment(s.name)
+        assert env["OPENSCALE_LAB_WORKSPACE"] == str(s.workspace)
+        assert env["OPENSCALE_LAB_DATAMART_URL"] == s.datamart_url
+        assert env["OPENSCALE_LAB_SPARK_MASTER"] == "local[1]" and "OPENSCALE_LAB_SPARK_CONF" not in env
+    assert (class_root / "class_insights.ipynb").is_file()
+    # the tables of one student's data mart are in their schema only
+    dm = DataMart(students[0].datamart_url)
+    make_subscription(dm)
+    dm.close()
+    engine = sa.create_engine(postgres_server)
+    with engine.connect() as conn:
+        where = conn.execute(sa.text("SELECT table_schema FROM information_schema.tables WHERE table_name = "
+                                     "'payload_subdep1' AND table_schema LIKE :p"),
+                             {"p": f"lab_{class_root.name}_%"}).scalars().all()
+    engine.dispose()
+    assert where == [students[0].schema]
+
+    # again, with one more student and a student's edited notebook: nothing of anyone's is replaced
+    edited = students[1].notebooks / "00_provision_services.ipynb"
+    edited.write_text(edited.read_text().replace("Parameters", "My parameters"))
+    again = Classroom.create(class_root, ["alice", "bob", "carol", "dave"], postgres_server,
+                             spark_master="spark://127.0.0.1:7077")
+    assert [s.ports for s in again.students()][:3] == [s.ports for s in students]
+    assert again.student("dave").ports == (20060, 20079)
+    assert "My parameters" in edited.read_text()
+    dm = DataMart(students[0].datamart_url)
+    assert len(dm.active_subscriptions()) == 1
+    dm.close()
+    env = again.environment("dave")
+    assert env["OPENSCALE_LAB_SPARK_MASTER"] == "spark://127.0.0.1:7077"
+    assert env["OPENSCALE_LAB_SPARK_CONF"] == "spark.cores.max=1 spark.executor.memory=512m"
+
+
+def test_reset_and_remove_touch_only_the_students_named(class_root: Path, postgres_server: str) -> None:
+    room = Classroom.create(class_root, numbered(3), postgres_server)
+    first, second, third = room.students()
+    for s in (first, second):
+        dm = DataMart(s.datamart_url)
+        make_subscription(dm)
+        dm.close()
+    (first.workspace / "models" / "a-model").mkdir(parents=True)
+    assert room.reset(["student01"]) == ["student01"]
+    dm = DataMart(first.datamart_url)
+    assert dm.active_subscriptions() == [] and not dm.has_data()
+    dm.close()
+    assert not (first.workspace / "models" / "a-model").exists()
+    assert Workspace.open(first.workspace).ports == first.ports  # provisioned again, as create left it
+    dm = DataMart(second.datamart_url)
+    assert len(dm.active_subscriptions()) == 1  # untouched
+    dm.close()
+    with pytest.raises(ClassroomError, match="no student 'nobody'.*student01, student02, student03"):
+        room.reset(["nobody"])
+    assert room.remove(["student03"]) == ["student03"]
+    assert not third.home.exists()
+    assert schemas_named(postgres_server, f"lab_{class_root.name}_") == {first.schema, second.schema}
+    assert Classroom.open(class_root).names == ["student01", "student02"]
+
+
+def test_a_classroom_needs_a_reachable_postgresql_database(tmp_path: Path) -> None:
+    with pytest.raises(ClassroomError, match="must be a PostgreSQL URL"):
+        Classroom.create(tmp_path / "c", ["alice"], f"sqlite:///{tmp_path / 'x.sqlite'}")
+    with pytest.raises(ClassroomError, match="cannot reach the class's database at .*127.0.0.1:1/test"):
+        Classroom.create(tmp_path / "c", ["alice"], "postgresql+psycopg://postgres@127.0.0.1:1/test")
+    with pytest.raises(ClassroomError, match="leave out options"):
+        Classroom.create(tmp_path / "c", ["alice"], "postgresql://postgres@127.0.0.1/test?options=-csearch_path%3Dx")
+    assert not (tmp_path / "c" / "classroom.json").exists()
+    with pytest.raises(ClassroomError, match="no classroom at"):
+        Classroom.open(tmp_path / "c")
+
+
+def test_the_classroom_command(class_root: Path, postgres_server: str, tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "openscale_lab", "classroom", *args], capture_output=True,
+                              text=True, timeout=120)
+
+    roster = tmp_path / "roster.txt"
+    roster.write_text("alice\nbob\n")
+    made = cli("create", "--roster", str(roster), "--datamart-url", postgres_server, "--root", str(class_root))
+    assert made.returncode == 0, made.stderr
+    assert "alice:" in made.stdout and "(schema lab_" in made.stdout and "2 students in" in made.stdout
+    status = cli("status", "--root", str(class_root), "--json")
+    rows = json.loads(status.stdout)
+    assert [(r["student"], r["reached"], r["provisioned"], r["deployed"]) for r in rows] == [
+        ("alice", "00", True, False), ("bob", "00", True, False)]
+    table = cli("status", "--root", str(class_root))
+    assert table.returncode == 0 and "alice" in table.stdout and "reached" in table.stdout
+    env = cli("env", "bob", "--root", str(class_root))
+    assert "export OPENSCALE_LAB_WORKSPACE=" in env.stdout and "students/bob/workspace" in env.stdout
+    refused = cli("reset", "--root", str(class_root))
+    assert refused.returncode == 1 and "name the students, or say --all" in refused.stderr
+    assert cli("reset", "--all", "--root", str(class_root)).stdout.strip() == "reset: alice, bob"
+    missing = cli("status", "--root", str(tmp_path / "none"))
+    assert missing.returncode == 1 and "no classroom at" in missing.stderr and "Traceback" not in missing.stderr
+    gone = cli("remove", "--all", "--root", str(class_root))
+    assert gone.returncode == 0 and gone.stdout.strip() == "removed: alice, bob"
+    assert not (class_root / "classroom.json").exists()
+
+
+def test_spark_settings_come_from_the_classroom_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openscale_lab.models.spark import spark_settings
+
+    monkeypatch.delenv("OPENSCALE_LAB_SPARK_MASTER", raising=False)
+    monkeypatch.delenv("OPENSCALE_LAB_SPARK_CONF", raising=False)
+    assert spark_settings() == ("local[*]", {})
+    monkeypatch.setenv("OPENSCALE_LAB_SPARK_MASTER", "spark://127.0.0.1:7077")
+    monkeypatch.setenv("OPENSCALE_LAB_SPARK_CONF", "spark.cores.max=1  spark.executor.memory=512m")
+    assert spark_settings() == ("spark://127.0.0.1:7077", {"spark.cores.max": "1", "spark.executor.memory": "512m"})
+    assert spark_settings("local[2]")[0] == "local[2]"  # a notebook's own SPARK_MASTER wins
+    monkeypatch.setenv("OPENSCALE_LAB_SPARK_CONF", "cores=1")
+    with pytest.raises(lab.LabError, match="'cores=1' is not a spark.<name>=<value> setting"):
+        spark_settings()
