@@ -76,7 +76,9 @@ hub: classroom
 	OPENSCALE_LAB_CLASSROOM="$(abspath $(CLASSROOM))" OPENSCALE_LAB_HUB_IP=$(HUB_IP) OPENSCALE_LAB_HUB_PORT=$(HUB_PORT) \
 		$(BIN)/jupyterhub -f classroom/jupyterhub_config.py
 
-test: setup browser jdbc classroom
+# the classroom's JupyterHub for its test; without Node.js and npm (and not root) that test is skipped, with a note
+test: setup browser jdbc
+	@$(MAKE) --no-print-directory classroom || echo "note: the JupyterHub classroom test will be skipped"
 	$(BIN)/python -m pytest
 
 test-quick: setup

@@ -89,18 +89,22 @@ def run_class(root: Path, students: int, profile: str, master: str | None, clust
         sampler = Sampler({s.name: str(s.workspace) for s in room.students()}, cluster_pids)
         sampler.start()
         cpu0, t0 = cpu_seconds(), time.perf_counter()
-        procs = {s.name: subprocess.Popen(
-            [sys.executable, "-m", "openscale_lab", "run-lab", "--workspace", str(s.workspace), "--output",
-             str(root / "out" / s.name), "--only", "00", "01", "02"], env=envs[s.name],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for s in room.students()}
-        failed = {n: p.communicate()[1].decode()[-500:] for n, p in procs.items() if p.wait() != 0}
+        logs = {s.name: root / f"{room.root.name}-{s.name}.log" for s in room.students()}
+        procs = {}
+        for s in room.students():
+            with logs[s.name].open("wb") as log:  # a file: a chatty student never blocks on a full pipe
+                procs[s.name] = subprocess.Popen(
+                    [sys.executable, "-m", "openscale_lab", "run-lab", "--workspace", str(s.workspace), "--output",
+                     str(root / "out" / s.name), "--only", "00", "01", "02"], env=envs[s.name],
+                    stdout=log, stderr=subprocess.STDOUT)
+        failed = {n: logs[n].read_text(errors="replace")[-500:] for n, p in procs.items() if p.wait() != 0}
         wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         sampler.stop.set()
         sampler.join()
         if failed:
             raise SystemExit(f"{profile}: students failed: {failed}")
     finally:
-        room.remove()
+        room.remove(everyone=True)
     peaks = sorted(sampler.peak.values())
     return {"profile": profile, "students": students, "wall_s": round(wall, 1),
             "cpu_s_per_student": round(cpu / students, 1),
@@ -146,9 +150,10 @@ def main() -> None:
                 else:
                     runs.append(run_class(root, args.students, profile, None, []))
             found = median_run(runs)
-            # what fits: the machine's memory less 2 GB for the system, the database and the hub
-            found["class_that_fits_in_memory"] = int((total_gb - 2 - found["peak_rss_cluster_gb"])
-                                                     // found["peak_rss_per_student_gb"]["max"])
+            # what fits: the machine's memory less 2 GB for the system, the database and the hub, over what one
+            # student takes at their peak (their share of a shared cluster's executors included)
+            per_student = found["peak_rss_per_student_gb"]["max"] + found["peak_rss_cluster_gb"] / args.students
+            found["class_that_fits_in_memory"] = int((total_gb - 2) // per_student)
             print(f"  {found}", flush=True)
             results["runs"].append(found)
     base = next((r for r in results["runs"] if r["profile"] == "lab defaults"), None)

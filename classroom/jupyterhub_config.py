@@ -45,13 +45,33 @@ c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
 c.JupyterHub.cleanup_servers = True  # stopping the hub stops every student's server
 
 # -- who logs in -----------------------------------------------------------------------------------------------
-# A shared password per role, JupyterHub's authenticator for workshops; a site with accounts plugs its own
-# authenticator in here (PAM, OAuth, ...): any works, as long as user names are the class's student names.
+# A shared password per role, JupyterHub's authenticator for workshops: anyone with the class's password can log
+# in as any student on the roster (no more), so it suits a class on a trusted network, for the length of the
+# class; serve the hub over HTTPS (c.JupyterHub.ssl_cert / ssl_key, or a proxy in front) beyond the local
+# machine. A site with accounts plugs its own authenticator in here (PAM, OAuth, ...): any works, as long as
+# user names are the class's student names.
+from jupyterhub.authenticators.shared import SharedPasswordAuthenticator  # noqa: E402
+
+
+class ClassroomAuthenticator(SharedPasswordAuthenticator):
+    """The shared-password login, for the students on the class's roster as it is now (students that
+    `openscale-lab classroom create` adds can log in at once; removed ones no more) and the instructor."""
+
+    def check_allowed(self, username, authentication=None):  # noqa: ANN001, ANN201 (JupyterHub's signature)
+        return username in self.admin_users or username in Classroom.open(room.root).names
+
+
 admin = os.environ.get("OPENSCALE_LAB_HUB_ADMIN", "instructor")
-c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = os.environ.get("OPENSCALE_LAB_HUB_PASSWORD")
-c.SharedPasswordAuthenticator.admin_password = os.environ.get("OPENSCALE_LAB_HUB_ADMIN_PASSWORD")
+password, admin_password = (os.environ.get("OPENSCALE_LAB_HUB_PASSWORD") or "",
+                            os.environ.get("OPENSCALE_LAB_HUB_ADMIN_PASSWORD") or "")
+if len(password) < 8 or (admin_password and len(admin_password) < 32):
+    sys.exit("classroom hub: set OPENSCALE_LAB_HUB_PASSWORD (8 characters or more) for the students, and "
+             "OPENSCALE_LAB_HUB_ADMIN_PASSWORD (32 or more) for the instructor")
+c.JupyterHub.authenticator_class = ClassroomAuthenticator
+c.SharedPasswordAuthenticator.user_password = password
+c.SharedPasswordAuthenticator.admin_password = admin_password or None
 c.Authenticator.allowed_users = set(room.names)
+c.Authenticator.allow_existing_users = False  # a student removed from the class cannot log in again
 c.Authenticator.admin_users = {admin}
 if os.environ.get("OPENSCALE_LAB_HUB_API_TOKEN"):
     c.JupyterHub.services = [{"name": "classroom-admin", "api_token": os.environ["OPENSCALE_LAB_HUB_API_TOKEN"]}]
@@ -75,14 +95,24 @@ c.Spawner.http_timeout = 120  # a busy class: many servers start at once
 c.Spawner.start_timeout = 120
 
 
+PASSED_ON = ("JAVA_HOME", "SPARK_HOME", "OPENSCALE_LAB_JDBC_JAR", "OPENSCALE_LAB_NOTEBOOKS",
+             "OPENSCALE_LAB_CELL_TIMEOUT")
+
+
 def student_environment(spawner):  # noqa: ANN001, ANN201 (JupyterHub's hook)
-    """The student's lab: workspace, data mart URL (their schema), Spark settings (see Classroom.environment)."""
-    if spawner.user.name in room.names:
-        spawner.environment.update(room.environment(spawner.user.name))
-    else:  # the instructor: a server in the class's folder, with the class Insights page, and no lab of their own
-        spawner.home_dir = str(room.root)
+    """The student's lab: workspace, data mart URL (their schema), Spark settings (see Classroom.environment);
+    the instructor's server opens in the class's folder, on the class page."""
+    now = Classroom.open(room.root)  # the class as it is now: students may have been added since the hub started
+    # what the lab needs of the hub's environment besides JupyterHub's own short list (Java, the JDBC driver, ...)
+    spawner.environment.update({k: os.environ[k] for k in PASSED_ON if k in os.environ})
+    if spawner.user.name in now.names:
+        spawner.environment.update(now.environment(spawner.user.name))
+    elif spawner.user.admin:
+        spawner.home_dir = str(now.root)
         spawner.default_url = "/lab/tree/class_insights.ipynb"
-        spawner.environment.update({"OPENSCALE_LAB_CLASSROOM": str(room.root)})
+        spawner.environment.update({"OPENSCALE_LAB_CLASSROOM": str(now.root)})
+    else:
+        raise RuntimeError(f"{spawner.user.name} is not a student of the classroom at {now.root}")
 
 
 c.Spawner.pre_spawn_hook = student_environment

@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from openscale_lab.classroom.settings import CLASSROOM_JAVA_OPTIONS
 from openscale_lab.deployments.artifacts import SERVE_MODULE
 from openscale_lab.service.process import SERVICE_MODULE
 
@@ -17,7 +18,7 @@ os.environ.setdefault("OPENSCALE_LAB_CELL_TIMEOUT", "600")  # a hung notebook ce
 # Spark's driver JVM with the classroom's profile (`openscale_lab.classroom.CLASSROOM_JAVA_OPTIONS`: the quick
 # first-tier compiler only and the serial collector): the same results, about a third less CPU for the short jobs
 # the tests run, and a suite that runs several notebooks at once (the nbval run, the classroom) fits on two cores
-os.environ.setdefault("OPENSCALE_LAB_SPARK_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+os.environ.setdefault("OPENSCALE_LAB_SPARK_JAVA_OPTIONS", CLASSROOM_JAVA_OPTIONS)
 NBVAL_TEST = "test_the_notebooks_run_under_nbval_as_a_learner_opens_them"
 POSTGRES_URL = os.environ.get("OPENSCALE_LAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -211,9 +212,12 @@ def class_root(tmp_path: Path, postgres_server: str) -> Iterator[Path]:
     test left of the class is removed afterwards, schemas and servers included."""
     from openscale_lab.classroom import Classroom
 
-    root = tmp_path / f"class_{uuid.uuid4().hex[:8]}"
+    root = tmp_path / f"c{uuid.uuid4().hex[:8]}"  # within the 12 characters a schema prefix takes of it
     yield root
     if (root / "classroom.json").is_file():
-        Classroom.open(root).remove()
+        Classroom.open(root).remove(everyone=True)
     assert not schemas_named(postgres_server, f"lab_{root.name}_")
-    assert not serve_processes(root)
+    left = serve_processes(root)
+    for proc in left:
+        proc.kill()
+    assert not left, f"servers left running: {[p.pid for p in left]}"

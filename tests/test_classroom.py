@@ -28,7 +28,10 @@ def test_a_roster_is_read_and_bad_names_are_refused_with_their_line(tmp_path: Pa
     table = tmp_path / "class.csv"
     table.write_text("name,student,email\nAlice A,alice,a@x\nBob B,bob,b@x\n")
     assert read_roster(table) == ["alice", "bob"]
-    assert numbered(3) == ["student01", "student02", "student03"]
+    assert numbered(3) == ["student001", "student002", "student003"]
+    assert numbered(120)[:2] == numbered(30)[:2]  # a class made again with more students keeps its names
+    (tmp_path / "bom.csv").write_bytes("\ufeffstudent\nalice\n".encode())  # a spreadsheet's CSV
+    assert read_roster(tmp_path / "bom.csv") == ["alice"]
     for text, says in [("alice\nAlice Smith\n", "line 2: student name 'Alice Smith'"),
                        ("alice\nalice\n", "line 2: student 'alice' is named twice"),
                        ("# nobody\n", "no student names")]:
@@ -44,7 +47,10 @@ def test_a_port_range_gives_its_first_free_port_and_says_when_it_is_full() -> No
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert free_port("127.0.0.1", (port, port + 1)) == port + 1 or not _free(port + 1)
+        assert _free(port + 1), "the port after a free port the system gave is taken: run again"
+        assert free_port("127.0.0.1", (port, port + 1)) == port + 1
+        assert free_port("127.0.0.1", (port + 1, port + 2)) == port + 1  # the first free one, not any
+        assert free_port("127.0.0.1", (port + 1, port + 2), avoid={port + 1}) == port + 2
         with pytest.raises(lab.LabError, match=f"range {port}-{port}.*in use"):
             free_port("127.0.0.1", (port, port))
 
@@ -63,6 +69,7 @@ def test_create_gives_each_student_a_schema_a_folder_and_ports_of_their_own(clas
     room = Classroom.create(class_root, ["alice", "bob", "carol"], postgres_server)
     students = room.students()
     assert schemas_named(postgres_server, f"lab_{class_root.name}_") == {s.schema for s in students}
+    assert all(s.schema == f"lab_{class_root.name}_{room.class_id[:6]}_{s.name}" for s in students)
     ranges = sorted(s.ports for s in students)
     assert ranges == [(20000, 20019), (20020, 20039), (20040, 20059)]  # next to each other, never overlapping
     for s in students:
@@ -75,6 +82,13 @@ def test_create_gives_each_student_a_schema_a_folder_and_ports_of_their_own(clas
         assert env["OPENSCALE_LAB_DATAMART_URL"] == s.datamart_url
         assert env["OPENSCALE_LAB_SPARK_MASTER"] == "local[1]" and "OPENSCALE_LAB_SPARK_CONF" not in env
     assert (class_root / "class_insights.ipynb").is_file()
+    # the class page links each name into that student's dashboard page, which their workspace holds
+    rows = lab.class_progress(room)
+    page = lab.class_table(rows, "http://hub.example:8000/")
+    for s in students:
+        link = f"http://hub.example:8000/user/{s.name}/voila/render/workspace/dashboard/05_insights_dashboard.ipynb"
+        assert f"href='{link}'" in page
+        assert (s.workspace / "dashboard" / "05_insights_dashboard.ipynb").is_file()
     # the tables of one student's data mart are in their schema only
     dm = DataMart(students[0].datamart_url)
     make_subscription(dm)
@@ -92,6 +106,10 @@ def test_create_gives_each_student_a_schema_a_folder_and_ports_of_their_own(clas
     edited.write_text(edited.read_text().replace("Parameters", "My parameters"))
     again = Classroom.create(class_root, ["alice", "bob", "carol", "dave"], postgres_server,
                              spark_master="spark://127.0.0.1:7077")
+    with pytest.raises(ClassroomError, match="--first-port 21000: the classroom .* was made with 20000"):
+        Classroom.create(class_root, ["erin"], postgres_server, first_port=21000)
+    assert Classroom.create(class_root, ["dave"], postgres_server).config["spark"]["master"] == \
+        "spark://127.0.0.1:7077"  # a setting not given again stays as it was
     assert [s.ports for s in again.students()][:3] == [s.ports for s in students]
     assert again.student("dave").ports == (20060, 20079)
     assert "My parameters" in edited.read_text()
@@ -106,12 +124,14 @@ def test_create_gives_each_student_a_schema_a_folder_and_ports_of_their_own(clas
 def test_reset_and_remove_touch_only_the_students_named(class_root: Path, postgres_server: str) -> None:
     room = Classroom.create(class_root, numbered(3), postgres_server)
     first, second, third = room.students()
+    with pytest.raises(ClassroomError, match="name the students, or say everyone"):
+        room.reset()
     for s in (first, second):
         dm = DataMart(s.datamart_url)
         make_subscription(dm)
         dm.close()
     (first.workspace / "models" / "a-model").mkdir(parents=True)
-    assert room.reset(["student01"]) == ["student01"]
+    assert room.reset(["student001"]) == ["student001"]
     dm = DataMart(first.datamart_url)
     assert dm.active_subscriptions() == [] and not dm.has_data()
     dm.close()
@@ -120,12 +140,32 @@ def test_reset_and_remove_touch_only_the_students_named(class_root: Path, postgr
     dm = DataMart(second.datamart_url)
     assert len(dm.active_subscriptions()) == 1  # untouched
     dm.close()
-    with pytest.raises(ClassroomError, match="no student 'nobody'.*student01, student02, student03"):
+    with pytest.raises(ClassroomError, match="no student 'nobody'.*student001, student002, student003"):
         room.reset(["nobody"])
-    assert room.remove(["student03"]) == ["student03"]
+    assert room.remove(["student003"]) == ["student003"]
     assert not third.home.exists()
     assert schemas_named(postgres_server, f"lab_{class_root.name}_") == {first.schema, second.schema}
-    assert Classroom.open(class_root).names == ["student01", "student02"]
+    assert Classroom.open(class_root).names == ["student001", "student002"]
+    # a schema this classroom did not make is never dropped, nor taken for a new student
+    engine = sa.create_engine(postgres_server)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"COMMENT ON SCHEMA \"{second.schema}\" IS 'somebody else''s'"))
+        conn.execute(sa.text(f'CREATE SCHEMA "{room.config["schema_prefix"]}_zoe"'))
+    try:
+        with pytest.raises(ClassroomError, match=f"schema {second.schema} is not this classroom's"):
+            room.reset(["student002"])
+        with pytest.raises(ClassroomError, match="exists already on the class's database and is not this"):
+            Classroom.create(class_root, ["zoe"], postgres_server)
+        dm = DataMart(second.datamart_url)
+        assert len(dm.active_subscriptions()) == 1
+        dm.close()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"COMMENT ON SCHEMA \"{second.schema}\" IS "
+                                 f"'openscale-lab classroom {room.class_id}'"))
+            conn.execute(sa.text(f'DROP SCHEMA "{room.config["schema_prefix"]}_zoe"'))
+        engine.dispose()
+    assert Classroom.open(class_root).names == ["student001", "student002"]  # zoe was not added
 
 
 def test_a_classroom_needs_a_reachable_postgresql_database(tmp_path: Path) -> None:
@@ -159,7 +199,7 @@ def test_the_classroom_command(class_root: Path, postgres_server: str, tmp_path:
     env = cli("env", "bob", "--root", str(class_root))
     assert "export OPENSCALE_LAB_WORKSPACE=" in env.stdout and "students/bob/workspace" in env.stdout
     refused = cli("reset", "--root", str(class_root))
-    assert refused.returncode == 1 and "name the students, or say --all" in refused.stderr
+    assert refused.returncode == 1 and "name the students, or say everyone (--all)" in refused.stderr
     assert cli("reset", "--all", "--root", str(class_root)).stdout.strip() == "reset: alice, bob"
     missing = cli("status", "--root", str(tmp_path / "none"))
     assert missing.returncode == 1 and "no classroom at" in missing.stderr and "Traceback" not in missing.stderr
@@ -181,3 +221,13 @@ def test_spark_settings_come_from_the_classroom_environment(monkeypatch: pytest.
     monkeypatch.setenv("OPENSCALE_LAB_SPARK_CONF", "cores=1")
     with pytest.raises(lab.LabError, match="'cores=1' is not a spark.<name>=<value> setting"):
         spark_settings()
+
+
+def test_the_dashboard_knows_a_voila_rendering_it_inside_a_students_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openscale_lab.dashboard.serve import served
+
+    monkeypatch.delenv("OPENSCALE_LAB_DASHBOARD_SERVED", raising=False)
+    monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
+    assert not served()  # a learner's kernel in JupyterLab
+    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.8")
+    assert served()

@@ -4,11 +4,14 @@ ports from their own ranges, a reset of one student leaves the others' labs as t
 each lab, and nothing keeps running afterwards."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from openscale_lab.classroom import Classroom, class_progress, numbered
@@ -40,19 +43,34 @@ def test_five_students_run_notebooks_00_to_02_at_once_each_in_their_own_lab(tmp_
     root = class_root
     room = Classroom.create(root, numbered(STUDENTS), postgres_server)
     try:
-        runs = {}
+        runs: dict[str, subprocess.Popen[bytes]] = {}
         # a different number of applicants each, so that a record in the wrong data mart shows in the counts
         sent = {s.name: 200 + 10 * i for i, s in enumerate(room.students())}
-        for student in room.students():
-            out = tmp_path / "out" / student.name
-            runs[student.name] = subprocess.Popen(
-                [sys.executable, "-m", "openscale_lab", "run-lab", "--workspace", str(student.workspace),
-                 "--output", str(out), "--only", "00", "01", "02", "-p", f"SCORE_RECORDS={sent[student.name]}"],
-                env=dict(os.environ, **room.environment(student.name)), stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True)
-        done = {name: proc.communicate(timeout=900)[0] for name, proc in runs.items()}
+        try:
+            for student in room.students():
+                out = tmp_path / "out" / student.name
+                out.mkdir(parents=True)
+                with (out / "run-lab.log").open("wb") as log:  # a file: no student waits on a full pipe
+                    runs[student.name] = subprocess.Popen(
+                        [sys.executable, "-m", "openscale_lab", "run-lab", "--workspace", str(student.workspace),
+                         "--output", str(out), "--only", "00", "01", "02",
+                         "-p", f"SCORE_RECORDS={sent[student.name]}"],
+                        env=dict(os.environ, **room.environment(student.name)), stdout=log,
+                        stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 900
+            for name, proc in runs.items():
+                proc.wait(max(1.0, deadline - time.monotonic()))
+        finally:  # a student still running (a failure elsewhere, a timeout) is stopped with all it started
+            for proc in runs.values():
+                if proc.poll() is None:
+                    family = psutil.Process(proc.pid).children(recursive=True)
+                    for p in [psutil.Process(proc.pid), *family]:
+                        with contextlib.suppress(psutil.Error):
+                            p.kill()
+                    proc.wait(30)
         for name, proc in runs.items():
-            assert proc.returncode == 0, f"{name}: {done[name][-3000:]}"
+            log = (tmp_path / "out" / name / "run-lab.log").read_text(errors="replace")
+            assert proc.returncode == 0, f"{name}: {log[-3000:]}"
 
         counts, ports = {}, {}
         for student in room.students():
@@ -90,5 +108,5 @@ def test_five_students_run_notebooks_00_to_02_at_once_each_in_their_own_lab(tmp_
         assert rows[victim]["reached"] == "00" and not rows[victim]["deployed"]
         assert all(rows[n]["reached"] == "02" and rows[n]["deployed"] for n in room.names if n != victim)
     finally:
-        room.remove()
+        room.remove(everyone=True)
     assert not serve_processes(root)

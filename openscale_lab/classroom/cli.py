@@ -20,16 +20,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     create = actions.add_parser("create", help="make (or complete) the class: a folder, a PostgreSQL schema and "
                                                "a port range per student; safe to run again")
     who = create.add_mutually_exclusive_group(required=True)
-    who.add_argument("--students", type=int, metavar="N", help="student01 ... studentN")
+    who.add_argument("--students", type=int, metavar="N", help="student001 ... studentN")
     who.add_argument("--roster", metavar="FILE", help="one name per line, or a CSV with a 'student' column")
     create.add_argument("--datamart-url", required=True, metavar="URL",
                         help="the class's PostgreSQL database, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test")
     create.add_argument("--spark-master", metavar="URL",
                         help="a shared Spark cluster (spark://host:7077); default: a driver per student on one core")
-    create.add_argument("--spark-memory", default="1g", help="each student's Spark driver memory (default 1g)")
-    create.add_argument("--first-port", type=int, default=FIRST_PORT, help=f"first student's first port "
-                                                                            f"(default {FIRST_PORT})")
-    create.add_argument("--ports-per-student", type=int, default=PORTS_PER_STUDENT)
+    create.add_argument("--spark-memory", help="each student's Spark driver memory (default 1g)")
+    create.add_argument("--first-port", type=int, help=f"first student's first port (default {FIRST_PORT}; "
+                                                       "set when the class is made)")
+    create.add_argument("--ports-per-student", type=int, help=f"default {PORTS_PER_STUDENT}")
     status = actions.add_parser("status", help="each student's progress through the notebooks and current alerts")
     status.add_argument("--json", action="store_true", help="JSON rows instead of a table")
     for name, says in [("reset", "empty students' data marts and remove their models and deployments (their "
@@ -45,12 +45,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     page.add_argument("--hub-url", default="", help="the hub's URL, for links into students' dashboards")
     for act in (create, status, *[actions.choices[n] for n in ("reset", "remove", "env", "dashboard")]):
         act.add_argument("--root", default=None, help=ROOT_HELP)
-
-
-def _chosen(args: argparse.Namespace) -> list[str] | None:
-    if args.all == bool(args.students):
-        raise ClassroomError(f"classroom {args.action}: name the students, or say --all")
-    return None if args.all else list(args.students)
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -85,10 +79,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1) if args.json else _table(rows))
         return 0
     if args.action == "reset":
-        print("reset: " + ", ".join(room.reset(_chosen(args))))
+        print("reset: " + ", ".join(room.reset(args.students, everyone=args.all)))
         return 0
     if args.action == "remove":
-        print("removed: " + ", ".join(room.remove(_chosen(args))))
+        print("removed: " + ", ".join(room.remove(args.students, everyone=args.all)))
         return 0
     if args.action == "env":
         for key, value in room.environment(args.student).items():

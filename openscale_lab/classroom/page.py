@@ -3,9 +3,11 @@ their Insights dashboard), a chart of where the class is, and serving it with Vo
 from __future__ import annotations
 
 import html
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..dashboard.serve import NOTEBOOK, SERVED_FOLDER
 from ..notebook_runner import lab_notebooks
 from .settings import CLASSROOM_ENV, HUB_URL_ENV
 
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 
 PAGE = "class_insights.ipynb"
 LOG_FILE = "class_page.log"  # in the class's folder
-DASHBOARD = "05_insights_dashboard.ipynb"
+DASHBOARD = NOTEBOOK
 
 
 def classroom_dir() -> Path:
@@ -24,9 +26,18 @@ def classroom_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "classroom"
 
 
+def hub_address(given: str = "") -> str:
+    """Where the hub is: `given`, else $OPENSCALE_LAB_HUB_URL, else the hub's own base URL when this runs in a
+    server the hub started (links relative to the hub's host); '' when there is no hub."""
+    return given or os.environ.get(HUB_URL_ENV) or os.environ.get("JUPYTERHUB_BASE_URL", "")
+
+
 def dashboard_link(hub_url: str, student: str) -> str:
-    """The student's Insights dashboard inside their JupyterHub server (Voilà's server extension)."""
-    return f"{hub_url.rstrip('/')}/user/{student}/voila/render/notebooks/{DASHBOARD}" if hub_url else ""
+    """The student's Insights dashboard inside their JupyterHub server: Voilà's server extension renders the
+    dashboard's page (notebook 05 without its exercises) that the classroom wrote into their workspace."""
+    if not hub_url:
+        return ""
+    return f"{hub_url.rstrip('/')}/user/{student}/voila/render/workspace/{SERVED_FOLDER}/{DASHBOARD}"
 
 
 def _notebook_titles() -> dict[str, str]:
@@ -34,7 +45,9 @@ def _notebook_titles() -> dict[str, str]:
 
 
 def class_table(rows: list[dict[str, Any]], hub_url: str = "") -> str:
-    """The class as an HTML table: a student per row, alerts in red, a problem in its own column."""
+    """The class as an HTML table: a student per row, alerts in red, a problem in its own column; each name links
+    into the student's Insights dashboard when there is a hub (`hub_address`)."""
+    hub_url = hub_address(hub_url)
     titles = _notebook_titles()
     head = ["student", "reached", "deployment", "payload records", "monitors", "feedback", "history",
             "retrained", "current alerts", "problem"]

@@ -26,10 +26,11 @@ def check_name(name: str, where: str = "") -> str:
 
 
 def numbered(count: int) -> list[str]:
-    """student01, student02, ... (`count` of them, 1 to 999)."""
+    """student001, student002, ... (`count` of them, 1 to 999; three digits whatever the count, so that a
+    class made again with more students keeps its names)."""
     if not 1 <= count <= 999:
         raise ClassroomError(f"--students: a class has 1 to 999 students, got {count}")
-    return [f"student{i:0{max(2, len(str(count)))}d}" for i in range(1, count + 1)]
+    return [f"student{i:03d}" for i in range(1, count + 1)]
 
 
 def read_roster(path: str | Path) -> list[str]:
@@ -38,7 +39,10 @@ def read_roster(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise ClassroomError(f"--roster: no file {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a spreadsheet's byte order mark
+    except UnicodeDecodeError as exc:
+        raise ClassroomError(f"--roster {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     rows = [(i, line.strip()) for i, line in enumerate(lines, 1) if line.strip() and not line.lstrip().startswith("#")]
     if not rows:
         raise ClassroomError(f"--roster {path}: no student names in it")

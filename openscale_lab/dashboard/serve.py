@@ -34,8 +34,10 @@ CULL_INTERVAL_SECONDS = 10
 
 
 def served() -> bool:
-    """Whether this kernel renders the dashboard for a browser (then the notebook leaves the clicking to you)."""
-    return os.environ.get(SERVED_ENV) == "1"
+    """Whether this kernel renders the dashboard for a browser (then the notebook leaves the clicking to you): the
+    lab's dashboard server says so, and so does a Voilà that renders it inside a Jupyter server (a classroom
+    student's, through JupyterHub), which names itself in its kernels' SERVER_SOFTWARE."""
+    return os.environ.get(SERVED_ENV) == "1" or os.environ.get("SERVER_SOFTWARE", "").startswith("voila/")
 
 
 def _voila_command(notebook: Path, port: int, cull_idle_seconds: int, cull_interval_seconds: int) -> list[str]:

@@ -108,6 +108,10 @@ class MLEngine:
     def find(self, name: str) -> list[Deployment]:
         return [d for d in self.list() if d.name == name]
 
+    def ports_in_use(self) -> set[int]:
+        """The ports the workspace's deployments have, running or not (a stopped one wants its port back)."""
+        return {int(d.config["port"]) for d in self.list()}
+
     # -- creating -----------------------------------------------------------------------------
     def deploy(self, model: StoredModel, name: str, spark: SparkSession, host: str = "127.0.0.1",
                port: int = 0, verify_rows: int = 500, start: bool = True) -> Deployment:
@@ -118,7 +122,7 @@ class MLEngine:
         """
         compiled, report = self._verified(model, spark, verify_rows)
         deployment_id = uuid.uuid4().hex[:12]
-        port = port or free_port(host, self.workspace.ports)
+        port = port or free_port(host, self.workspace.ports, self.ports_in_use())
         staging = self.root / f".staging-{deployment_id}"
         staging.mkdir(parents=True)
         try:
@@ -293,7 +297,8 @@ class MLEngine:
         self.stop(dep)
         host, port = dep.config["host"], int(dep.config["port"])
         if not port_is_free(host, port):
-            write_json_atomic(dep.path / DEPLOYMENT_FILE, on_port(dep.config, free_port(host, self.workspace.ports)))
+            moved = free_port(host, self.workspace.ports, self.ports_in_use())
+            write_json_atomic(dep.path / DEPLOYMENT_FILE, on_port(dep.config, moved))
             dep = self.get(dep.deployment_id)
         log = (dep.path / LOG_FILE).open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -8,6 +8,7 @@ whatever the window's size.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -18,6 +19,7 @@ from ..core.memory import trim_malloc
 from ..core.progress import progress as tqdm
 from ..datamart.sqlite_native import NATIVE_ROWS
 from ..errors import DataMartError, LabError
+from ..models.spark import SPARK_MASTER_ENV
 from .base import Engine, Evaluation, Monitor, MonitorContext, NotEvaluated
 
 if TYPE_CHECKING:
@@ -137,7 +139,7 @@ def make_engine(engine: Engine | str, spark_master: str | None = None) -> Engine
     if engine == "spark":
         from .spark_engine import SparkEngine
 
-        return SparkEngine(spark_master or "local[2]")
+        return SparkEngine(spark_master or os.environ.get(SPARK_MASTER_ENV) or "local[2]")
     if isinstance(engine, str):
         raise LabError(f"engine must be 'local' or 'spark', got {engine!r}")
     return engine

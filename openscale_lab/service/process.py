@@ -133,12 +133,13 @@ def start_service(workspace: Workspace | str | os.PathLike[str] | None, port: in
                                "(openscale-lab service stop) and start it again")
         return running
     from ..core.ports import free_port, port_is_free
+    from ..deployments.engine import MLEngine
 
     if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
         raise ServiceError(f"a port is a number from 1 to 65535, got {port!r}")
     if port is not None and not port_is_free("127.0.0.1", port):
         raise ServiceError(f"port {port} on 127.0.0.1 is in use: pick another or leave it out for a free one")
-    port = port or free_port("127.0.0.1", workspace.ports)
+    port = port or free_port("127.0.0.1", workspace.ports, MLEngine(workspace).ports_in_use())
     instance_id, token = identity(workspace)
     url = f"http://127.0.0.1:{port}"
     log_path = folder(workspace) / LOG_FILE
