@@ -47,6 +47,12 @@ def lab_notebooks() -> list[Path]:
     return sorted(p for p in notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
 
 
+# Jupyter picks a kernel's five ports before the kernel binds them, so another kernel starting at the same moment
+# (a class starting together) can take one first: that kernel dies before it replies, and a new one is started
+KERNEL_DIED = "Kernel died before replying to kernel_info"
+KERNEL_STARTS = 3
+
+
 def run_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any] | None = None,
                  timeout: int | None = None) -> Path:
     """Execute one notebook into `output_dir`; returns the executed copy's path.
@@ -61,8 +67,15 @@ def run_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any] | 
     before = os.environ.get(HEADLESS_ENV)
     os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: progress bars as text, not widgets saved at 0 %
     try:
-        pm.execute_notebook(str(notebook), str(target), parameters=parameters or {}, cwd=str(notebook.parent),
-                            kernel_name="python3", progress_bar=False, execution_timeout=timeout)
+        for attempt in range(1, KERNEL_STARTS + 1):
+            try:
+                pm.execute_notebook(str(notebook), str(target), parameters=parameters or {},
+                                    cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+                                    execution_timeout=timeout)
+                break
+            except RuntimeError as exc:  # a kernel that died starting ran nothing of the notebook: start another
+                if KERNEL_DIED not in str(exc) or attempt == KERNEL_STARTS:
+                    raise
     finally:
         if before is None:
             del os.environ[HEADLESS_ENV]

@@ -231,3 +231,33 @@ def test_the_dashboard_knows_a_voila_rendering_it_inside_a_students_server(monke
     assert not served()  # a learner's kernel in JupyterLab
     monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.8")
     assert served()
+
+
+def test_a_kernel_that_dies_starting_is_started_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Many kernels starting at once (a class) can race for ports: one that dies before replying ran nothing, so
+    the notebook runs in a new one; any other failure, or a third death, is the notebook's error."""
+    import papermill
+
+    from openscale_lab.notebook_runner import KERNEL_DIED, run_notebook
+
+    calls: list[str] = []
+
+    def execute(*args: object, **kwargs: object) -> None:
+        calls.append(str(args[0]))
+        if len(calls) < failures:
+            raise RuntimeError(why)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    notebook = tmp_path / "n.ipynb"
+    failures, why = 3, KERNEL_DIED
+    assert run_notebook(notebook, tmp_path / "out") == tmp_path / "out" / "n.ipynb" and len(calls) == 3
+    calls.clear()
+    failures = 4
+    with pytest.raises(RuntimeError, match=KERNEL_DIED):
+        run_notebook(notebook, tmp_path / "out")
+    assert len(calls) == 3
+    calls.clear()
+    why = "a cell failed"
+    with pytest.raises(RuntimeError, match="a cell failed"):
+        run_notebook(notebook, tmp_path / "out")
+    assert len(calls) == 1

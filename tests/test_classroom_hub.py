@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from openscale_lab.classroom import Classroom
-from openscale_lab.classroom.page import classroom_dir
+from openscale_lab.classroom.settings import classroom_dir
 from openscale_lab.core.ports import port_is_free
 
 HUB = Path(sys.executable).parent / "jupyterhub"

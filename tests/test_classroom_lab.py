@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from openscale_lab.classroom import Classroom, class_progress, numbered
-from openscale_lab.classroom.page import PAGE, classroom_dir
+from openscale_lab.classroom.settings import PAGE, classroom_dir
 from openscale_lab.datamart.database import DataMart
 from openscale_lab.deployments.engine import MLEngine
 from openscale_lab.notebook_runner import read_records, run_notebook

@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,16 @@ from ..notebook_runner import lab_notebooks, notebooks_dir
 from ..provisioning import provision, stop_lab
 from ..workspace import CONFIG_FILE, DATAMART_ENV, WORKSPACE_ENV, Workspace
 from . import schemas
-from .page import PAGE, classroom_dir
 from .roster import ClassroomError, check_name
-from .settings import CLASSROOM_ENV, CLASSROOM_FILE, CLASSROOM_JAVA_OPTIONS, FIRST_PORT, PORTS_PER_STUDENT
+from .settings import (
+    CLASSROOM_ENV,
+    CLASSROOM_FILE,
+    CLASSROOM_JAVA_OPTIONS,
+    FIRST_PORT,
+    PAGE,
+    PORTS_PER_STUDENT,
+    classroom_dir,
+)
 
 
 @dataclass(frozen=True)
@@ -199,42 +207,43 @@ class Classroom:
             raise ClassroomError("name the students, or say everyone (--all)")
         return self.students() if everyone else [self.student(n) for n in dict.fromkeys(names or [])]
 
-    def reset(self, names: list[str] | None = None, *, everyone: bool = False) -> list[str]:
-        """Empty the named students' data marts and remove their models and deployments (or `everyone`'s), after
-        stopping what their workspaces run. Their notebooks stay. Nobody else's lab is touched."""
-        chosen = self._chosen(names, everyone)
+    def _each_stopped(self, chosen: list[Student], act: Callable[[Student, sa.Engine], None]) -> list[str]:
+        """Stop what each chosen student's workspace runs, then `act` on them, one student at a time."""
         engine = schemas.connect(self.server_url)
         try:
             for student in chosen:
                 if (student.workspace / CONFIG_FILE).is_file():
                     stop_lab(student.workspace)
-                schemas.drop_schema(engine, student.schema, self.class_id, recreate=True)
-                shutil.rmtree(student.workspace, ignore_errors=True)  # models, deployments, reports: all theirs
-                self._provision(student)
+                act(student, engine)
         finally:
             engine.dispose()
         return [s.name for s in chosen]
 
+    def reset(self, names: list[str] | None = None, *, everyone: bool = False) -> list[str]:
+        """Empty the named students' data marts and remove their models and deployments (or `everyone`'s), after
+        stopping what their workspaces run. Their notebooks stay. Nobody else's lab is touched."""
+        def empty(student: Student, engine: sa.Engine) -> None:
+            schemas.drop_schema(engine, student.schema, self.class_id, recreate=True)
+            shutil.rmtree(student.workspace, ignore_errors=True)  # models, deployments, reports: all theirs
+            self._provision(student)
+
+        return self._each_stopped(self._chosen(names, everyone), empty)
+
     def remove(self, names: list[str] | None = None, *, everyone: bool = False) -> list[str]:
         """Stop and delete the named students' labs: folders and schemas (`everyone`: the whole classroom, its
         file and its hub's state too; stop the hub first)."""
-        chosen = self._chosen(names, everyone)
-        engine = schemas.connect(self.server_url)
-        try:
-            for student in chosen:
-                if (student.workspace / CONFIG_FILE).is_file():
-                    stop_lab(student.workspace)
-                schemas.drop_schema(engine, student.schema, self.class_id)
-                shutil.rmtree(student.home, ignore_errors=True)
-                del self.config["students"][student.name]
-                self._save()
-        finally:
-            engine.dispose()
+        def delete(student: Student, engine: sa.Engine) -> None:
+            schemas.drop_schema(engine, student.schema, self.class_id)
+            shutil.rmtree(student.home, ignore_errors=True)
+            del self.config["students"][student.name]
+            self._save()
+
+        removed = self._each_stopped(self._chosen(names, everyone), delete)
         if everyone:
             (self.root / CLASSROOM_FILE).unlink()
             for folder in ("students", "hub"):  # the hub's users go with the class
                 shutil.rmtree(self.root / folder, ignore_errors=True)
-        return [s.name for s in chosen]
+        return removed
 
 
 def _new_config(path: Path, server_url: str, first_port: int | None, ports_per_student: int | None) -> dict[str, Any]:

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import html
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..dashboard.serve import NOTEBOOK, SERVED_FOLDER
 from ..notebook_runner import lab_notebooks
-from .settings import CLASSROOM_ENV, HUB_URL_ENV
+from .settings import CLASSROOM_ENV, HUB_URL_ENV, PAGE, classroom_dir
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .classroom import Classroom
 
-PAGE = "class_insights.ipynb"
 LOG_FILE = "class_page.log"  # in the class's folder
 DASHBOARD = NOTEBOOK
-
-
-def classroom_dir() -> Path:
-    """The `classroom/` folder of the source tree: the JupyterHub configuration and the class page."""
-    return Path(__file__).resolve().parents[2] / "classroom"
 
 
 def hub_address(given: str = "") -> str:
