@@ -3,6 +3,7 @@ the class's password, gets a server of their own started in their folder, with t
 someone not on the roster is refused; stopping the hub leaves no server behind."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -124,11 +125,16 @@ def test_jupyterhub_starts_each_student_in_their_own_lab(class_root: Path, postg
             hub.wait(10)
         finally:
             log.close()
+            proxy = class_root / "hub" / "proxy.pid"  # a hub stopped before it could stop its proxy
+            pid = int(proxy.read_text().strip() or 0) if proxy.is_file() else 0
+            with contextlib.suppress(psutil.Error):
+                if pid and "configurable-http-proxy" in " ".join(psutil.Process(pid).cmdline()):
+                    with_children.append(psutil.Process(pid))
             left = [p for p in with_children[1:] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
             for p in left:
                 p.kill()
     assert hub.returncode == 0 and not left, f"left running: {left}"
-    assert not [p for p in psutil.process_iter() if _in_class(p, class_root)]
+    assert not [p for p in psutil.process_iter() if _in_class(p, tmp_path)]  # the hub's folder and the class's
 
 
 def _in_class(proc: psutil.Process, root: Path) -> bool:
