@@ -65,10 +65,7 @@ class Classroom:
     @classmethod
     def open(cls, root: str | os.PathLike[str] | None = None) -> Classroom:
         """The classroom in `root` (or $OPENSCALE_LAB_CLASSROOM); ClassroomError if there is none."""
-        chosen = root or os.environ.get(CLASSROOM_ENV)
-        if not chosen:
-            raise ClassroomError("no classroom folder given: pass --root DIR (or set $OPENSCALE_LAB_CLASSROOM)")
-        path = Path(chosen).expanduser().resolve()
+        path = resolve_root(root)
         if not (path / CLASSROOM_FILE).is_file():
             raise ClassroomError(f"no classroom at {path}: make one with openscale-lab classroom create --root {path}")
         return cls(path, read_json(path / CLASSROOM_FILE))
@@ -106,7 +103,7 @@ class Classroom:
 
     # -- creating -------------------------------------------------------------------------------------
     @classmethod
-    def create(cls, root: str | os.PathLike[str], students: list[str], datamart_url: str, *,
+    def create(cls, root: str | os.PathLike[str] | None, students: list[str], datamart_url: str, *,
                spark_master: str | None = None, spark_memory: str | None = None, executor_memory: str | None = None,
                first_port: int | None = None, ports_per_student: int | None = None) -> Classroom:
         """Make (or complete) the classroom: each student's folder with the lab's notebooks, workspace, schema
@@ -116,7 +113,7 @@ class Classroom:
         `executor_memory` of it, 512m by default); none gives each student a driver of their own on one core
         (`local[1]`). `spark_memory` caps each student's driver (1g). Settings not given keep what the classroom
         has; ports (from `first_port`, 20000, `ports_per_student`, 20, each) are fixed when the class is made."""
-        path = Path(root).expanduser().resolve()
+        path = resolve_root(root)
         server_url = schemas.check_server_url(datamart_url)
         for name in students:
             check_name(name)
@@ -244,6 +241,14 @@ class Classroom:
             for folder in ("students", "hub"):  # the hub's users go with the class
                 shutil.rmtree(self.root / folder, ignore_errors=True)
         return removed
+
+
+def resolve_root(root: str | os.PathLike[str] | None) -> Path:
+    """The class's folder: `root`, else $OPENSCALE_LAB_CLASSROOM; ClassroomError when neither is given."""
+    chosen = root or os.environ.get(CLASSROOM_ENV)
+    if not chosen:
+        raise ClassroomError("no classroom folder given: pass --root DIR (or set $OPENSCALE_LAB_CLASSROOM)")
+    return Path(chosen).expanduser().resolve()
 
 
 def _new_config(path: Path, server_url: str, first_port: int | None, ports_per_student: int | None) -> dict[str, Any]:

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 from typing import Any
 
-from .roster import ClassroomError, numbered, read_roster
-from .settings import CLASSROOM_ENV, FIRST_PORT, PORTS_PER_STUDENT
+from .roster import numbered, read_roster
+from .settings import FIRST_PORT, PORTS_PER_STUDENT
 
 ROOT_HELP = "the class's folder (default: $OPENSCALE_LAB_CLASSROOM)"
 
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.action == "create":
         names = numbered(args.students) if args.students is not None else read_roster(args.roster)
-        room = Classroom.create(args.root or _root_from_env(), names, args.datamart_url,
+        room = Classroom.create(args.root, names, args.datamart_url,
                                 spark_master=args.spark_master, spark_memory=args.spark_memory,
                                 first_port=args.first_port, ports_per_student=args.ports_per_student)
         for student in room.students():
@@ -92,9 +91,3 @@ def run(args: argparse.Namespace) -> int:
 
     return serve_class_page(room, args.port, args.hub_url)
 
-
-def _root_from_env() -> str:
-    found = os.environ.get(CLASSROOM_ENV)
-    if not found:
-        raise ClassroomError("classroom create: pass --root DIR (or set $OPENSCALE_LAB_CLASSROOM)")
-    return found

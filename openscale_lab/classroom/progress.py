@@ -83,7 +83,7 @@ def student_progress(student: Student) -> dict[str, Any]:
         engine = MLEngine(ws)
         deployments = engine.list()
         row["deployed"] = bool(deployments)
-        row["running"] = any(r["running"] for r in engine.status())
+        row["running"] = any(engine.pid(d) is not None for d in deployments)
         row["retrained"] = any(e.get("action") == "redeploy" for d in deployments for e in d.history or [])
         row["model_versions"] = sum(1 for p in ws.models_dir.glob("*/") if p.is_dir()) if ws.models_dir.is_dir() else 0
         row.update(_from_datamart(ws.datamart_url))

@@ -13,6 +13,7 @@ from types import TracebackType
 
 import psutil
 
+from ..core.ports import free_port
 from ..errors import LabError
 
 
@@ -20,12 +21,6 @@ def spark_class() -> Path:
     import pyspark
 
     return Path(pyspark.__file__).parent / "bin" / "spark-class"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class StandaloneCluster:
